@@ -1,0 +1,357 @@
+package dev.moaa.pipelines;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.moaa.prompts.PromptTemplate;
+import dev.moaa.transforms.client.ModelEndpoint;
+import dev.moaa.transforms.client.RetryPolicy;
+import dev.moaa.transforms.input.InputFormat;
+import dev.moaa.transforms.moa.MoaTopology;
+import java.io.IOException;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.function.Function;
+
+/**
+ * The one YAML file of a run: named models and the MoA topology. Everything is validated here,
+ * before a pipeline is built; every error names the field at fault. The file holds the
+ * <em>names</em> of environment variables with API keys, never keys, so its hash can be recorded.
+ *
+ * <pre>
+ * models:
+ *   NAME: {base_url, model, api_key_env?, temperature?, top_p?, max_tokens?, seed?, stop?,
+ *          max_concurrency?, connect_timeout_ms?, read_timeout_ms?,
+ *          retry: {max_attempts, initial_backoff_ms, max_backoff_ms}?,
+ *          price: {input_per_million, output_per_million}?}
+ * defaults: {any model field}            # applied under every model's own fields
+ * sft: {proposers: [NAME…], aggregator: NAME, layers?, min_proposals?, max_turns?,
+ *       accept_truncated?, templates: {proposer?, aggregator?}?}
+ * input: {format?, max_prompt_chars?}
+ * output: {shards?}
+ * </pre>
+ */
+public final class MoaaConfig {
+  private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+  private static final ObjectMapper CANONICAL =
+      new ObjectMapper().configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true);
+
+  private static final Set<String> TOP = Set.of("models", "defaults", "sft", "input", "output");
+  private static final Set<String> MODEL = Set.of("base_url", "model", "api_key_env", "temperature",
+      "top_p", "max_tokens", "seed", "stop", "max_concurrency", "connect_timeout_ms",
+      "read_timeout_ms", "retry", "price");
+  private static final Set<String> RETRY = Set.of("max_attempts", "initial_backoff_ms", "max_backoff_ms");
+  private static final Set<String> PRICE = Set.of("input_per_million", "output_per_million");
+  private static final Set<String> SFT = Set.of("proposers", "aggregator", "layers", "min_proposals",
+      "max_turns", "accept_truncated", "templates");
+  private static final Set<String> TEMPLATES = Set.of("proposer", "aggregator");
+  private static final Set<String> INPUT = Set.of("format", "max_prompt_chars");
+  private static final Set<String> OUTPUT = Set.of("shards");
+
+  private final Map<String, ModelEndpoint> models;
+  private final MoaTopology sft;
+  private final InputFormat inputFormat;
+  private final int maxPromptChars;
+  private final int shards;
+  private final String hash;
+
+  private MoaaConfig(Map<String, ModelEndpoint> models, MoaTopology sft, InputFormat inputFormat,
+      int maxPromptChars, int shards, String hash) {
+    this.models = models;
+    this.sft = sft;
+    this.inputFormat = inputFormat;
+    this.maxPromptChars = maxPromptChars;
+    this.shards = shards;
+    this.hash = hash;
+  }
+
+  public static MoaaConfig load(Path file) {
+    try {
+      return parse(Files.readString(file, StandardCharsets.UTF_8), System::getenv);
+    } catch (IOException e) {
+      throw new ConfigException("--config", "cannot read " + file + ": " + e.getMessage());
+    }
+  }
+
+  /** Parses and validates; {@code env} looks up environment variables (API keys must be set). */
+  public static MoaaConfig parse(String yaml, Function<String, String> env) {
+    JsonNode root;
+    try {
+      root = YAML.readTree(yaml);
+    } catch (JsonProcessingException e) {
+      throw new ConfigException("(file)", "not valid YAML: " + e.getOriginalMessage()
+          + (e.getLocation() == null ? "" : " at line " + e.getLocation().getLineNr()));
+    }
+    if (root == null || !root.isObject()) {
+      throw new ConfigException("(file)", "expected a mapping with 'models' and 'sft'");
+    }
+    onlyKnown(root, "", TOP);
+    JsonNode modelsNode = required(root, "models", "");
+    if (!modelsNode.isObject() || modelsNode.isEmpty()) {
+      throw new ConfigException("models", "must be a mapping of at least one model name to its settings");
+    }
+    JsonNode defaults = root.path("defaults");
+    if (!defaults.isMissingNode()) {
+      if (!defaults.isObject()) {
+        throw new ConfigException("defaults", "must be a mapping of model fields");
+      }
+      onlyKnown(defaults, "defaults", MODEL);
+    }
+    Map<String, ModelEndpoint> models = new LinkedHashMap<>();
+    for (Iterator<Map.Entry<String, JsonNode>> it = modelsNode.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      String path = "models." + e.getKey();
+      if (!e.getValue().isObject()) {
+        throw new ConfigException(path, "must be a mapping of model settings");
+      }
+      ObjectNode merged = defaults.isObject() ? ((ObjectNode) defaults).deepCopy() : YAML.createObjectNode();
+      onlyKnown(e.getValue(), path, MODEL);
+      e.getValue().fields().forEachRemaining(f -> merged.set(f.getKey(), f.getValue()));
+      models.put(e.getKey(), model(e.getKey(), merged, path, env));
+    }
+
+    MoaTopology sft = null;
+    JsonNode sftNode = root.path("sft");
+    if (!sftNode.isMissingNode()) {
+      sft = topology(sftNode, models);
+    }
+    JsonNode input = root.path("input");
+    InputFormat format = InputFormat.AUTO;
+    int maxPromptChars = 200_000;
+    if (!input.isMissingNode()) {
+      onlyKnown(input, "input", INPUT);
+      if (input.has("format")) {
+        String f = text(input, "format", "input");
+        try {
+          format = InputFormat.parse(f);
+        } catch (IllegalArgumentException ex) {
+          throw new ConfigException("input.format", ex.getMessage());
+        }
+      }
+      maxPromptChars = intIn(input, "max_prompt_chars", "input", 1, Integer.MAX_VALUE, maxPromptChars);
+    }
+    JsonNode output = root.path("output");
+    int shards = 2;
+    if (!output.isMissingNode()) {
+      onlyKnown(output, "output", OUTPUT);
+      shards = intIn(output, "shards", "output", 1, 10_000, shards);
+    }
+    return new MoaaConfig(Map.copyOf(models), sft, format, maxPromptChars, shards, hash(root));
+  }
+
+  private static ModelEndpoint model(String name, JsonNode n, String path, Function<String, String> env) {
+    String baseUrl = text(required(n, "base_url", path), "base_url", path);
+    try {
+      URI u = URI.create(baseUrl);
+      if (!"http".equals(u.getScheme()) && !"https".equals(u.getScheme()) || u.getHost() == null) {
+        throw new IllegalArgumentException();
+      }
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(path + ".base_url", "'" + baseUrl + "' is not an http(s) URL");
+    }
+    String modelId = text(required(n, "model", path), "model", path);
+    ModelEndpoint.Builder b = ModelEndpoint.builder(name, baseUrl, modelId);
+    if (n.has("api_key_env")) {
+      String var = text(n, "api_key_env", path);
+      if (!var.matches("[A-Za-z_][A-Za-z0-9_]*")) {
+        throw new ConfigException(path + ".api_key_env", "must be the NAME of an environment variable");
+      }
+      String value = env.apply(var);
+      if (value == null || value.isBlank()) {
+        throw new ConfigException(path + ".api_key_env", "environment variable " + var + " is not set");
+      }
+      b.apiKeyEnv(var);
+    }
+    if (n.has("temperature")) {
+      b.temperature(number(n, "temperature", path, 0, 2));
+    }
+    if (n.has("top_p")) {
+      b.topP(number(n, "top_p", path, 0, 1));
+    }
+    if (n.has("max_tokens")) {
+      b.maxTokens(intIn(n, "max_tokens", path, 1, 10_000_000, 0));
+    }
+    if (n.has("seed")) {
+      if (!n.get("seed").canConvertToLong()) {
+        throw new ConfigException(path + ".seed", "must be an integer");
+      }
+      b.seed(n.get("seed").asLong());
+    }
+    if (n.has("stop")) {
+      JsonNode stop = n.get("stop");
+      if (!stop.isArray()) {
+        throw new ConfigException(path + ".stop", "must be a list of strings");
+      }
+      List<String> s = new ArrayList<>();
+      stop.forEach(x -> s.add(x.asText()));
+      b.stop(s);
+    }
+    b.maxConcurrency(intIn(n, "max_concurrency", path, 1, 4096, 16));
+    b.connectTimeoutMs(intIn(n, "connect_timeout_ms", path, 1, 600_000, 10_000));
+    b.readTimeoutMs(intIn(n, "read_timeout_ms", path, 1, 3_600_000, 120_000));
+    if (n.has("retry")) {
+      JsonNode r = n.get("retry");
+      String rp = path + ".retry";
+      onlyKnown(r, rp, RETRY);
+      RetryPolicy d = RetryPolicy.defaults();
+      try {
+        b.retry(RetryPolicy.of(intIn(r, "max_attempts", rp, 1, 100, d.maxAttempts()),
+            intIn(r, "initial_backoff_ms", rp, 0, 3_600_000, (int) d.initialBackoffMs()),
+            intIn(r, "max_backoff_ms", rp, 0, 3_600_000, (int) d.maxBackoffMs())));
+      } catch (IllegalArgumentException e) {
+        throw new ConfigException(rp, e.getMessage());
+      }
+    }
+    if (n.has("price")) {
+      JsonNode p = n.get("price");
+      onlyKnown(p, path + ".price", PRICE);
+      if (p.has("input_per_million")) {
+        b.inputPricePerMillion(number(p, "input_per_million", path + ".price", 0, 1e6));
+      }
+      if (p.has("output_per_million")) {
+        b.outputPricePerMillion(number(p, "output_per_million", path + ".price", 0, 1e6));
+      }
+    }
+    return b.build();
+  }
+
+  private static MoaTopology topology(JsonNode n, Map<String, ModelEndpoint> models) {
+    onlyKnown(n, "sft", SFT);
+    JsonNode props = required(n, "proposers", "sft");
+    if (!props.isArray() || props.isEmpty()) {
+      throw new ConfigException("sft.proposers", "must be a non-empty list of model names");
+    }
+    List<ModelEndpoint> proposers = new ArrayList<>();
+    for (int i = 0; i < props.size(); i++) {
+      proposers.add(known(models, props.get(i).asText(), "sft.proposers[" + i + "]"));
+    }
+    ModelEndpoint aggregator = known(models, text(required(n, "aggregator", "sft"), "aggregator", "sft"), "sft.aggregator");
+    int layers = intIn(n, "layers", "sft", 1, 16, 1);
+    int min = intIn(n, "min_proposals", "sft", 1, proposers.size(), (proposers.size() + 1) / 2);
+    int maxTurns = intIn(n, "max_turns", "sft", 1, 64, 8);
+    boolean acceptTruncated = n.path("accept_truncated").asBoolean(false);
+    String refine = PromptTemplate.PROPOSER_REFINE_V1;
+    String aggregate = PromptTemplate.AGGREGATOR_V1;
+    if (n.has("templates")) {
+      JsonNode t = n.get("templates");
+      onlyKnown(t, "sft.templates", TEMPLATES);
+      refine = t.path("proposer").asText(refine);
+      aggregate = t.path("aggregator").asText(aggregate);
+    }
+    try {
+      return MoaTopology.of(proposers, aggregator).withLayers(layers).withMinProposals(min)
+          .withMaxTurns(maxTurns).withAcceptTruncated(acceptTruncated).withTemplates(refine, aggregate);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("sft", e.getMessage());
+    }
+  }
+
+  private static ModelEndpoint known(Map<String, ModelEndpoint> models, String name, String path) {
+    ModelEndpoint m = models.get(name);
+    if (m == null) {
+      throw new ConfigException(path, "unknown model '" + name + "'; models defined: " + new TreeMap<>(models).keySet());
+    }
+    return m;
+  }
+
+  private static void onlyKnown(JsonNode n, String path, Set<String> allowed) {
+    if (!n.isObject()) {
+      throw new ConfigException(path.isEmpty() ? "(file)" : path, "must be a mapping");
+    }
+    n.fieldNames().forEachRemaining(f -> {
+      if (!allowed.contains(f)) {
+        throw new ConfigException(path.isEmpty() ? f : path + "." + f,
+            "unknown field; allowed here: " + new java.util.TreeSet<>(allowed));
+      }
+    });
+  }
+
+  private static JsonNode required(JsonNode n, String field, String path) {
+    JsonNode v = n.get(field);
+    if (v == null || v.isNull()) {
+      throw new ConfigException(path.isEmpty() ? field : path + "." + field, "missing required field");
+    }
+    return v;
+  }
+
+  private static String text(JsonNode n, String field, String path) {
+    JsonNode v = n.isValueNode() ? n : n.get(field);
+    if (v == null || !v.isTextual() || v.asText().isBlank()) {
+      throw new ConfigException(path + "." + field, "must be a non-empty string");
+    }
+    return v.asText();
+  }
+
+  private static int intIn(JsonNode n, String field, String path, int min, int max, int dflt) {
+    JsonNode v = n.get(field);
+    if (v == null || v.isNull()) {
+      return dflt;
+    }
+    if (!v.canConvertToInt() || !v.isIntegralNumber() || v.asInt() < min || v.asInt() > max) {
+      throw new ConfigException(path + "." + field, "must be an integer from " + min + " to " + max + ", got " + v);
+    }
+    return v.asInt();
+  }
+
+  private static double number(JsonNode n, String field, String path, double min, double max) {
+    JsonNode v = n.get(field);
+    if (v == null || !v.isNumber() || v.asDouble() < min || v.asDouble() > max) {
+      throw new ConfigException(path + "." + field, "must be a number from " + min + " to " + max + ", got " + v);
+    }
+    return v.asDouble();
+  }
+
+  private static String hash(JsonNode root) {
+    try {
+      Object canonical = CANONICAL.treeToValue(root, Object.class);
+      byte[] bytes = CANONICAL.writeValueAsBytes(canonical);
+      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+    } catch (IOException | NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  public Map<String, ModelEndpoint> models() {
+    return models;
+  }
+
+  /** The SFT topology; a {@link ConfigException} if the file has no {@code sft} section. */
+  public MoaTopology sft() {
+    if (sft == null) {
+      throw new ConfigException("sft", "missing required section for the sft command");
+    }
+    return sft;
+  }
+
+  public InputFormat inputFormat() {
+    return inputFormat;
+  }
+
+  public int maxPromptChars() {
+    return maxPromptChars;
+  }
+
+  public int shards() {
+    return shards;
+  }
+
+  /** SHA-256 of the file's content in canonical JSON form (key order and layout do not matter). */
+  public String hash() {
+    return hash;
+  }
+}

@@ -1,0 +1,182 @@
+package dev.moaa.pipelines;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.moaa.transforms.client.ModelEndpoint;
+import dev.moaa.transforms.moa.ModelCallFn;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+import org.apache.beam.sdk.PipelineResult;
+import org.apache.beam.sdk.metrics.MetricNameFilter;
+import org.apache.beam.sdk.metrics.MetricQueryResults;
+import org.apache.beam.sdk.metrics.MetricResult;
+import org.apache.beam.sdk.metrics.MetricsFilter;
+
+/**
+ * What a finished run did, written as {@code manifest.json}: counts that reconcile, calls, tokens
+ * and estimated cost per model, the config hash, the templates, the shards and the timings. Holds
+ * no secret: the config keeps only names of key variables, and options hold no key.
+ */
+public final class RunManifest {
+  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  /** The reconciliation of one run. */
+  public record Counts(long read, long written, long deadLettered, long dropped, Map<String, Long> reasons) {
+    public boolean reconciles() {
+      return read == written + deadLettered + dropped;
+    }
+
+    public String line() {
+      return "read " + read + " = written " + written + " + dead-lettered " + deadLettered
+          + " + dropped " + dropped + (reconciles() ? "" : "   <-- DOES NOT RECONCILE");
+    }
+  }
+
+  /** Calls and tokens of one model, summed over every step that called it. */
+  public record ModelUsage(long calls, long failures, long retries, long promptTokens, long completionTokens) {}
+
+  private RunManifest() {}
+
+  /** Reads the counts the pipeline wrote to {@code _run/counts.tsv}. */
+  public static Counts readCounts(Path output) throws IOException {
+    Map<String, Long> values = new TreeMap<>();
+    Map<String, Long> reasons = new TreeMap<>();
+    for (String line : Files.readAllLines(output.resolve(SftPipeline.COUNTS_FILE), StandardCharsets.UTF_8)) {
+      int tab = line.lastIndexOf('\t');
+      if (tab < 0) {
+        continue;
+      }
+      String key = line.substring(0, tab);
+      long n = Long.parseLong(line.substring(tab + 1).trim());
+      if (key.startsWith("reason:")) {
+        reasons.put(key.substring("reason:".length()), n);
+      } else {
+        values.put(key, n);
+      }
+    }
+    long readOk = values.getOrDefault("read_ok", 0L);
+    long readFailed = values.getOrDefault("read_failed", 0L);
+    return new Counts(readOk + readFailed, values.getOrDefault("written", 0L),
+        values.getOrDefault("dead_lettered", 0L), values.getOrDefault("dropped", 0L), reasons);
+  }
+
+  /** Sums the {@code moaa} counters per model; committed values where the runner has them. */
+  public static Map<String, ModelUsage> usage(PipelineResult result) {
+    Map<String, long[]> sums = new TreeMap<>();
+    MetricQueryResults q = result.metrics().queryMetrics(MetricsFilter.builder()
+        .addNameFilter(MetricNameFilter.inNamespace(ModelCallFn.NAMESPACE)).build());
+    for (MetricResult<Long> c : q.getCounters()) {
+      String name = c.getName().getName();
+      int slash = name.indexOf('/');
+      if (slash < 0) {
+        continue;
+      }
+      String kind = name.substring(0, slash);
+      String model = name.substring(slash + 1);
+      long v;
+      try {
+        v = c.getCommitted();
+      } catch (UnsupportedOperationException e) {
+        v = c.getAttempted();
+      }
+      long[] s = sums.computeIfAbsent(model, m -> new long[5]);
+      switch (kind) {
+        case "calls" -> s[0] += v;
+        case "failures" -> s[1] += v;
+        case "retries" -> s[2] += v;
+        case "prompt_tokens" -> s[3] += v;
+        case "completion_tokens" -> s[4] += v;
+        default -> { }
+      }
+    }
+    Map<String, ModelUsage> out = new TreeMap<>();
+    sums.forEach((m, s) -> out.put(m, new ModelUsage(s[0], s[1], s[2], s[3], s[4])));
+    return out;
+  }
+
+  public static ObjectNode build(String command, MoaaConfig config, SftPipeline.RunSpec spec,
+      String runner, PipelineResult.State state, Counts counts, Map<String, ModelUsage> usage,
+      Instant started, Instant finished, Path output) throws IOException {
+    ObjectNode root = JSON.createObjectNode();
+    root.put("product", "moaa-beam");
+    root.put("command", command);
+    root.put("state", String.valueOf(state));
+    root.put("runner", runner);
+    root.put("config_hash", config.hash());
+    root.putPOJO("inputs", spec.inputs());
+    root.put("input_format", spec.format().wireName());
+    root.put("output", output.toString());
+    ObjectNode c = root.putObject("counts");
+    c.put("read", counts.read());
+    c.put("written", counts.written());
+    c.put("dead_lettered", counts.deadLettered());
+    c.put("dropped", counts.dropped());
+    c.put("reconciled", counts.reconciles());
+    ObjectNode reasons = c.putObject("dead_letter_reasons");
+    counts.reasons().forEach(reasons::put);
+    ObjectNode topo = root.putObject("topology");
+    topo.putPOJO("proposers", config.sft().proposers().stream().map(ModelEndpoint::name).toList());
+    topo.put("aggregator", config.sft().aggregator().name());
+    topo.put("layers", config.sft().layers());
+    topo.put("min_proposals", config.sft().minProposals());
+    topo.put("max_turns", config.sft().maxTurns());
+    ObjectNode templates = root.putObject("templates");
+    templates.put("proposer", dev.moaa.prompts.PromptTemplate.load(config.sft().refineTemplate()).version());
+    templates.put("aggregator", dev.moaa.prompts.PromptTemplate.load(config.sft().aggregatorTemplate()).version());
+    ObjectNode models = root.putObject("models");
+    double total = 0;
+    long totalIn = 0;
+    long totalOut = 0;
+    for (Map.Entry<String, ModelUsage> e : usage.entrySet()) {
+      ModelEndpoint m = config.models().get(e.getKey());
+      ModelUsage u = e.getValue();
+      double cost = m == null ? 0 : m.costUsd(u.promptTokens(), u.completionTokens());
+      ObjectNode n = models.putObject(e.getKey());
+      n.put("model_id", m == null ? null : m.modelId());
+      n.put("calls", u.calls());
+      n.put("failures", u.failures());
+      n.put("retries", u.retries());
+      n.put("prompt_tokens", u.promptTokens());
+      n.put("completion_tokens", u.completionTokens());
+      n.put("estimated_cost_usd", cost);
+      total += cost;
+      totalIn += u.promptTokens();
+      totalOut += u.completionTokens();
+    }
+    ObjectNode totals = root.putObject("totals");
+    totals.put("prompt_tokens", totalIn);
+    totals.put("completion_tokens", totalOut);
+    totals.put("estimated_cost_usd", total);
+    ObjectNode t = root.putObject("timings");
+    t.put("started_at", started.toString());
+    t.put("finished_at", finished.toString());
+    t.put("wall_seconds", (finished.toEpochMilli() - started.toEpochMilli()) / 1000.0);
+    ObjectNode shards = root.putObject("shards");
+    shards.putPOJO("parquet", list(output.resolve(SftPipeline.SFT_DIR).resolve("parquet")));
+    shards.putPOJO("avro", list(output.resolve(SftPipeline.SFT_DIR).resolve("avro")));
+    shards.putPOJO("dead_letters", list(output.resolve(SftPipeline.DEAD_LETTER_DIR)));
+    shards.putPOJO("dropped", list(output.resolve(SftPipeline.DROPPED_DIR)));
+    return root;
+  }
+
+  private static java.util.List<String> list(Path dir) throws IOException {
+    if (!Files.isDirectory(dir)) {
+      return java.util.List.of();
+    }
+    try (Stream<Path> s = Files.list(dir)) {
+      return s.filter(Files::isRegularFile).map(p -> p.getFileName().toString())
+          .filter(n -> !n.startsWith(".")).sorted().toList();
+    }
+  }
+
+  public static void write(ObjectNode manifest, Path file) throws IOException {
+    Files.writeString(file, JSON.writeValueAsString(manifest) + "\n", StandardCharsets.UTF_8);
+  }
+}

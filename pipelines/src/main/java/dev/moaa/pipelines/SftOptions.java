@@ -1,0 +1,46 @@
+package dev.moaa.pipelines;
+
+import org.apache.beam.sdk.options.Default;
+import org.apache.beam.sdk.options.Description;
+import org.apache.beam.sdk.options.PipelineOptions;
+import org.apache.beam.sdk.options.Validation;
+
+/**
+ * Flags of {@code moaa sft}. Beam's own flags ({@code --runner}, …) are accepted alongside. No
+ * secret is ever an option: API keys are read from the environment variables the config names.
+ */
+public interface SftOptions extends PipelineOptions {
+  @Description("The YAML configuration file (models and MoA topology).")
+  @Validation.Required
+  String getConfig();
+
+  void setConfig(String value);
+
+  @Description("Input files: one or more comma-separated globs of JSONL (optionally compressed) or Parquet files.")
+  @Validation.Required
+  String getInput();
+
+  void setInput(String value);
+
+  @Description("Output folder for shards, dead letters and the run manifest.")
+  @Validation.Required
+  String getOutput();
+
+  void setOutput(String value);
+
+  @Description("Row layout: auto, messages, sharegpt, alpaca or prompt. Overrides input.format of the config.")
+  String getInputFormat();
+
+  void setInputFormat(String value);
+
+  @Description("Shards per output. Overrides output.shards of the config.")
+  Integer getShards();
+
+  void setShards(Integer value);
+
+  @Description("Replace the results of an earlier run in the output folder.")
+  @Default.Boolean(false)
+  boolean getOverwrite();
+
+  void setOverwrite(boolean value);
+}

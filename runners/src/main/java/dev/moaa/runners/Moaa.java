@@ -1,0 +1,80 @@
+package dev.moaa.runners;
+
+import dev.moaa.pipelines.ConfigException;
+import dev.moaa.pipelines.MoaaConfig;
+import dev.moaa.pipelines.SftCommand;
+import dev.moaa.runners.sim.SimulatedEndpointMain;
+import dev.moaa.transforms.client.ModelEndpoint;
+import java.io.PrintStream;
+import java.nio.file.Paths;
+import java.util.Arrays;
+
+/**
+ * The {@code moaa} command: one entry point for every subcommand of the bundled jar.
+ *
+ * <pre>
+ * moaa sft --config=FILE --input=GLOB[,GLOB] --output=DIR [--overwrite=true] [Beam flags]
+ * moaa quickstart [--output=DIR]
+ * moaa simulate [--port=8089 --latency-ms=… --max-in-flight=… …]
+ * moaa bench-sft [--prompts=1000 --proposers=4 --latency-ms=500 --cap=32 …]
+ * </pre>
+ */
+public final class Moaa {
+  private Moaa() {}
+
+  public static void main(String[] args) {
+    int code = run(args, System.out, System.err);
+    System.exit(code);
+  }
+
+  public static int run(String[] args, PrintStream out, PrintStream err) {
+    if (args.length == 0 || args[0].equals("help") || args[0].equals("--help") || args[0].equals("-h")) {
+      out.println(usage());
+      return args.length == 0 ? 2 : 0;
+    }
+    String[] rest = Arrays.copyOfRange(args, 1, args.length);
+    switch (args[0]) {
+      case "sft":
+        return SftCommand.run(withDirectDefaults(rest), out, err);
+      case "simulate":
+        return SimulatedEndpointMain.run(rest, out, err);
+      case "quickstart":
+        return Quickstart.run(rest, out, err);
+      case "bench-sft":
+        return SftBenchmark.run(rest, out, err);
+      default:
+        err.println("moaa: unknown command '" + args[0] + "'\n" + usage());
+        return 2;
+    }
+  }
+
+  /** Adds the DirectRunner flags sized from the config; config errors are left to the command. */
+  static String[] withDirectDefaults(String[] args) {
+    String config = Arrays.stream(args).filter(a -> a.startsWith("--config="))
+        .map(a -> a.substring("--config=".length())).findFirst().orElse(null);
+    if (config == null) {
+      return args;
+    }
+    try {
+      int total = MoaaConfig.load(Paths.get(config)).models().values().stream()
+          .mapToInt(ModelEndpoint::maxConcurrency).sum();
+      return DirectDefaults.apply(args, total);
+    } catch (ConfigException | IllegalArgumentException e) {
+      return args;
+    }
+  }
+
+  static String usage() {
+    return String.join("\n",
+        "MoAA-Beam: Mixture-of-Agents alignment data on Apache Beam",
+        "",
+        "usage: moaa COMMAND [flags]",
+        "  sft         --config=FILE --input=GLOB[,GLOB] --output=DIR [--overwrite=true] [Beam flags]",
+        "              synthesize SFT data: proposers answer, the aggregator writes one answer per turn",
+        "  quickstart  [--output=DIR]  the SFT pipeline on a bundled sample against the simulated endpoint",
+        "  simulate    [--port=8089 --latency-ms=200 --max-in-flight=32 ...]  a SIMULATED OpenAI-compatible",
+        "              endpoint for tests and demos (no real model behind it)",
+        "  bench-sft   [--prompts=1000 --proposers=4 --latency-ms=500 --cap=32]  throughput benchmark",
+        "  help        this text");
+  }
+}

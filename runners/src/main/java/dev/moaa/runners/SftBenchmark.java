@@ -1,0 +1,97 @@
+package dev.moaa.runners;
+
+import dev.moaa.pipelines.SftCommand;
+import dev.moaa.runners.sim.SimulatedEndpoint;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code moaa bench-sft}: N single-turn prompts through P proposers and one aggregator, every model
+ * on the simulated endpoint with latency L and an in-flight cap C per model. The bound is N·L/C
+ * per model; with the stages overlapping the whole run needs about that plus one chain of calls.
+ * Prints wall time, the bound and their ratio. A benchmark, not a test: figures go to
+ * docs/benchmarks.md.
+ */
+final class SftBenchmark {
+  private SftBenchmark() {}
+
+  static int run(String[] args, PrintStream out, PrintStream err) {
+    Map<String, String> f = new HashMap<>(Map.of("prompts", "1000", "proposers", "4", "latency-ms", "500",
+        "cap", "32", "layers", "1", "output", "moaa-out/bench-sft"));
+    List<String> extra = new ArrayList<>();
+    for (String a : args) {
+      int eq = a.indexOf('=');
+      String k = a.startsWith("--") && eq > 2 ? a.substring(2, eq) : null;
+      if (k != null && f.containsKey(k)) {
+        f.put(k, a.substring(eq + 1));
+      } else {
+        extra.add(a); // Beam flags pass through
+      }
+    }
+    int n = Integer.parseInt(f.get("prompts"));
+    int proposers = Integer.parseInt(f.get("proposers"));
+    int latency = Integer.parseInt(f.get("latency-ms"));
+    int cap = Integer.parseInt(f.get("cap"));
+    int layers = Integer.parseInt(f.get("layers"));
+    Path output = Paths.get(f.get("output"));
+    try (SimulatedEndpoint sim = SimulatedEndpoint.start(SimulatedEndpoint.Settings.defaults()
+        .withLatencyMs(latency).withMaxInFlightPerModel(cap).withRetryAfterMs(20).withRequestLogLimit(0))) {
+      Path input = output.resolve("input");
+      Files.createDirectories(input);
+      try (BufferedWriter w = Files.newBufferedWriter(input.resolve("prompts.jsonl"), StandardCharsets.UTF_8)) {
+        for (int i = 0; i < n; i++) {
+          w.write("{\"id\": \"bench-" + i + "\", \"prompt\": \"Benchmark question " + i
+              + ": explain one idea from distributed data processing to a new engineer.\"}\n");
+        }
+      }
+      StringBuilder models = new StringBuilder();
+      StringBuilder names = new StringBuilder();
+      for (int i = 1; i <= proposers; i++) {
+        models.append("  p").append(i).append(": {model: sim-proposer-").append(i).append("}\n");
+        names.append(i > 1 ? ", " : "").append("p").append(i);
+      }
+      String yaml = "defaults: {base_url: " + sim.baseUrl() + ", max_concurrency: " + cap
+          + ", max_tokens: 256, read_timeout_ms: " + (latency * 4 + 5000)
+          + ", retry: {max_attempts: 8, initial_backoff_ms: 20, max_backoff_ms: 1000}}\n"
+          + "models:\n" + models + "  agg: {model: sim-aggregator}\n"
+          + "sft: {proposers: [" + names + "], aggregator: agg, layers: " + layers + ", min_proposals: " + proposers + "}\n"
+          + "output: {shards: 4}\n";
+      Path config = output.resolve("bench-config.yaml");
+      Files.writeString(config, yaml, StandardCharsets.UTF_8);
+      List<String> sftArgs = new ArrayList<>(List.of("--config=" + config, "--input=" + input + "/prompts.jsonl",
+          "--output=" + output, "--overwrite=true"));
+      sftArgs.addAll(extra);
+      long t0 = System.nanoTime();
+      int code = SftCommand.run(Moaa.withDirectDefaults(sftArgs.toArray(String[]::new)), out, err);
+      double wall = (System.nanoTime() - t0) / 1e9;
+      double ideal = (double) n * layers * latency / 1000.0 / cap;
+      double chain = (layers + 1) * latency / 1000.0;
+      out.println();
+      out.printf(Locale.ROOT, "bench-sft: %d prompts, %d proposers x %d layer(s) + aggregator, latency %d ms, cap %d per model%n",
+          n, proposers, layers, latency, cap);
+      out.printf(Locale.ROOT, "  wall %.1f s | ideal N*L/C %.1f s | ratio %.2f | bound with one chain %.1f s (ratio %.2f)%n",
+          wall, ideal, wall / ideal, ideal + chain, wall / (ideal + chain));
+      for (int i = 1; i <= proposers; i++) {
+        String m = "sim-proposer-" + i;
+        out.printf(Locale.ROOT, "  %-16s requests %6d  peak in flight %3d%n", m, sim.requestCount(m), sim.peakInFlight(m));
+      }
+      out.printf(Locale.ROOT, "  %-16s requests %6d  peak in flight %3d%n", "sim-aggregator",
+          sim.requestCount("sim-aggregator"), sim.peakInFlight("sim-aggregator"));
+      out.printf(Locale.ROOT, "  429 answers: %d%n", sim.count429());
+      return code;
+    } catch (IOException e) {
+      err.println("moaa bench-sft: " + e.getMessage());
+      return 1;
+    }
+  }
+}

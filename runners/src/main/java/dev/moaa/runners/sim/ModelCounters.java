@@ -1,0 +1,123 @@
+package dev.moaa.runners.sim;
+
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/** Request, status, fault and in-flight counters of one model (or of all models together). */
+final class ModelCounters {
+
+  private final AtomicInteger inFlight = new AtomicInteger();
+  private final AtomicInteger peakInFlight = new AtomicInteger();
+  private final AtomicLong requests = new AtomicLong();
+  private final Map<Integer, AtomicLong> statuses = new ConcurrentHashMap<>();
+  private final Map<FaultPlan.Fault, AtomicLong> faults = new ConcurrentHashMap<>();
+  private final AtomicLong poisoned = new AtomicLong();
+
+  /**
+   * Takes an in-flight slot unless {@code cap} (when positive) slots are already taken.
+   *
+   * @return whether the slot was taken; a caller that got one must {@link #release()} it
+   */
+  boolean tryAcquire(int cap) {
+    while (true) {
+      int current = inFlight.get();
+      if (cap > 0 && current >= cap) {
+        return false;
+      }
+      if (inFlight.compareAndSet(current, current + 1)) {
+        raisePeak(current + 1);
+        return true;
+      }
+    }
+  }
+
+  void release() {
+    inFlight.decrementAndGet();
+  }
+
+  void countRequest(int status) {
+    requests.incrementAndGet();
+    statuses.computeIfAbsent(status, s -> new AtomicLong()).incrementAndGet();
+  }
+
+  void countFault(FaultPlan.Fault fault) {
+    if (fault != FaultPlan.Fault.NONE) {
+      faults.computeIfAbsent(fault, f -> new AtomicLong()).incrementAndGet();
+    }
+  }
+
+  void countPoisoned() {
+    poisoned.incrementAndGet();
+  }
+
+  int inFlight() {
+    return inFlight.get();
+  }
+
+  int peakInFlight() {
+    return peakInFlight.get();
+  }
+
+  long requests() {
+    return requests.get();
+  }
+
+  long status(int status) {
+    AtomicLong count = statuses.get(status);
+    return count == null ? 0 : count.get();
+  }
+
+  /** Forgets the counts; the peak restarts from the requests in flight right now. */
+  void reset() {
+    requests.set(0);
+    statuses.clear();
+    faults.clear();
+    poisoned.set(0);
+    peakInFlight.set(inFlight.get());
+  }
+
+  ObjectNode toJson() {
+    ObjectNode out = JsonNodeFactory.instance.objectNode();
+    out.put("requests", requests.get());
+    out.put("ok", status(200));
+    long serverErrors = 0;
+    Map<Integer, Long> sorted = new TreeMap<>();
+    for (Map.Entry<Integer, AtomicLong> entry : statuses.entrySet()) {
+      sorted.put(entry.getKey(), entry.getValue().get());
+      if (entry.getKey() >= 500) {
+        serverErrors += entry.getValue().get();
+      }
+    }
+    ObjectNode status = out.putObject("status");
+    sorted.forEach((code, count) -> status.put(String.valueOf(code), count));
+    out.put("rate_limited_429", status(429));
+    out.put("server_errors_5xx", serverErrors);
+    out.put("unauthorized_401", status(401));
+    ObjectNode injected = out.putObject("injected_faults");
+    injected.put("server_error", faultCount(FaultPlan.Fault.SERVER_ERROR));
+    injected.put("timeout", faultCount(FaultPlan.Fault.TIMEOUT));
+    injected.put("malformed", faultCount(FaultPlan.Fault.MALFORMED));
+    injected.put("empty", faultCount(FaultPlan.Fault.EMPTY));
+    injected.put("poison", poisoned.get());
+    out.put("in_flight", inFlight.get());
+    out.put("peak_in_flight", peakInFlight.get());
+    return out;
+  }
+
+  private long faultCount(FaultPlan.Fault fault) {
+    AtomicLong count = faults.get(fault);
+    return count == null ? 0 : count.get();
+  }
+
+  private void raisePeak(int candidate) {
+    int peak = peakInFlight.get();
+    while (candidate > peak && !peakInFlight.compareAndSet(peak, candidate)) {
+      peak = peakInFlight.get();
+    }
+  }
+}

@@ -1,0 +1,890 @@
+package dev.moaa.runners.sim;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ConcurrentSkipListSet;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A SIMULATED OpenAI-compatible chat-completion server: a real HTTP server on 127.0.0.1 that
+ * answers deterministically without any model behind it.
+ *
+ * <p>It serves {@code POST /v1/chat/completions}, {@code GET /v1/models} and {@code GET
+ * /sim/stats}. Latency, a per-model concurrency cap (answered with 429 and retry hints), injected
+ * faults (5xx, stalls, malformed and empty bodies) and an API key check are set through {@link
+ * Settings}. Every answer carries token usage and starts with a {@code [simulated MODEL SIG]} tag
+ * derived from the model and the exact messages, so a test can check what the caller sent.
+ *
+ * <p>Fault decisions are deterministic per request body and attempt: the n-th time the same body
+ * arrives it draws a fresh number from {@code sha256(seed, bodyHash, n)}, so retries of an
+ * identical request eventually succeed. A user message containing {@value #ALWAYS_FAIL_MARKER} is
+ * always answered with 500.
+ *
+ * <p>Loading this class sets the system property {@code sun.net.httpserver.nodelay=true} unless
+ * it is already set, so back-to-back requests on a kept-alive connection do not each wait ~40 ms
+ * for a delayed ACK; the JDK reads it when the first {@code HttpServer} of the JVM starts.
+ *
+ * <pre>{@code
+ * try (SimulatedEndpoint sim = SimulatedEndpoint.start(
+ *     SimulatedEndpoint.Settings.defaults().withLatencyMs(20).withMaxInFlightPerModel(8))) {
+ *   String baseUrl = sim.baseUrl(); // http://127.0.0.1:PORT/v1
+ * }
+ * }</pre>
+ */
+public final class SimulatedEndpoint implements AutoCloseable {
+
+  /** A user message containing this text is always answered with HTTP 500. */
+  public static final String ALWAYS_FAIL_MARKER = "SIM_ALWAYS_FAIL";
+
+  /** The {@code owned_by} of every listed model and the label used in stats. */
+  public static final String OWNER = "moaa-simulated";
+
+  private static final Logger LOG = LoggerFactory.getLogger(SimulatedEndpoint.class);
+  private static final int MAX_BODY_BYTES = 32 * 1024 * 1024;
+  private static final String CHAT_PATH = "/v1/chat/completions";
+  private static final String MODELS_PATH = "/v1/models";
+  private static final String STATS_PATH = "/sim/stats";
+  private static final AtomicInteger SERVER_NUMBER = new AtomicInteger();
+  private static final String NODELAY_PROPERTY = "sun.net.httpserver.nodelay";
+
+  static {
+    // The JDK server writes the headers and the body of a response separately; with Nagle's
+    // algorithm on, the body then waits for the client's delayed ACK (about 40 ms a request).
+    // The JDK reads this property once, when its first HttpServer starts in the JVM.
+    if (System.getProperty(NODELAY_PROPERTY) == null) {
+      System.setProperty(NODELAY_PROPERTY, "true");
+    }
+  }
+
+  private final Settings settings;
+  private final HttpServer server;
+  private final ExecutorService executor;
+  private final ObjectMapper mapper = new ObjectMapper();
+  private final SimulatedAnswers answers;
+  private final FaultPlan faults;
+  private final Map<String, ModelCounters> perModel = new ConcurrentHashMap<>();
+  private final ModelCounters totals = new ModelCounters();
+  private final Map<String, AtomicInteger> attempts = new ConcurrentHashMap<>();
+  private final ConcurrentLinkedQueue<RecordedRequest> log = new ConcurrentLinkedQueue<>();
+  private final AtomicInteger logSize = new AtomicInteger();
+  private final Set<String> requestedModels = new ConcurrentSkipListSet<>();
+  private final AtomicLong arrivals = new AtomicLong();
+  private final AtomicBoolean closing = new AtomicBoolean();
+  private final CountDownLatch closed = new CountDownLatch(1);
+
+  private SimulatedEndpoint(Settings settings) throws IOException {
+    this.settings = settings;
+    this.answers = new SimulatedAnswers(mapper, settings.wordsPerAnswer());
+    this.faults = new FaultPlan(settings);
+    for (String model : settings.models()) {
+      perModel.computeIfAbsent(model, m -> new ModelCounters());
+    }
+    int serverNumber = SERVER_NUMBER.incrementAndGet();
+    AtomicInteger threadNumber = new AtomicInteger();
+    this.executor = Executors.newCachedThreadPool(task -> {
+      Thread thread = new Thread(
+          task, "moaa-sim-" + serverNumber + "-http-" + threadNumber.incrementAndGet());
+      thread.setDaemon(true);
+      return thread;
+    });
+    InetSocketAddress address =
+        new InetSocketAddress(InetAddress.getByName("127.0.0.1"), settings.port());
+    this.server = HttpServer.create(address, 1024);
+    server.createContext("/", this::route);
+    server.setExecutor(executor);
+  }
+
+  /** Starts a simulated endpoint with the default settings on an ephemeral port. */
+  public static SimulatedEndpoint start() {
+    return start(Settings.defaults());
+  }
+
+  /**
+   * Starts a simulated endpoint.
+   *
+   * @throws UncheckedIOException when the port cannot be bound
+   */
+  public static SimulatedEndpoint start(Settings settings) {
+    Objects.requireNonNull(settings, "settings");
+    try {
+      SimulatedEndpoint endpoint = new SimulatedEndpoint(settings);
+      endpoint.server.start();
+      LOG.info("MoAA SIMULATED endpoint (no real model) started at {} with {}",
+          endpoint.baseUrl(), settings);
+      return endpoint;
+    } catch (IOException e) {
+      throw new UncheckedIOException(
+          "could not start the simulated endpoint on 127.0.0.1:" + settings.port(), e);
+    }
+  }
+
+  /** The OpenAI-style base URL, {@code http://127.0.0.1:PORT/v1}. */
+  public String baseUrl() {
+    return "http://127.0.0.1:" + port() + "/v1";
+  }
+
+  /** The port actually bound (the ephemeral one when the settings asked for 0). */
+  public int port() {
+    return server.getAddress().getPort();
+  }
+
+  /** The settings this endpoint runs with. */
+  public Settings settings() {
+    return settings;
+  }
+
+  /** A snapshot of the recorded chat-completion requests, in arrival order. */
+  public List<RecordedRequest> requests() {
+    List<RecordedRequest> snapshot = new ArrayList<>(log);
+    snapshot.sort(Comparator.comparingLong(RecordedRequest::order));
+    return List.copyOf(snapshot);
+  }
+
+  /** How many chat-completion requests were answered since start or the last {@link #reset()}. */
+  public long requestCount() {
+    return totals.requests();
+  }
+
+  /** How many chat-completion requests for {@code model} were answered. */
+  public long requestCount(String model) {
+    ModelCounters counters = perModel.get(model);
+    return counters == null ? 0 : counters.requests();
+  }
+
+  /** The most requests for {@code model} that were in progress at the same time. */
+  public int peakInFlight(String model) {
+    ModelCounters counters = perModel.get(model);
+    return counters == null ? 0 : counters.peakInFlight();
+  }
+
+  /** How many requests for {@code model} are in progress right now. */
+  public int inFlight(String model) {
+    ModelCounters counters = perModel.get(model);
+    return counters == null ? 0 : counters.inFlight();
+  }
+
+  /** How many requests were turned away with 429 by the concurrency cap. */
+  public long count429() {
+    return totals.status(429);
+  }
+
+  /**
+   * Clears the request log, the counters, the attempt numbers of request bodies and the list of
+   * requested models. Requests in progress still finish and are then recorded.
+   */
+  public void reset() {
+    log.clear();
+    logSize.set(0);
+    attempts.clear();
+    requestedModels.clear();
+    perModel.values().forEach(ModelCounters::reset);
+    totals.reset();
+  }
+
+  /** Blocks until {@link #close()} has been called (from any thread). */
+  public void awaitClosed() throws InterruptedException {
+    closed.await();
+  }
+
+  /** Stops the server at once and interrupts requests still in progress. */
+  @Override
+  public void close() {
+    if (closing.compareAndSet(false, true)) {
+      server.stop(0);
+      executor.shutdownNow();
+      closed.countDown();
+      LOG.info("MoAA SIMULATED endpoint on port {} stopped", server.getAddress().getPort());
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // HTTP handling
+
+  /** What to send back: status, extra headers and a JSON (or deliberately broken) body. */
+  private record Response(int status, Map<String, String> headers, byte[] body) {}
+
+  private void route(HttpExchange exchange) {
+    try {
+      String path = exchange.getRequestURI().getPath();
+      if (path.length() > 1 && path.endsWith("/")) {
+        path = path.substring(0, path.length() - 1);
+      }
+      String method = exchange.getRequestMethod().toUpperCase(Locale.ROOT);
+      Response response;
+      switch (path) {
+        case CHAT_PATH -> response = method.equals("POST") ? chat(exchange) : notAllowed("POST");
+        case MODELS_PATH -> response = method.equals("GET") ? models() : notAllowed("GET");
+        case STATS_PATH -> response = method.equals("GET") ? stats() : notAllowed("GET");
+        default -> response = json(404, SimulatedAnswers.error(
+            "Unknown path " + path + " on the simulated endpoint.",
+            "invalid_request_error", null, "not_found"));
+      }
+      if (response != null) {
+        send(exchange, response);
+      }
+    } catch (IOException e) {
+      LOG.debug("simulated endpoint: client went away", e);
+    } catch (RuntimeException e) {
+      LOG.error("simulated endpoint: unexpected failure", e);
+      try {
+        send(exchange, json(500, SimulatedAnswers.error(
+            "Unexpected failure inside the simulated endpoint.", "server_error", null, null)));
+      } catch (IOException | RuntimeException ignored) {
+        // the response may already have started; nothing more to do
+      }
+    } finally {
+      exchange.close();
+    }
+  }
+
+  private Response chat(HttpExchange exchange) throws IOException {
+    long order = arrivals.incrementAndGet();
+    byte[] body = exchange.getRequestBody().readNBytes(MAX_BODY_BYTES + 1);
+    JsonNode root = body.length > MAX_BODY_BYTES ? null : parseOrNull(body);
+    String model = ChatRequest.modelOf(root);
+    List<RecordedRequest.Message> messages = ChatRequest.messagesOf(root);
+    Map<String, Object> params = ChatRequest.paramsOf(root, mapper);
+    boolean authorized = authorized(exchange);
+
+    if (!authorized) {
+      record(model, messages, params, false, 401, 0, order);
+      return json(401, SimulatedAnswers.error(
+          "Simulated endpoint: missing or incorrect API key. Send 'Authorization: Bearer <key>'.",
+          "invalid_request_error", null, "invalid_api_key"));
+    }
+    if (body.length > MAX_BODY_BYTES) {
+      record(model, messages, params, true, 413, 0, order);
+      return json(413, SimulatedAnswers.error(
+          "Request body larger than " + MAX_BODY_BYTES + " bytes.",
+          "invalid_request_error", null, null));
+    }
+    if (root == null) {
+      record(model, messages, params, true, 400, 0, order);
+      return json(400, SimulatedAnswers.error(
+          "The body of the request is not valid JSON.", "invalid_request_error", null, null));
+    }
+    ChatRequest request;
+    try {
+      request = ChatRequest.parse(root, mapper);
+    } catch (ChatRequest.BadRequest e) {
+      record(model, messages, params, true, 400, 0, order);
+      return json(400, SimulatedAnswers.error(
+          e.getMessage(), "invalid_request_error", e.param(), null));
+    }
+
+    requestedModels.add(request.model());
+    ModelCounters counters = countersFor(request.model());
+    int cap = settings.maxInFlightPerModel();
+    if (!counters.tryAcquire(cap)) {
+      record(request.model(), request.messages(), request.params(), true, 429, 0, order);
+      Response limited = json(429, SimulatedAnswers.error(
+          "Simulated rate limit: model '" + request.model() + "' already has " + cap
+              + " requests in progress. Retry after " + settings.retryAfterMs() + " ms.",
+          "rate_limit_error", null, "rate_limit_exceeded"));
+      limited.headers().put("Retry-After", "1");
+      limited.headers().put("retry-after-ms", String.valueOf(settings.retryAfterMs()));
+      return limited;
+    }
+    totals.tryAcquire(0);
+    try {
+      return serve(request, body, order, counters);
+    } finally {
+      counters.release();
+      totals.release();
+    }
+  }
+
+  /** Answers an admitted request; null when interrupted by {@link #close()}. */
+  private Response serve(ChatRequest request, byte[] body, long order, ModelCounters counters) {
+    String bodyHash = SimHashing.sha256Hex(body);
+    int attempt = attempts.computeIfAbsent(bodyHash, h -> new AtomicInteger()).incrementAndGet();
+
+    if (poisoned(request)) {
+      if (!pause(faults.latencyMs(bodyHash, attempt))) {
+        return null;
+      }
+      counters.countPoisoned();
+      totals.countPoisoned();
+      record(request.model(), request.messages(), request.params(), true, 500, attempt, order);
+      return json(500, SimulatedAnswers.error(
+          "Simulated permanent failure: the request contains " + ALWAYS_FAIL_MARKER + ".",
+          "server_error", null, null));
+    }
+
+    FaultPlan.Decision decision = faults.decide(bodyHash, attempt);
+    long delay = decision.fault() == FaultPlan.Fault.TIMEOUT
+        ? settings.timeoutDelayMs()
+        : faults.latencyMs(bodyHash, attempt);
+    if (!pause(delay)) {
+      return null;
+    }
+    counters.countFault(decision.fault());
+    totals.countFault(decision.fault());
+    record(request.model(), request.messages(), request.params(), true,
+        decision.status(), attempt, order);
+    return switch (decision.fault()) {
+      case SERVER_ERROR -> json(decision.status(), SimulatedAnswers.error(
+          "Simulated server error (injected fault, attempt " + attempt + ").",
+          "server_error", null, null));
+      case MALFORMED -> new Response(200, jsonHeaders(), answers.malformed(request));
+      case EMPTY -> json(200, answers.answer(request, true));
+      case TIMEOUT, NONE -> json(200, answers.answer(request, false));
+    };
+  }
+
+  private Response models() {
+    Set<String> ids = new TreeSet<>(settings.models());
+    ids.addAll(requestedModels);
+    ObjectNode root = JsonNodeFactory.instance.objectNode();
+    root.put("object", "list");
+    ArrayNode data = root.putArray("data");
+    for (String id : ids) {
+      ObjectNode model = data.addObject();
+      model.put("id", id);
+      model.put("object", "model");
+      model.put("created", SimulatedAnswers.CREATED);
+      model.put("owned_by", OWNER);
+    }
+    return json(200, root);
+  }
+
+  private Response stats() {
+    ObjectNode root = JsonNodeFactory.instance.objectNode();
+    root.put("simulated", true);
+    root.put("owned_by", OWNER);
+    root.put("note", "MoAA SIMULATED endpoint: no real model; counts since start or last reset");
+    ObjectNode models = root.putObject("models");
+    new TreeMap<>(perModel).forEach((name, counters) -> models.set(name, counters.toJson()));
+    root.set("totals", totals.toJson());
+    return json(200, root);
+  }
+
+  private Response notAllowed(String allowed) {
+    Response response = json(405, SimulatedAnswers.error(
+        "Method not allowed here; use " + allowed + ".", "invalid_request_error", null, null));
+    response.headers().put("Allow", allowed);
+    return response;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // helpers
+
+  private boolean authorized(HttpExchange exchange) {
+    String required = settings.requiredApiKey();
+    if (required == null) {
+      return true;
+    }
+    String header = exchange.getRequestHeaders().getFirst("Authorization");
+    if (header == null) {
+      return false;
+    }
+    header = header.trim();
+    if (header.length() < 7 || !header.substring(0, 7).equalsIgnoreCase("Bearer ")) {
+      return false;
+    }
+    byte[] given = header.substring(7).trim().getBytes(StandardCharsets.UTF_8);
+    return MessageDigest.isEqual(given, required.getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static boolean poisoned(ChatRequest request) {
+    for (RecordedRequest.Message message : request.messages()) {
+      if (message.role().equals("user") && message.content().contains(ALWAYS_FAIL_MARKER)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private JsonNode parseOrNull(byte[] body) {
+    try {
+      JsonNode root = mapper.readTree(body);
+      return root == null || root.isMissingNode() ? null : root;
+    } catch (IOException e) {
+      return null;
+    }
+  }
+
+  private ModelCounters countersFor(String model) {
+    return perModel.computeIfAbsent(model, m -> new ModelCounters());
+  }
+
+  private void record(
+      String model,
+      List<RecordedRequest.Message> messages,
+      Map<String, Object> params,
+      boolean authorized,
+      int status,
+      int attempt,
+      long order) {
+    log.add(new RecordedRequest(model, messages, params, authorized, status, attempt, order));
+    if (logSize.incrementAndGet() > settings.requestLogLimit() && log.poll() != null) {
+      logSize.decrementAndGet();
+    }
+    if (model != null) {
+      countersFor(model).countRequest(status);
+    }
+    totals.countRequest(status);
+  }
+
+  /** Sleeps; false when interrupted (the endpoint is closing). */
+  private static boolean pause(long millis) {
+    if (millis <= 0) {
+      return true;
+    }
+    try {
+      Thread.sleep(millis);
+      return true;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    }
+  }
+
+  private Response json(int status, JsonNode body) {
+    try {
+      return new Response(status, jsonHeaders(), mapper.writeValueAsBytes(body));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static Map<String, String> jsonHeaders() {
+    Map<String, String> headers = new TreeMap<>();
+    headers.put("Content-Type", "application/json");
+    headers.put("X-MoAA-Simulated", "true");
+    return headers;
+  }
+
+  private static void send(HttpExchange exchange, Response response) throws IOException {
+    response.headers().forEach((name, value) -> exchange.getResponseHeaders().set(name, value));
+    byte[] body = response.body();
+    exchange.sendResponseHeaders(response.status(), body.length == 0 ? -1 : body.length);
+    if (body.length > 0) {
+      try (OutputStream out = exchange.getResponseBody()) {
+        out.write(body);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // settings
+
+  /**
+   * Immutable settings of a {@link SimulatedEndpoint}. Start from {@link #defaults()} and change
+   * fields with the {@code withX} copies, or use {@link #builder()}.
+   *
+   * <p>Defaults: ephemeral port, no latency or jitter, no concurrency cap, retry hint 50 ms, no
+   * faults, stalls of 30 s for a "timeout" fault, seed 0, no API key, 40 words per answer, no
+   * pre-listed models, the last 10,000 requests kept in the log.
+   */
+  public static final class Settings {
+    private final int port;
+    private final long latencyMs;
+    private final long latencyJitterMs;
+    private final int maxInFlightPerModel;
+    private final long retryAfterMs;
+    private final double rate5xx;
+    private final double rateTimeout;
+    private final double rateMalformed;
+    private final double rateEmpty;
+    private final long timeoutDelayMs;
+    private final long seed;
+    private final String requiredApiKey;
+    private final int wordsPerAnswer;
+    private final List<String> models;
+    private final int requestLogLimit;
+
+    private Settings(Builder b) {
+      this.port = b.port;
+      this.latencyMs = b.latencyMs;
+      this.latencyJitterMs = b.latencyJitterMs;
+      this.maxInFlightPerModel = b.maxInFlightPerModel;
+      this.retryAfterMs = b.retryAfterMs;
+      this.rate5xx = b.rate5xx;
+      this.rateTimeout = b.rateTimeout;
+      this.rateMalformed = b.rateMalformed;
+      this.rateEmpty = b.rateEmpty;
+      this.timeoutDelayMs = b.timeoutDelayMs;
+      this.seed = b.seed;
+      this.requiredApiKey = b.requiredApiKey;
+      this.wordsPerAnswer = b.wordsPerAnswer;
+      this.models = List.copyOf(b.models);
+      this.requestLogLimit = b.requestLogLimit;
+    }
+
+    /** The default settings. */
+    public static Settings defaults() {
+      return builder().build();
+    }
+
+    /** A builder holding the defaults. */
+    public static Builder builder() {
+      return new Builder();
+    }
+
+    /** A builder holding these settings. */
+    public Builder toBuilder() {
+      return new Builder(this);
+    }
+
+    /** The port to bind; 0 picks an ephemeral one. */
+    public int port() {
+      return port;
+    }
+
+    /** Fixed latency of every admitted request, in ms. */
+    public long latencyMs() {
+      return latencyMs;
+    }
+
+    /** Extra latency of up to this many ms, uniform and deterministic per request attempt. */
+    public long latencyJitterMs() {
+      return latencyJitterMs;
+    }
+
+    /** Requests per model allowed in progress at once; 0 means no cap. */
+    public int maxInFlightPerModel() {
+      return maxInFlightPerModel;
+    }
+
+    /** The value of the {@code retry-after-ms} header sent with a 429. */
+    public long retryAfterMs() {
+      return retryAfterMs;
+    }
+
+    /** Share of attempts answered with 500, 502 or 503. */
+    public double rate5xx() {
+      return rate5xx;
+    }
+
+    /** Share of attempts that stall for {@link #timeoutDelayMs()} before answering. */
+    public double rateTimeout() {
+      return rateTimeout;
+    }
+
+    /** Share of attempts answered 200 with a cut-off, invalid JSON body. */
+    public double rateMalformed() {
+      return rateMalformed;
+    }
+
+    /** Share of attempts answered 200 with empty content. */
+    public double rateEmpty() {
+      return rateEmpty;
+    }
+
+    /** How long a "timeout" attempt stalls before it answers normally, in ms. */
+    public long timeoutDelayMs() {
+      return timeoutDelayMs;
+    }
+
+    /** Seed of the fault and jitter draws. */
+    public long seed() {
+      return seed;
+    }
+
+    /** The API key every request must carry as a bearer token, or null for none. */
+    public String requiredApiKey() {
+      return requiredApiKey;
+    }
+
+    /** How many filler words follow the tag of each answer. */
+    public int wordsPerAnswer() {
+      return wordsPerAnswer;
+    }
+
+    /** Models listed by {@code /v1/models} before any request names them. */
+    public List<String> models() {
+      return models;
+    }
+
+    /** How many of the latest requests {@link SimulatedEndpoint#requests()} keeps. */
+    public int requestLogLimit() {
+      return requestLogLimit;
+    }
+
+    /** A copy with another port. */
+    public Settings withPort(int value) {
+      return toBuilder().port(value).build();
+    }
+
+    /** A copy with another fixed latency. */
+    public Settings withLatencyMs(long value) {
+      return toBuilder().latencyMs(value).build();
+    }
+
+    /** A copy with another latency jitter. */
+    public Settings withLatencyJitterMs(long value) {
+      return toBuilder().latencyJitterMs(value).build();
+    }
+
+    /** A copy with another per-model concurrency cap. */
+    public Settings withMaxInFlightPerModel(int value) {
+      return toBuilder().maxInFlightPerModel(value).build();
+    }
+
+    /** A copy with another retry hint. */
+    public Settings withRetryAfterMs(long value) {
+      return toBuilder().retryAfterMs(value).build();
+    }
+
+    /** A copy with another server-error rate. */
+    public Settings withRate5xx(double value) {
+      return toBuilder().rate5xx(value).build();
+    }
+
+    /** A copy with another stall rate. */
+    public Settings withRateTimeout(double value) {
+      return toBuilder().rateTimeout(value).build();
+    }
+
+    /** A copy with another malformed-body rate. */
+    public Settings withRateMalformed(double value) {
+      return toBuilder().rateMalformed(value).build();
+    }
+
+    /** A copy with another empty-answer rate. */
+    public Settings withRateEmpty(double value) {
+      return toBuilder().rateEmpty(value).build();
+    }
+
+    /** A copy with another stall length. */
+    public Settings withTimeoutDelayMs(long value) {
+      return toBuilder().timeoutDelayMs(value).build();
+    }
+
+    /** A copy with another seed. */
+    public Settings withSeed(long value) {
+      return toBuilder().seed(value).build();
+    }
+
+    /** A copy requiring another API key (null for none). */
+    public Settings withRequiredApiKey(String value) {
+      return toBuilder().requiredApiKey(value).build();
+    }
+
+    /** A copy with another answer length. */
+    public Settings withWordsPerAnswer(int value) {
+      return toBuilder().wordsPerAnswer(value).build();
+    }
+
+    /** A copy listing other models up front. */
+    public Settings withModels(List<String> value) {
+      return toBuilder().models(value).build();
+    }
+
+    /** A copy keeping another number of requests in the log. */
+    public Settings withRequestLogLimit(int value) {
+      return toBuilder().requestLogLimit(value).build();
+    }
+
+    /** Describes the settings; the API key shows only as set or not. */
+    @Override
+    public String toString() {
+      return "Settings{port=" + port + ", latencyMs=" + latencyMs
+          + ", latencyJitterMs=" + latencyJitterMs + ", maxInFlightPerModel=" + maxInFlightPerModel
+          + ", retryAfterMs=" + retryAfterMs + ", rate5xx=" + rate5xx
+          + ", rateTimeout=" + rateTimeout + ", rateMalformed=" + rateMalformed
+          + ", rateEmpty=" + rateEmpty + ", timeoutDelayMs=" + timeoutDelayMs + ", seed=" + seed
+          + ", requiredApiKey=" + (requiredApiKey == null ? "<none>" : "<set>")
+          + ", wordsPerAnswer=" + wordsPerAnswer + ", models=" + models
+          + ", requestLogLimit=" + requestLogLimit + "}";
+    }
+
+    /** Collects settings; {@link #build()} checks them. */
+    public static final class Builder {
+      private int port = 0;
+      private long latencyMs = 0;
+      private long latencyJitterMs = 0;
+      private int maxInFlightPerModel = 0;
+      private long retryAfterMs = 50;
+      private double rate5xx = 0;
+      private double rateTimeout = 0;
+      private double rateMalformed = 0;
+      private double rateEmpty = 0;
+      private long timeoutDelayMs = 30_000;
+      private long seed = 0;
+      private String requiredApiKey = null;
+      private int wordsPerAnswer = 40;
+      private List<String> models = List.of();
+      private int requestLogLimit = 10_000;
+
+      private Builder() {}
+
+      private Builder(Settings s) {
+        port = s.port;
+        latencyMs = s.latencyMs;
+        latencyJitterMs = s.latencyJitterMs;
+        maxInFlightPerModel = s.maxInFlightPerModel;
+        retryAfterMs = s.retryAfterMs;
+        rate5xx = s.rate5xx;
+        rateTimeout = s.rateTimeout;
+        rateMalformed = s.rateMalformed;
+        rateEmpty = s.rateEmpty;
+        timeoutDelayMs = s.timeoutDelayMs;
+        seed = s.seed;
+        requiredApiKey = s.requiredApiKey;
+        wordsPerAnswer = s.wordsPerAnswer;
+        models = s.models;
+        requestLogLimit = s.requestLogLimit;
+      }
+
+      /** See {@link Settings#port()}. */
+      public Builder port(int value) {
+        port = value;
+        return this;
+      }
+
+      /** See {@link Settings#latencyMs()}. */
+      public Builder latencyMs(long value) {
+        latencyMs = value;
+        return this;
+      }
+
+      /** See {@link Settings#latencyJitterMs()}. */
+      public Builder latencyJitterMs(long value) {
+        latencyJitterMs = value;
+        return this;
+      }
+
+      /** See {@link Settings#maxInFlightPerModel()}. */
+      public Builder maxInFlightPerModel(int value) {
+        maxInFlightPerModel = value;
+        return this;
+      }
+
+      /** See {@link Settings#retryAfterMs()}. */
+      public Builder retryAfterMs(long value) {
+        retryAfterMs = value;
+        return this;
+      }
+
+      /** See {@link Settings#rate5xx()}. */
+      public Builder rate5xx(double value) {
+        rate5xx = value;
+        return this;
+      }
+
+      /** See {@link Settings#rateTimeout()}. */
+      public Builder rateTimeout(double value) {
+        rateTimeout = value;
+        return this;
+      }
+
+      /** See {@link Settings#rateMalformed()}. */
+      public Builder rateMalformed(double value) {
+        rateMalformed = value;
+        return this;
+      }
+
+      /** See {@link Settings#rateEmpty()}. */
+      public Builder rateEmpty(double value) {
+        rateEmpty = value;
+        return this;
+      }
+
+      /** See {@link Settings#timeoutDelayMs()}. */
+      public Builder timeoutDelayMs(long value) {
+        timeoutDelayMs = value;
+        return this;
+      }
+
+      /** See {@link Settings#seed()}. */
+      public Builder seed(long value) {
+        seed = value;
+        return this;
+      }
+
+      /** See {@link Settings#requiredApiKey()}. */
+      public Builder requiredApiKey(String value) {
+        requiredApiKey = value;
+        return this;
+      }
+
+      /** See {@link Settings#wordsPerAnswer()}. */
+      public Builder wordsPerAnswer(int value) {
+        wordsPerAnswer = value;
+        return this;
+      }
+
+      /** See {@link Settings#models()}. */
+      public Builder models(List<String> value) {
+        models = List.copyOf(Objects.requireNonNull(value, "models"));
+        return this;
+      }
+
+      /** See {@link Settings#requestLogLimit()}. */
+      public Builder requestLogLimit(int value) {
+        requestLogLimit = value;
+        return this;
+      }
+
+      /**
+       * Checks and freezes the settings.
+       *
+       * @throws IllegalArgumentException when a value is out of range: a port outside 0..65535,
+       *     a negative duration, count or cap, a rate outside [0, 1], rates adding up to more
+       *     than 1, a blank API key or model name, or a log limit below 1
+       */
+      public Settings build() {
+        require(port >= 0 && port <= 65_535, "port must be within 0..65535");
+        require(latencyMs >= 0, "latencyMs must not be negative");
+        require(latencyJitterMs >= 0, "latencyJitterMs must not be negative");
+        require(maxInFlightPerModel >= 0, "maxInFlightPerModel must not be negative");
+        require(retryAfterMs >= 0, "retryAfterMs must not be negative");
+        requireRate(rate5xx, "rate5xx");
+        requireRate(rateTimeout, "rateTimeout");
+        requireRate(rateMalformed, "rateMalformed");
+        requireRate(rateEmpty, "rateEmpty");
+        require(rate5xx + rateTimeout + rateMalformed + rateEmpty <= 1.0 + 1e-9,
+            "the fault rates must add up to at most 1");
+        require(timeoutDelayMs >= 0, "timeoutDelayMs must not be negative");
+        require(requiredApiKey == null || !requiredApiKey.isBlank(),
+            "requiredApiKey must be null or non-blank");
+        require(wordsPerAnswer >= 0, "wordsPerAnswer must not be negative");
+        require(models.stream().noneMatch(String::isBlank), "model names must not be blank");
+        require(requestLogLimit >= 1, "requestLogLimit must be at least 1");
+        return new Settings(this);
+      }
+
+      private static void requireRate(double rate, String name) {
+        require(rate >= 0 && rate <= 1, name + " must be within 0..1");
+      }
+
+      private static void require(boolean condition, String message) {
+        if (!condition) {
+          throw new IllegalArgumentException(message);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,207 @@
+package dev.moaa.runners.sim;
+
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import java.util.function.Consumer;
+import java.util.function.Function;
+
+/**
+ * Runs a {@link SimulatedEndpoint} from the command line until the process is stopped.
+ *
+ * <p>Flags, all in {@code --name=value} form (defaults shown):
+ *
+ * <pre>
+ * --port=8089 --latency-ms=200 --jitter-ms=0 --max-in-flight=32 --retry-after-ms=50
+ * --rate-5xx=0 --rate-timeout=0 --rate-malformed=0 --rate-empty=0 --timeout-delay-ms=30000
+ * --seed=0 --words=40 --models=a,b --require-key-env=VARNAME --help
+ * </pre>
+ *
+ * <p>{@code --require-key-env} names an environment variable holding the API key clients must
+ * send; the key itself is never given on the command line. Exit codes: 0 after a normal stop or
+ * {@code --help}, 1 when the endpoint cannot start, 2 for a usage error.
+ */
+public final class SimulatedEndpointMain {
+
+  /** Exit code of a usage error. */
+  public static final int USAGE_ERROR = 2;
+
+  static final String USAGE = String.join(System.lineSeparator(),
+      "usage: moaa simulate [--name=value ...]",
+      "Runs a SIMULATED OpenAI-compatible endpoint (no real model) on 127.0.0.1.",
+      "  --port=8089              port to listen on (0 = any free port)",
+      "  --latency-ms=200         fixed latency of every answer",
+      "  --jitter-ms=0            extra latency of up to this many ms (deterministic)",
+      "  --max-in-flight=32       requests per model in progress at once before 429 (0 = no cap)",
+      "  --retry-after-ms=50      value of the retry-after-ms header of a 429",
+      "  --rate-5xx=0             share of attempts answered 500/502/503",
+      "  --rate-timeout=0         share of attempts that stall --timeout-delay-ms",
+      "  --rate-malformed=0       share of attempts answered with a cut-off JSON body",
+      "  --rate-empty=0           share of attempts answered with empty content",
+      "  --timeout-delay-ms=30000 how long a stalled attempt waits before answering",
+      "  --seed=0                 seed of the fault and jitter draws",
+      "  --words=40               filler words per answer",
+      "  --models=a,b             models listed by /v1/models before any request",
+      "  --require-key-env=NAME   require 'Authorization: Bearer <key>', key read from $NAME",
+      "  --help                   print this text");
+
+  private SimulatedEndpointMain() {}
+
+  /** Starts the endpoint and blocks until the process is stopped. */
+  public static void main(String[] args) {
+    int code = run(args, System.out, System.err);
+    if (code != 0) {
+      System.exit(code);
+    }
+  }
+
+  /** As {@link #run(String[], PrintStream, PrintStream)} with errors on standard error. */
+  public static int run(String[] args, PrintStream out) {
+    return run(args, out, System.err);
+  }
+
+  /**
+   * Parses the flags, starts the endpoint, prints its one-line banner to {@code out} and blocks
+   * until the endpoint is closed (a shutdown hook closes it when the process is stopped).
+   *
+   * @return the exit code: 0, 1 when the endpoint cannot start, {@value #USAGE_ERROR} for a
+   *     usage error (the message goes to {@code err})
+   */
+  public static int run(String[] args, PrintStream out, PrintStream err) {
+    return run(args, out, err, System::getenv, endpoint -> {});
+  }
+
+  /** The testable core of {@link #run(String[], PrintStream, PrintStream)}. */
+  static int run(
+      String[] args,
+      PrintStream out,
+      PrintStream err,
+      Function<String, String> environment,
+      Consumer<SimulatedEndpoint> onStarted) {
+    if (Arrays.asList(args).contains("--help")) {
+      out.println(USAGE);
+      return 0;
+    }
+    SimulatedEndpoint.Settings settings;
+    try {
+      settings = parse(args, environment);
+    } catch (IllegalArgumentException e) {
+      err.println("moaa simulate: " + e.getMessage());
+      err.println(USAGE);
+      return USAGE_ERROR;
+    }
+    SimulatedEndpoint endpoint;
+    try {
+      endpoint = SimulatedEndpoint.start(settings);
+    } catch (UncheckedIOException e) {
+      err.println("moaa simulate: " + e.getMessage() + ": " + e.getCause().getMessage());
+      return 1;
+    }
+    Thread hook = new Thread(endpoint::close, "moaa-sim-shutdown");
+    Runtime.getRuntime().addShutdownHook(hook);
+    out.println(banner(endpoint));
+    out.flush();
+    onStarted.accept(endpoint);
+    try {
+      endpoint.awaitClosed();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      endpoint.close();
+    }
+    try {
+      Runtime.getRuntime().removeShutdownHook(hook);
+    } catch (IllegalStateException shuttingDown) {
+      // the hook is running or has run: nothing to remove
+    }
+    return 0;
+  }
+
+  /** The line printed when the endpoint is up. */
+  static String banner(SimulatedEndpoint endpoint) {
+    return "MoAA SIMULATED OpenAI-compatible endpoint (no real model) listening on "
+        + endpoint.baseUrl();
+  }
+
+  /**
+   * Reads the flags into settings, starting from the command-line defaults (port 8089, 200 ms
+   * latency, 32 requests in flight per model).
+   *
+   * @param environment looks up environment variables, for {@code --require-key-env}
+   * @throws IllegalArgumentException for an unknown flag, a flag without a value, a value that is
+   *     not a number or out of range, or a key variable that is unset or blank
+   */
+  public static SimulatedEndpoint.Settings parse(
+      String[] args, Function<String, String> environment) {
+    Objects.requireNonNull(environment, "environment");
+    SimulatedEndpoint.Settings.Builder b = SimulatedEndpoint.Settings.builder()
+        .port(8089)
+        .latencyMs(200)
+        .maxInFlightPerModel(32);
+    for (String arg : args) {
+      int eq = arg.indexOf('=');
+      if (!arg.startsWith("--") || eq < 0) {
+        throw new IllegalArgumentException(
+            "unknown or incomplete argument '" + arg + "' (flags look like --name=value)");
+      }
+      String name = arg.substring(2, eq);
+      String value = arg.substring(eq + 1).trim();
+      switch (name) {
+        case "port" -> b.port(intValue(name, value));
+        case "latency-ms" -> b.latencyMs(longValue(name, value));
+        case "jitter-ms" -> b.latencyJitterMs(longValue(name, value));
+        case "max-in-flight" -> b.maxInFlightPerModel(intValue(name, value));
+        case "retry-after-ms" -> b.retryAfterMs(longValue(name, value));
+        case "rate-5xx" -> b.rate5xx(doubleValue(name, value));
+        case "rate-timeout" -> b.rateTimeout(doubleValue(name, value));
+        case "rate-malformed" -> b.rateMalformed(doubleValue(name, value));
+        case "rate-empty" -> b.rateEmpty(doubleValue(name, value));
+        case "timeout-delay-ms" -> b.timeoutDelayMs(longValue(name, value));
+        case "seed" -> b.seed(longValue(name, value));
+        case "words" -> b.wordsPerAnswer(intValue(name, value));
+        case "models" -> b.models(value.isEmpty()
+            ? List.of()
+            : Arrays.stream(value.split(",")).map(String::trim).filter(s -> !s.isEmpty())
+                .toList());
+        case "require-key-env" -> {
+          if (value.isEmpty()) {
+            throw new IllegalArgumentException("--require-key-env needs a variable name");
+          }
+          String key = environment.apply(value);
+          if (key == null || key.isBlank()) {
+            throw new IllegalArgumentException(
+                "--require-key-env: environment variable " + value + " is unset or blank");
+          }
+          b.requiredApiKey(key.trim());
+        }
+        default -> throw new IllegalArgumentException("unknown flag --" + name);
+      }
+    }
+    return b.build();
+  }
+
+  private static int intValue(String name, String value) {
+    try {
+      return Integer.parseInt(value);
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("--" + name + " needs a whole number, got '" + value + "'");
+    }
+  }
+
+  private static long longValue(String name, String value) {
+    try {
+      return Long.parseLong(value);
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("--" + name + " needs a whole number, got '" + value + "'");
+    }
+  }
+
+  private static double doubleValue(String name, String value) {
+    try {
+      return Double.parseDouble(value);
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("--" + name + " needs a number, got '" + value + "'");
+    }
+  }
+}

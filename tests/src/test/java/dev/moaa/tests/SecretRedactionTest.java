@@ -1,0 +1,75 @@
+package dev.moaa.tests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.moaa.runners.sim.SimulatedEndpoint;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The bundled jar runs as a user would run it, with the API key in an environment variable. The
+ * endpoint only answers requests that carry that key, so the key was used; then every file the run
+ * wrote and everything it printed is searched for the key's value.
+ */
+class SecretRedactionTest {
+
+  @Test
+  void givenAKeyInTheEnvironment_itIsSentButAppearsInNoOutputLogManifestOrDeadLetter() throws Exception {
+    String key = "sk-moaa-test-" + UUID.randomUUID().toString().replace("-", "");
+    Path work = Fixtures.workDir("secrets");
+    Path jar = Paths.get("..", "runners", "target", "moaa.jar").toAbsolutePath().normalize();
+    assertTrue(Files.exists(jar), "the bundled jar is built before the tests module: " + jar);
+    try (SimulatedEndpoint sim = SimulatedEndpoint.start(SimulatedEndpoint.Settings.defaults()
+        .withLatencyMs(5).withRequiredApiKey(key).withRate5xx(0.2).withSeed(3))) {
+      Files.createDirectories(work.resolve("in"));
+      StringBuilder rows = new StringBuilder();
+      for (int i = 0; i < 20; i++) {
+        rows.append("{\"prompt\":\"Secret test ").append(i).append(i % 10 == 3 ? " SIM_ALWAYS_FAIL" : "").append("\"}\n");
+      }
+      rows.append("{not json at all}\n");
+      Files.writeString(work.resolve("in/rows.jsonl"), rows);
+      Files.writeString(work.resolve("config.yaml"),
+          Fixtures.config(sim.baseUrl(), 2, 1, 1, "  api_key_env: MOAA_TEST_KEY\n"));
+      Path log = work.resolve("run.log");
+      ProcessBuilder pb = new ProcessBuilder(List.of(javaBin(), "-jar", jar.toString(), "sft",
+          "--config=" + work.resolve("config.yaml"), "--input=" + work.resolve("in/rows.jsonl"),
+          "--output=" + work.resolve("out")))
+          .redirectErrorStream(true).redirectOutput(log.toFile());
+      pb.environment().put("MOAA_TEST_KEY", key);
+      Process p = pb.start();
+      assertTrue(p.waitFor(5, TimeUnit.MINUTES), "the run ends");
+      String printed = Files.readString(log, StandardCharsets.UTF_8);
+      System.out.println(printed);
+      assertEquals(0, p.exitValue(), printed);
+      assertTrue(sim.requests().stream().anyMatch(r -> r.authorized()), "the key reached the endpoint");
+      assertTrue(printed.contains("read 21 = written"), printed);
+    }
+    List<Path> hits = new ArrayList<>();
+    long scanned = 0;
+    try (Stream<Path> files = Files.walk(work)) {
+      for (Path f : files.filter(Files::isRegularFile).toList()) {
+        scanned++;
+        byte[] bytes = Files.readAllBytes(f);
+        if (new String(bytes, StandardCharsets.ISO_8859_1).contains(key)) {
+          hits.add(f);
+        }
+      }
+    }
+    assertTrue(scanned >= 8, "shards, dead letters, manifest, counts, log: " + scanned);
+    assertEquals(List.of(), hits, "files containing the key");
+  }
+
+  private static String javaBin() throws IOException {
+    return Paths.get(System.getProperty("java.home"), "bin", "java").toString();
+  }
+}

@@ -1,0 +1,163 @@
+package dev.moaa.transforms.client;
+
+import java.io.Serializable;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * One named model behind an OpenAI-compatible endpoint, with its sampling parameters and limits.
+ * Holds the <em>name</em> of the environment variable with the API key, never the key itself.
+ */
+public final class ModelEndpoint implements Serializable {
+  private static final long serialVersionUID = 1L;
+
+  private final String name;
+  private final String baseUrl;
+  private final String modelId;
+  private final String apiKeyEnv;
+  private final Double temperature;
+  private final Double topP;
+  private final Integer maxTokens;
+  private final Long seed;
+  private final List<String> stop;
+  private final int maxConcurrency;
+  private final int connectTimeoutMs;
+  private final int readTimeoutMs;
+  private final RetryPolicy retry;
+  private final double inputPricePerMillion;
+  private final double outputPricePerMillion;
+
+  private ModelEndpoint(Builder b) {
+    this.name = Objects.requireNonNull(b.name, "name");
+    this.baseUrl = stripSlash(Objects.requireNonNull(b.baseUrl, "base_url"));
+    this.modelId = Objects.requireNonNull(b.modelId, "model");
+    this.apiKeyEnv = b.apiKeyEnv;
+    this.temperature = b.temperature;
+    this.topP = b.topP;
+    this.maxTokens = b.maxTokens;
+    this.seed = b.seed;
+    this.stop = List.copyOf(b.stop);
+    this.maxConcurrency = b.maxConcurrency;
+    this.connectTimeoutMs = b.connectTimeoutMs;
+    this.readTimeoutMs = b.readTimeoutMs;
+    this.retry = b.retry;
+    this.inputPricePerMillion = b.inputPricePerMillion;
+    this.outputPricePerMillion = b.outputPricePerMillion;
+    if (maxConcurrency < 1) {
+      throw new IllegalArgumentException("max_concurrency of " + name + " must be at least 1");
+    }
+  }
+
+  private static String stripSlash(String url) {
+    return url.endsWith("/") ? url.substring(0, url.length() - 1) : url;
+  }
+
+  public static Builder builder(String name, String baseUrl, String modelId) {
+    return new Builder(name, baseUrl, modelId);
+  }
+
+  public Builder toBuilder() {
+    Builder b = new Builder(name, baseUrl, modelId);
+    b.apiKeyEnv = apiKeyEnv;
+    b.temperature = temperature;
+    b.topP = topP;
+    b.maxTokens = maxTokens;
+    b.seed = seed;
+    b.stop = stop;
+    b.maxConcurrency = maxConcurrency;
+    b.connectTimeoutMs = connectTimeoutMs;
+    b.readTimeoutMs = readTimeoutMs;
+    b.retry = retry;
+    b.inputPricePerMillion = inputPricePerMillion;
+    b.outputPricePerMillion = outputPricePerMillion;
+    return b;
+  }
+
+  public String name() { return name; }
+  public String baseUrl() { return baseUrl; }
+  public String modelId() { return modelId; }
+  /** The environment variable holding the API key, or null for an endpoint without auth. */
+  public String apiKeyEnv() { return apiKeyEnv; }
+  public Double temperature() { return temperature; }
+  public Double topP() { return topP; }
+  public Integer maxTokens() { return maxTokens; }
+  public Long seed() { return seed; }
+  public List<String> stop() { return stop; }
+  public int maxConcurrency() { return maxConcurrency; }
+  public int connectTimeoutMs() { return connectTimeoutMs; }
+  public int readTimeoutMs() { return readTimeoutMs; }
+  public RetryPolicy retry() { return retry; }
+  public double inputPricePerMillion() { return inputPricePerMillion; }
+  public double outputPricePerMillion() { return outputPricePerMillion; }
+
+  /** Estimated cost in USD of the given token counts. */
+  public double costUsd(long promptTokens, long completionTokens) {
+    return (promptTokens * inputPricePerMillion + completionTokens * outputPricePerMillion) / 1e6;
+  }
+
+  /** Reads the API key from the environment; null when none is configured. */
+  public String resolveApiKey() throws ChatException {
+    if (apiKeyEnv == null) {
+      return null;
+    }
+    String key = System.getenv(apiKeyEnv);
+    if (key == null || key.isBlank()) {
+      throw new ChatException(ErrorKind.MISSING_API_KEY, 0, -1, 0,
+          "environment variable " + apiKeyEnv + " (API key of model " + name + ") is not set");
+    }
+    return key;
+  }
+
+  /** A key identifying the endpoint and its limits, for sharing clients and limiters in a JVM. */
+  public String sharingKey() {
+    return name + "|" + baseUrl + "|" + modelId + "|" + apiKeyEnv + "|" + maxConcurrency + "|"
+        + connectTimeoutMs + "|" + readTimeoutMs;
+  }
+
+  @Override
+  public String toString() {
+    return "ModelEndpoint{" + name + " -> " + modelId + " at " + baseUrl + "}";
+  }
+
+  /** Builder; defaults: 16 concurrent calls, 10 s connect, 120 s read, {@link RetryPolicy#defaults()}. */
+  public static final class Builder {
+    private final String name;
+    private final String baseUrl;
+    private final String modelId;
+    private String apiKeyEnv;
+    private Double temperature;
+    private Double topP;
+    private Integer maxTokens;
+    private Long seed;
+    private List<String> stop = List.of();
+    private int maxConcurrency = 16;
+    private int connectTimeoutMs = 10_000;
+    private int readTimeoutMs = 120_000;
+    private RetryPolicy retry = RetryPolicy.defaults();
+    private double inputPricePerMillion;
+    private double outputPricePerMillion;
+
+    private Builder(String name, String baseUrl, String modelId) {
+      this.name = name;
+      this.baseUrl = baseUrl;
+      this.modelId = modelId;
+    }
+
+    public Builder apiKeyEnv(String v) { this.apiKeyEnv = v; return this; }
+    public Builder temperature(Double v) { this.temperature = v; return this; }
+    public Builder topP(Double v) { this.topP = v; return this; }
+    public Builder maxTokens(Integer v) { this.maxTokens = v; return this; }
+    public Builder seed(Long v) { this.seed = v; return this; }
+    public Builder stop(List<String> v) { this.stop = v == null ? List.of() : v; return this; }
+    public Builder maxConcurrency(int v) { this.maxConcurrency = v; return this; }
+    public Builder connectTimeoutMs(int v) { this.connectTimeoutMs = v; return this; }
+    public Builder readTimeoutMs(int v) { this.readTimeoutMs = v; return this; }
+    public Builder retry(RetryPolicy v) { this.retry = Objects.requireNonNull(v); return this; }
+    public Builder inputPricePerMillion(double v) { this.inputPricePerMillion = v; return this; }
+    public Builder outputPricePerMillion(double v) { this.outputPricePerMillion = v; return this; }
+
+    public ModelEndpoint build() {
+      return new ModelEndpoint(this);
+    }
+  }
+}

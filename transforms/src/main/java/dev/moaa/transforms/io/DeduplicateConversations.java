@@ -1,0 +1,110 @@
+package dev.moaa.transforms.io;
+
+import dev.moaa.schemas.Conversation;
+import dev.moaa.schemas.Dropped;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.extensions.avro.coders.AvroCoder;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.GroupByKey;
+import org.apache.beam.sdk.transforms.PTransform;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.WithKeys;
+import org.apache.beam.sdk.values.KV;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionTuple;
+import org.apache.beam.sdk.values.PInput;
+import org.apache.beam.sdk.values.POutput;
+import org.apache.beam.sdk.values.PValue;
+import org.apache.beam.sdk.values.TupleTag;
+import org.apache.beam.sdk.values.TupleTagList;
+import org.apache.beam.sdk.values.TypeDescriptors;
+
+/**
+ * Keeps one conversation per id: the first by (source, line); every other one is emitted as a
+ * {@link Dropped} row with reason {@code duplicate_id} naming the one kept. Since an id without an
+ * explicit id field is a hash of the content, this also removes exact duplicates. Deterministic.
+ */
+public final class DeduplicateConversations
+    extends PTransform<PCollection<Conversation>, DeduplicateConversations.Result> {
+  private static final long serialVersionUID = 1L;
+  private static final TupleTag<Conversation> KEPT = new TupleTag<>() {};
+  private static final TupleTag<Dropped> DROPPED = new TupleTag<>() {};
+
+  public static DeduplicateConversations byId() {
+    return new DeduplicateConversations();
+  }
+
+  @Override
+  public Result expand(PCollection<Conversation> input) {
+    PCollectionTuple out = input
+        .apply("KeyById", WithKeys.of((Conversation c) -> c.getId()).withKeyType(TypeDescriptors.strings()))
+        .setCoder(KvCoder.of(StringUtf8Coder.of(), AvroCoder.of(Conversation.class)))
+        .apply("GroupById", GroupByKey.create())
+        .apply("KeepFirst", ParDo.of(new KeepFirstFn()).withOutputTags(KEPT, TupleTagList.of(DROPPED)));
+    return new Result(input.getPipeline(),
+        out.get(KEPT).setCoder(AvroCoder.of(Conversation.class)),
+        out.get(DROPPED).setCoder(AvroCoder.of(Dropped.class)));
+  }
+
+  static class KeepFirstFn extends DoFn<KV<String, Iterable<Conversation>>, Conversation> {
+    private static final long serialVersionUID = 1L;
+
+    @ProcessElement
+    public void process(@Element KV<String, Iterable<Conversation>> group, MultiOutputReceiver out) {
+      List<Conversation> all = new ArrayList<>();
+      group.getValue().forEach(all::add);
+      all.sort(Comparator.comparing(Conversation::getSource).thenComparingLong(Conversation::getLine));
+      Conversation kept = all.get(0);
+      out.get(KEPT).output(kept);
+      for (Conversation c : all.subList(1, all.size())) {
+        out.get(DROPPED).output(Dropped.newBuilder()
+            .setReason("duplicate_id")
+            .setId(c.getId())
+            .setSource(c.getSource())
+            .setLine(c.getLine())
+            .setDetail("same id as " + kept.getSource() + " line " + kept.getLine())
+            .build());
+      }
+    }
+  }
+
+  /** Unique conversations and the duplicates left out. */
+  public static final class Result implements POutput {
+    private final Pipeline pipeline;
+    private final PCollection<Conversation> kept;
+    private final PCollection<Dropped> dropped;
+
+    Result(Pipeline pipeline, PCollection<Conversation> kept, PCollection<Dropped> dropped) {
+      this.pipeline = pipeline;
+      this.kept = kept;
+      this.dropped = dropped;
+    }
+
+    public PCollection<Conversation> kept() {
+      return kept;
+    }
+
+    public PCollection<Dropped> dropped() {
+      return dropped;
+    }
+
+    @Override
+    public Pipeline getPipeline() {
+      return pipeline;
+    }
+
+    @Override
+    public Map<TupleTag<?>, PValue> expand() {
+      return Map.of(KEPT, kept, DROPPED, dropped);
+    }
+
+    @Override
+    public void finishSpecifyingOutput(String transformName, PInput input, PTransform<?, ?> transform) {}
+  }
+}

@@ -1,0 +1,105 @@
+package dev.moaa.transforms.io;
+
+import dev.moaa.schemas.Conversation;
+import dev.moaa.schemas.DeadLetter;
+import dev.moaa.transforms.input.ConversationParser;
+import dev.moaa.transforms.input.InputFormat;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.extensions.avro.coders.AvroCoder;
+import org.apache.beam.sdk.io.Compression;
+import org.apache.beam.sdk.io.FileIO;
+import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
+import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.transforms.PTransform;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.Reshuffle;
+import org.apache.beam.sdk.values.PBegin;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionTuple;
+import org.apache.beam.sdk.values.PInput;
+import org.apache.beam.sdk.values.POutput;
+import org.apache.beam.sdk.values.PValue;
+import org.apache.beam.sdk.values.TupleTag;
+import org.apache.beam.sdk.values.TupleTagList;
+
+/**
+ * Reads instruction corpora: JSONL (plain, gzip, …) and Parquet files matched by one or more
+ * globs, rows in the {@code messages}, {@code sharegpt}, {@code alpaca} or {@code prompt} layout
+ * (detected per row unless a format is given). Output: normalized {@link Conversation}s and, for
+ * every record that could not be read, a {@link DeadLetter} with its line number and reason. A
+ * glob that matches nothing fails the pipeline.
+ */
+public final class ReadConversations extends PTransform<PBegin, ReadConversations.Result> {
+  private static final long serialVersionUID = 1L;
+
+  private final List<String> patterns;
+  private final ConversationParser parser;
+
+  private ReadConversations(List<String> patterns, ConversationParser parser) {
+    this.patterns = List.copyOf(patterns);
+    this.parser = parser;
+    if (this.patterns.isEmpty()) {
+      throw new IllegalArgumentException("at least one input pattern is needed");
+    }
+  }
+
+  public static ReadConversations from(List<String> patterns) {
+    return new ReadConversations(patterns, ConversationParser.of(InputFormat.AUTO));
+  }
+
+  public ReadConversations withParser(ConversationParser p) {
+    return new ReadConversations(patterns, p);
+  }
+
+  @Override
+  public Result expand(PBegin begin) {
+    PCollectionTuple parsed = begin
+        .apply("Patterns", Create.of(new ArrayList<>(patterns)))
+        .apply("Match", FileIO.matchAll().withEmptyMatchTreatment(EmptyMatchTreatment.DISALLOW))
+        .apply("Open", FileIO.readMatches().withCompression(Compression.AUTO))
+        .apply("SpreadFiles", Reshuffle.viaRandomKey())
+        .apply("Parse", ParDo.of(new ParseFileFn(parser))
+            .withOutputTags(ParseFileFn.PARSED, TupleTagList.of(ParseFileFn.FAILED)));
+    return new Result(begin.getPipeline(),
+        parsed.get(ParseFileFn.PARSED).setCoder(AvroCoder.of(Conversation.class)),
+        parsed.get(ParseFileFn.FAILED).setCoder(AvroCoder.of(DeadLetter.class)));
+  }
+
+  /** Conversations read and records refused. */
+  public static final class Result implements POutput {
+    private final Pipeline pipeline;
+    private final PCollection<Conversation> conversations;
+    private final PCollection<DeadLetter> failures;
+
+    Result(Pipeline pipeline, PCollection<Conversation> conversations, PCollection<DeadLetter> failures) {
+      this.pipeline = pipeline;
+      this.conversations = conversations;
+      this.failures = failures;
+    }
+
+    public PCollection<Conversation> conversations() {
+      return conversations;
+    }
+
+    public PCollection<DeadLetter> failures() {
+      return failures;
+    }
+
+    @Override
+    public Pipeline getPipeline() {
+      return pipeline;
+    }
+
+    @Override
+    public Map<TupleTag<?>, PValue> expand() {
+      return Map.of(new TupleTag<Conversation>("conversations"), conversations,
+          new TupleTag<DeadLetter>("failures"), failures);
+    }
+
+    @Override
+    public void finishSpecifyingOutput(String transformName, PInput input, PTransform<?, ?> transform) {}
+  }
+}

@@ -1,0 +1,64 @@
+package dev.moaa.transforms.moa;
+
+import dev.moaa.schemas.Call;
+import dev.moaa.transforms.client.ChatException;
+import dev.moaa.transforms.client.ChatRequest;
+import dev.moaa.transforms.client.ChatResponse;
+import dev.moaa.transforms.client.ModelEndpoint;
+import dev.moaa.transforms.client.OpenAiChatClient;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+
+/** Builds {@link Call} lineage records and call hashes. */
+public final class Calls {
+  private Calls() {}
+
+  /**
+   * The call's identity: SHA-256 of the endpoint URL, the exact request body (model id, messages,
+   * sampling parameters, seed) and the template version. Equal hashes mean the same paid call.
+   */
+  public static String requestHash(ModelEndpoint endpoint, ChatRequest request, String template) {
+    try {
+      MessageDigest d = MessageDigest.getInstance("SHA-256");
+      d.update(endpoint.baseUrl().getBytes(StandardCharsets.UTF_8));
+      d.update((byte) 0);
+      d.update(OpenAiChatClient.requestBody(endpoint, request));
+      d.update((byte) 0);
+      d.update(String.valueOf(template).getBytes(StandardCharsets.UTF_8));
+      return HexFormat.of().formatHex(d.digest());
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  public static Call of(ModelEndpoint endpoint, String role, int turn, int layer, String template,
+      ChatRequest request, String requestHash, ChatResponse response, ChatException failure) {
+    Call.Builder b = Call.newBuilder()
+        .setModel(endpoint.name())
+        .setModelId(endpoint.modelId())
+        .setRole(role)
+        .setTurn(turn)
+        .setLayer(layer)
+        .setTemplate(template)
+        .setSeed(request.seed() != null ? request.seed() : endpoint.seed())
+        .setRequestHash(requestHash);
+    if (response != null) {
+      return b.setOk(true)
+          .setContent(response.content())
+          .setFinishReason(response.finishReason())
+          .setTruncated(response.truncated())
+          .setPromptTokens(response.promptTokens())
+          .setCompletionTokens(response.completionTokens())
+          .setAttempts(response.attempts())
+          .setLatencyMs(response.latencyMs())
+          .build();
+    }
+    return b.setOk(false)
+        .setAttempts(failure.attempts())
+        .setErrorKind(failure.kind().wireName())
+        .setError(failure.getMessage())
+        .build();
+  }
+}

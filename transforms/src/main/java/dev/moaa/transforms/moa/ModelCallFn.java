@@ -1,0 +1,145 @@
+package dev.moaa.transforms.moa;
+
+import dev.moaa.schemas.Call;
+import dev.moaa.transforms.client.ChatRequest;
+import dev.moaa.transforms.client.ModelEndpoint;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import org.apache.beam.sdk.metrics.Counter;
+import org.apache.beam.sdk.metrics.Distribution;
+import org.apache.beam.sdk.metrics.Metrics;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.windowing.BoundedWindow;
+import org.apache.beam.sdk.values.TupleTag;
+import org.joda.time.Instant;
+
+/**
+ * Base of every DoFn that calls a model. Calls are not made on the DoFn's thread: each element's
+ * call is queued on the model's shared pool ({@link SharedModelClients}) and the DoFn moves on to
+ * the next element, so a bundle keeps up to {@code max_concurrency} calls in flight. Results are
+ * emitted in {@code @FinishBundle} with each element's own timestamp and window. A failed call is
+ * data: subclasses receive it as a {@link Call} with {@code ok = false} and route it.
+ *
+ * <p>Metrics (namespace {@value #NAMESPACE}), per model: {@code calls}, {@code failures}, {@code
+ * retries}, {@code prompt_tokens}, {@code completion_tokens}, {@code latency_ms}.
+ */
+public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
+  private static final long serialVersionUID = 1L;
+  public static final String NAMESPACE = "moaa";
+
+  protected final ModelEndpoint endpoint;
+  private final Counter calls;
+  private final Counter failures;
+  private final Counter retries;
+  private final Counter promptTokens;
+  private final Counter completionTokens;
+  private final Distribution latency;
+
+  private transient SharedModelClients.Lease lease;
+  private transient List<Pending<InT>> pending;
+
+  protected ModelCallFn(ModelEndpoint endpoint) {
+    this.endpoint = endpoint;
+    String m = endpoint.name();
+    this.calls = Metrics.counter(NAMESPACE, "calls/" + m);
+    this.failures = Metrics.counter(NAMESPACE, "failures/" + m);
+    this.retries = Metrics.counter(NAMESPACE, "retries/" + m);
+    this.promptTokens = Metrics.counter(NAMESPACE, "prompt_tokens/" + m);
+    this.completionTokens = Metrics.counter(NAMESPACE, "completion_tokens/" + m);
+    this.latency = Metrics.distribution(NAMESPACE, "latency_ms/" + m);
+  }
+
+  /** Where an element's results go: the same calls in process and finish-bundle contexts. */
+  protected interface Emitter {
+    <T> void output(TupleTag<T> tag, T value);
+  }
+
+  /** What to send for this element, or null to handle it without a call. */
+  protected abstract Planned plan(InT element);
+
+  /** Handles an element for which {@link #plan} returned null. */
+  protected void handleWithoutCall(InT element, Emitter out) {
+    throw new IllegalStateException("plan() returned no call and handleWithoutCall is not overridden");
+  }
+
+  /** Routes the finished call (successful or not) of {@code element}. */
+  protected abstract void handle(InT element, Call call, Emitter out);
+
+  /** A request with the template version it was rendered from. */
+  protected record Planned(ChatRequest request, String template, String role, int turn, int layer) {}
+
+  private record Pending<InT>(InT element, Planned plan, String hash, Instant timestamp,
+      BoundedWindow window, CompletableFuture<SharedModelClients.Outcome> future) {}
+
+  @Setup
+  public void setup() {
+    lease = SharedModelClients.acquire(endpoint);
+  }
+
+  @StartBundle
+  public void startBundle() {
+    pending = new ArrayList<>();
+  }
+
+  @ProcessElement
+  public void processElement(ProcessContext c, BoundedWindow window) {
+    InT element = c.element();
+    Planned plan = plan(element);
+    if (plan == null) {
+      handleWithoutCall(element, new Emitter() {
+        @Override
+        public <T> void output(TupleTag<T> tag, T value) {
+          c.output(tag, value);
+        }
+      });
+      return;
+    }
+    String hash = Calls.requestHash(endpoint, plan.request(), plan.template());
+    pending.add(new Pending<>(element, plan, hash, c.timestamp(), window, lease.submit(plan.request())));
+  }
+
+  @FinishBundle
+  public void finishBundle(FinishBundleContext c) throws InterruptedException {
+    List<Pending<InT>> batch = pending;
+    pending = new ArrayList<>();
+    for (Pending<InT> p : batch) {
+      SharedModelClients.Outcome o;
+      try {
+        o = p.future().get();
+      } catch (ExecutionException e) {
+        throw new IllegalStateException("call pool failed unexpectedly", e.getCause());
+      }
+      Call call = Calls.of(endpoint, p.plan().role(), p.plan().turn(), p.plan().layer(),
+          p.plan().template(), p.plan().request(), p.hash(), o.response(), o.failure());
+      record(call);
+      handle(p.element(), call, new Emitter() {
+        @Override
+        public <T> void output(TupleTag<T> tag, T value) {
+          c.output(tag, value, p.timestamp(), p.window());
+        }
+      });
+    }
+  }
+
+  private void record(Call call) {
+    calls.inc();
+    retries.inc(Math.max(0, call.getAttempts() - 1));
+    if (!call.getOk()) {
+      failures.inc();
+    } else {
+      promptTokens.inc(call.getPromptTokens());
+      completionTokens.inc(call.getCompletionTokens());
+      latency.update(call.getLatencyMs());
+    }
+  }
+
+  @Teardown
+  public void teardown() {
+    if (lease != null) {
+      lease.release();
+      lease = null;
+    }
+  }
+}
