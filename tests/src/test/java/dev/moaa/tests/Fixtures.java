@@ -16,10 +16,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 import org.apache.avro.generic.GenericRecord;
-import org.apache.hadoop.conf.Configuration;
 import org.apache.parquet.avro.AvroParquetReader;
 import org.apache.parquet.hadoop.ParquetReader;
-import org.apache.parquet.hadoop.util.HadoopInputFile;
 
 /** Shared helpers of the end-to-end tests: run the command, read what it wrote. */
 final class Fixtures {
@@ -76,8 +74,7 @@ final class Fixtures {
     List<GenericRecord> rows = new ArrayList<>();
     try (Stream<Path> files = Files.list(dir)) {
       for (Path f : files.filter(p -> p.toString().endsWith(".parquet")).sorted().toList()) {
-        try (ParquetReader<GenericRecord> r = AvroParquetReader.<GenericRecord>builder(
-            HadoopInputFile.fromPath(new org.apache.hadoop.fs.Path(f.toUri()), new Configuration())).build()) {
+        try (ParquetReader<GenericRecord> r = AvroParquetReader.<GenericRecord>builder(LocalParquet.in(f)).build()) {
           GenericRecord g;
           while ((g = r.read()) != null) {
             rows.add(g);

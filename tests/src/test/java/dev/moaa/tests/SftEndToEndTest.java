@@ -22,12 +22,9 @@ import java.util.Set;
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericData;
 import org.apache.avro.generic.GenericRecord;
-import org.apache.hadoop.conf.Configuration;
 import org.apache.parquet.avro.AvroParquetWriter;
 import org.apache.parquet.hadoop.ParquetFileReader;
 import org.apache.parquet.hadoop.ParquetWriter;
-import org.apache.parquet.hadoop.util.HadoopInputFile;
-import org.apache.parquet.hadoop.util.HadoopOutputFile;
 import org.apache.parquet.schema.GroupType;
 import org.apache.parquet.schema.LogicalTypeAnnotation;
 import org.apache.parquet.schema.MessageType;
@@ -110,8 +107,7 @@ class SftEndToEndTest {
     }
     Schema schema = new Schema.Parser().parse("{\"type\":\"record\",\"name\":\"Row\",\"fields\":["
         + "{\"name\":\"id\",\"type\":\"string\"},{\"name\":\"instruction\",\"type\":\"string\"},{\"name\":\"input\",\"type\":\"string\"},{\"name\":\"output\",\"type\":\"string\"}]}");
-    try (ParquetWriter<GenericRecord> w = AvroParquetWriter.<GenericRecord>builder(
-        HadoopOutputFile.fromPath(new org.apache.hadoop.fs.Path(input.resolve("alpaca.parquet").toUri()), new Configuration()))
+    try (ParquetWriter<GenericRecord> w = AvroParquetWriter.<GenericRecord>builder(LocalParquet.out(input.resolve("alpaca.parquet")))
         .withSchema(schema).build()) {
       for (int i = 0; i < 20; i++) {
         GenericRecord r = new GenericData.Record(schema);
@@ -235,8 +231,7 @@ class SftEndToEndTest {
     try (var files = Files.list(work.resolve("out/sft/parquet"))) {
       shard = files.filter(p -> p.toString().endsWith(".parquet")).findFirst().orElseThrow();
     }
-    try (ParquetFileReader reader = ParquetFileReader.open(
-        HadoopInputFile.fromPath(new org.apache.hadoop.fs.Path(shard.toUri()), new Configuration()))) {
+    try (ParquetFileReader reader = ParquetFileReader.open(LocalParquet.in(shard))) {
       MessageType schema = reader.getFooter().getFileMetaData().getSchema();
       GroupType messages = schema.getType("messages").asGroupType();
       assertEquals(LogicalTypeAnnotation.listType(), messages.getLogicalTypeAnnotation());

@@ -9,10 +9,10 @@ import org.apache.parquet.io.InputFile;
 import org.apache.parquet.io.SeekableInputStream;
 
 /** A Parquet {@link InputFile} over a Beam file channel, so Parquet reads go through Beam's FileSystems. */
-final class ChannelInputFile implements InputFile {
+public final class ChannelInputFile implements InputFile {
   private final SeekableByteChannel channel;
 
-  ChannelInputFile(SeekableByteChannel channel) {
+  public ChannelInputFile(SeekableByteChannel channel) {
     this.channel = channel;
   }
 
