@@ -45,7 +45,8 @@ final class SftBenchmark {
     int layers = Integer.parseInt(f.get("layers"));
     Path output = Paths.get(f.get("output"));
     try (SimulatedEndpoint sim = SimulatedEndpoint.start(SimulatedEndpoint.Settings.defaults()
-        .withLatencyMs(latency).withMaxInFlightPerModel(cap).withRetryAfterMs(20).withRequestLogLimit(0))) {
+        .withLatencyMs(latency).withMaxInFlightPerModel(cap).withRetryAfterMs(20)
+        .withRequestLogLimit(Math.max(1, n * (proposers * layers + 1) + 1000)))) {
       Path input = output.resolve("input");
       Files.createDirectories(input);
       try (BufferedWriter w = Files.newBufferedWriter(input.resolve("prompts.jsonl"), StandardCharsets.UTF_8)) {
@@ -88,6 +89,21 @@ final class SftBenchmark {
       out.printf(Locale.ROOT, "  %-16s requests %6d  peak in flight %3d%n", "sim-aggregator",
           sim.requestCount("sim-aggregator"), sim.peakInFlight("sim-aggregator"));
       out.printf(Locale.ROOT, "  429 answers: %d%n", sim.count429());
+      // Stage overlap: with a barrier between proposers and aggregator, the first aggregator call
+      // would arrive after every proposer call.
+      long proposerCalls = 0;
+      long beforeFirstAggregate = -1;
+      for (var r : sim.requests()) {
+        if (r.model().equals("sim-aggregator")) {
+          if (beforeFirstAggregate < 0) {
+            beforeFirstAggregate = proposerCalls;
+          }
+        } else {
+          proposerCalls++;
+        }
+      }
+      out.printf(Locale.ROOT, "  overlap: the first aggregator call arrived after %d of %d proposer calls (%.0f%%)%n",
+          beforeFirstAggregate, proposerCalls, 100.0 * beforeFirstAggregate / Math.max(1, proposerCalls));
       return code;
     } catch (IOException e) {
       err.println("moaa bench-sft: " + e.getMessage());

@@ -34,6 +34,7 @@ class BadInputTest {
     line(file, "{\"id\":\"huge\",\"prompt\":\"" + "x".repeat(1 << 20) + "\"}");                     // 9 prompt_too_long
     line(file, "");                                                                                  // blank: not a record
     line(file, "{\"id\":\"good-3\",\"instruction\":\"Sort these\",\"input\":\"3 1 2\"}");            // 11
+    line(file, "{\"id\":\"good-1\",\"prompt\":\"The same id again: dropped, not processed.\"}");    // 12 duplicate
     Files.createDirectories(work.resolve("in"));
     Files.write(work.resolve("in/bad.jsonl"), file.toByteArray());
 
@@ -42,7 +43,7 @@ class BadInputTest {
       Fixtures.Run run = Fixtures.moaa("sft", "--config=" + work.resolve("config.yaml"),
           "--input=" + work.resolve("in/bad.jsonl"), "--output=" + work.resolve("out"));
       assertEquals(0, run.code(), run.err());
-      Fixtures.assertReconciles(Fixtures.manifest(work.resolve("out")), 10, 3, 7, 0);
+      Fixtures.assertReconciles(Fixtures.manifest(work.resolve("out")), 11, 3, 7, 1);
     }
     Map<Long, String> reasonByLine = new HashMap<>();
     for (JsonNode d : Fixtures.readJsonLines(work.resolve("out/dead-letters"))) {
@@ -53,6 +54,11 @@ class BadInputTest {
     }
     assertEquals(Map.of(2L, "malformed_json", 3L, "unknown_format", 4L, "missing_field", 5L, "empty_messages",
         6L, "unknown_role", 7L, "invalid_utf8", 9L, "prompt_too_long"), reasonByLine);
+    List<JsonNode> dropped = Fixtures.readJsonLines(work.resolve("out/dropped"));
+    assertEquals(1, dropped.size());
+    assertEquals("duplicate_id", dropped.get(0).get("reason").asText());
+    assertEquals(12, dropped.get(0).get("line").asLong());
+    assertTrue(dropped.get(0).get("detail").asText().contains("line 1"), "names the row kept");
     assertEquals(List.of("good-1", "good-2", "good-3"), Fixtures.readParquet(work.resolve("out/sft/parquet")).stream()
         .map(r -> r.get("id").toString()).sorted().toList());
   }

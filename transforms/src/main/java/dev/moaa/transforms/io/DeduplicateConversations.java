@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.Map;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.coders.KvCoder;
-import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.coders.VarIntCoder;
 import org.apache.beam.sdk.extensions.avro.coders.AvroCoder;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.GroupByKey;
@@ -29,6 +29,12 @@ import org.apache.beam.sdk.values.TypeDescriptors;
  * Keeps one conversation per id: the first by (source, line); every other one is emitted as a
  * {@link Dropped} row with reason {@code duplicate_id} naming the one kept. Since an id without an
  * explicit id field is a hash of the content, this also removes exact duplicates. Deterministic.
+ *
+ * <p>Conversations are grouped into a fixed number of hash buckets of their id rather than one
+ * group per id. Besides the smaller shuffle, this sets how work enters the model-calling steps: one
+ * group per id would hand them one bundle per conversation all at once, and on the DirectRunner
+ * (FIFO worker queue) every proposer bundle would then be queued ahead of every aggregator bundle,
+ * a barrier between the stages. A few dozen medium bundles let the stages overlap.
  */
 public final class DeduplicateConversations
     extends PTransform<PCollection<Conversation>, DeduplicateConversations.Result> {
@@ -36,33 +42,56 @@ public final class DeduplicateConversations
   private static final TupleTag<Conversation> KEPT = new TupleTag<>() {};
   private static final TupleTag<Dropped> DROPPED = new TupleTag<>() {};
 
+  /** The default number of buckets. */
+  public static final int DEFAULT_BUCKETS = 64;
+
+  private final int buckets;
+
+  private DeduplicateConversations(int buckets) {
+    if (buckets < 1) {
+      throw new IllegalArgumentException("buckets must be at least 1, got " + buckets);
+    }
+    this.buckets = buckets;
+  }
+
   public static DeduplicateConversations byId() {
-    return new DeduplicateConversations();
+    return new DeduplicateConversations(DEFAULT_BUCKETS);
+  }
+
+  public DeduplicateConversations withBuckets(int n) {
+    return new DeduplicateConversations(n);
   }
 
   @Override
   public Result expand(PCollection<Conversation> input) {
+    int n = buckets;
     PCollectionTuple out = input
-        .apply("KeyById", WithKeys.of((Conversation c) -> c.getId()).withKeyType(TypeDescriptors.strings()))
-        .setCoder(KvCoder.of(StringUtf8Coder.of(), AvroCoder.of(Conversation.class)))
-        .apply("GroupById", GroupByKey.create())
+        .apply("KeyByIdBucket", WithKeys.of((Conversation c) -> Math.floorMod(c.getId().hashCode(), n))
+            .withKeyType(TypeDescriptors.integers()))
+        .setCoder(KvCoder.of(VarIntCoder.of(), AvroCoder.of(Conversation.class)))
+        .apply("GroupByIdBucket", GroupByKey.create())
         .apply("KeepFirst", ParDo.of(new KeepFirstFn()).withOutputTags(KEPT, TupleTagList.of(DROPPED)));
     return new Result(input.getPipeline(),
         out.get(KEPT).setCoder(AvroCoder.of(Conversation.class)),
         out.get(DROPPED).setCoder(AvroCoder.of(Dropped.class)));
   }
 
-  static class KeepFirstFn extends DoFn<KV<String, Iterable<Conversation>>, Conversation> {
+  static class KeepFirstFn extends DoFn<KV<Integer, Iterable<Conversation>>, Conversation> {
     private static final long serialVersionUID = 1L;
 
     @ProcessElement
-    public void process(@Element KV<String, Iterable<Conversation>> group, MultiOutputReceiver out) {
+    public void process(@Element KV<Integer, Iterable<Conversation>> bucket, MultiOutputReceiver out) {
       List<Conversation> all = new ArrayList<>();
-      group.getValue().forEach(all::add);
-      all.sort(Comparator.comparing(Conversation::getSource).thenComparingLong(Conversation::getLine));
-      Conversation kept = all.get(0);
-      out.get(KEPT).output(kept);
-      for (Conversation c : all.subList(1, all.size())) {
+      bucket.getValue().forEach(all::add);
+      all.sort(Comparator.comparing(Conversation::getId).thenComparing(Conversation::getSource)
+          .thenComparingLong(Conversation::getLine));
+      Conversation kept = null;
+      for (Conversation c : all) {
+        if (kept == null || !kept.getId().equals(c.getId())) {
+          kept = c;
+          out.get(KEPT).output(c);
+          continue;
+        }
         out.get(DROPPED).output(Dropped.newBuilder()
             .setReason("duplicate_id")
             .setId(c.getId())

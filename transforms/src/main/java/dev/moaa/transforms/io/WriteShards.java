@@ -1,18 +1,15 @@
 package dev.moaa.transforms.io;
 
-import java.util.Map;
 import java.util.Objects;
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.avro.specific.SpecificRecordBase;
 import org.apache.beam.sdk.extensions.avro.io.AvroIO;
 import org.apache.beam.sdk.io.FileIO;
-import org.apache.beam.sdk.io.parquet.ParquetIO;
 import org.apache.beam.sdk.transforms.Contextful;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PDone;
-import org.apache.parquet.hadoop.metadata.CompressionCodecName;
 
 /**
  * Writes records as Parquet shards ({@code <dir>/parquet/part-SSSSS-of-NNNNN.parquet}, Snappy,
@@ -56,9 +53,7 @@ public final class WriteShards<T extends SpecificRecordBase> extends PTransform<
     String dir = directory.endsWith("/") ? directory : directory + "/";
     records.apply("Parquet", FileIO.<T>write()
         .via(Contextful.fn(r -> (GenericRecord) r),
-            ParquetIO.sink(schema)
-                .withCompressionCodec(CompressionCodecName.SNAPPY)
-                .withConfiguration(Map.of("parquet.avro.write-old-list-structure", "false")))
+            ParquetShardSink.of(schema))
         .to(dir + "parquet")
         .withPrefix("part")
         .withSuffix(".parquet")

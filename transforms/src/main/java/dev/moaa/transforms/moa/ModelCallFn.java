@@ -23,7 +23,8 @@ import org.joda.time.Instant;
  * data: subclasses receive it as a {@link Call} with {@code ok = false} and route it.
  *
  * <p>Metrics (namespace {@value #NAMESPACE}), per model: {@code calls}, {@code failures}, {@code
- * retries}, {@code prompt_tokens}, {@code completion_tokens}, {@code latency_ms}.
+ * retries}, {@code prompt_tokens}, {@code completion_tokens}, {@code latency_ms}, and {@code
+ * bundle_calls} (calls awaited per bundle: how finely results flow on to the next stage).
  */
 public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
   private static final long serialVersionUID = 1L;
@@ -36,6 +37,7 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
   private final Counter promptTokens;
   private final Counter completionTokens;
   private final Distribution latency;
+  private final Distribution bundleSize;
 
   private transient SharedModelClients.Lease lease;
   private transient List<Pending<InT>> pending;
@@ -49,6 +51,7 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
     this.promptTokens = Metrics.counter(NAMESPACE, "prompt_tokens/" + m);
     this.completionTokens = Metrics.counter(NAMESPACE, "completion_tokens/" + m);
     this.latency = Metrics.distribution(NAMESPACE, "latency_ms/" + m);
+    this.bundleSize = Metrics.distribution(NAMESPACE, "bundle_calls/" + m);
   }
 
   /** Where an element's results go: the same calls in process and finish-bundle contexts. */
@@ -104,6 +107,7 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
   public void finishBundle(FinishBundleContext c) throws InterruptedException {
     List<Pending<InT>> batch = pending;
     pending = new ArrayList<>();
+    bundleSize.update(batch.size());
     for (Pending<InT> p : batch) {
       SharedModelClients.Outcome o;
       try {

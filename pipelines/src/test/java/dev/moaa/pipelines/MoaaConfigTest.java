@@ -1,0 +1,114 @@
+package dev.moaa.pipelines;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class MoaaConfigTest {
+  private static final String GOOD = """
+      defaults: {base_url: "http://127.0.0.1:9/v1", max_concurrency: 8}
+      models:
+        a: {model: model-a, api_key_env: KEY_A, temperature: 0.7, price: {input_per_million: 1.5, output_per_million: 3}}
+        b: {model: model-b, retry: {max_attempts: 2, initial_backoff_ms: 10, max_backoff_ms: 20}}
+        agg: {model: model-agg, base_url: "https://example.invalid/v1", max_concurrency: 4}
+      sft: {proposers: [a, b], aggregator: agg, layers: 2}
+      """;
+
+  private static MoaaConfig parse(String yaml) {
+    return MoaaConfig.parse(yaml, Map.of("KEY_A", "sk-whatever")::get);
+  }
+
+  private static void failsAt(String yaml, String path, String words) {
+    ConfigException e = assertThrows(ConfigException.class, () -> parse(yaml));
+    assertEquals(path, e.path(), e.getMessage());
+    assertTrue(e.getMessage().contains(words), e.getMessage());
+  }
+
+  @Test
+  void aValidFile_givesEndpointsWithDefaultsMergedAndTheTopology() {
+    MoaaConfig c = parse(GOOD);
+    assertEquals("http://127.0.0.1:9/v1", c.models().get("a").baseUrl());
+    assertEquals(8, c.models().get("a").maxConcurrency());
+    assertEquals(4, c.models().get("agg").maxConcurrency());
+    assertEquals("KEY_A", c.models().get("a").apiKeyEnv());
+    assertEquals(0.7, c.models().get("a").temperature());
+    assertEquals(2, c.models().get("b").retry().maxAttempts());
+    assertEquals(3.0e-6 * 2 + 1.5e-6, c.models().get("a").costUsd(1, 2), 1e-12);
+    assertEquals(2, c.sft().layers());
+    assertEquals(1, c.sft().minProposals(), "default: half the proposers, rounded up");
+    assertEquals(64, c.hash().length());
+  }
+
+  @Test
+  void theHashIgnoresLayoutAndKeyOrderButNotValues() {
+    String reordered = GOOD.replace("{proposers: [a, b], aggregator: agg, layers: 2}", "{layers: 2, aggregator: agg, proposers: [a, b]}");
+    assertEquals(parse(GOOD).hash(), parse(reordered).hash());
+    assertNotEquals(parse(GOOD).hash(), parse(GOOD.replace("layers: 2", "layers: 3")).hash());
+  }
+
+  @Test
+  void anUnknownModelName_namesTheFieldAndTheModelsDefined() {
+    failsAt(GOOD.replace("aggregator: agg", "aggregator: agg2"), "sft.aggregator", "unknown model 'agg2'");
+    failsAt(GOOD.replace("[a, b]", "[a, c]"), "sft.proposers[1]", "[a, agg, b]");
+  }
+
+  @Test
+  void aMissingOrMistypedField_namesIt() {
+    failsAt(GOOD.replace("model: model-b, ", ""), "models.b.model", "missing required field");
+    failsAt(GOOD.replace("temperature: 0.7", "temprature: 0.7"), "models.a.temprature", "unknown field");
+    failsAt(GOOD.replace("layers: 2", "layers: zero"), "sft.layers", "integer");
+    failsAt(GOOD.replace("temperature: 0.7", "temperature: 7"), "models.a.temperature", "from 0.0 to 2.0");
+    failsAt(GOOD.replace("\"https://example.invalid/v1\"", "ftp://x"), "models.agg.base_url", "not an http(s) URL");
+    failsAt("models: {}\n", "models", "at least one model");
+    failsAt("models: [\n", "(file)", "not valid YAML");
+  }
+
+  @Test
+  void anUnsetKeyVariable_namesTheVariableButNeverAValue() {
+    ConfigException e = assertThrows(ConfigException.class, () -> MoaaConfig.parse(GOOD, Map.<String, String>of()::get));
+    assertEquals("models.a.api_key_env", e.path());
+    assertTrue(e.getMessage().contains("KEY_A is not set"));
+  }
+
+  @Test
+  void sftCommand_exitsWithTwoAndPrintsTheFieldOnAConfigError(@TempDir Path dir) throws Exception {
+    Path cfg = dir.resolve("c.yaml");
+    Files.writeString(cfg, GOOD.replace("api_key_env: KEY_A, ", "").replace("aggregator: agg", "aggregator: nobody"));
+    Path in = dir.resolve("in.jsonl");
+    Files.writeString(in, "{\"prompt\":\"hi\"}\n");
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int code = SftCommand.run(new String[] {"--config=" + cfg, "--input=" + in, "--output=" + dir.resolve("out")},
+        new PrintStream(new ByteArrayOutputStream()), new PrintStream(err, true, StandardCharsets.UTF_8));
+    assertEquals(2, code);
+    String msg = err.toString(StandardCharsets.UTF_8);
+    assertTrue(msg.contains("sft.aggregator") && msg.contains("nobody"), msg);
+    assertFalse(Files.exists(dir.resolve("out")), "nothing is written before the config is valid");
+  }
+
+  @Test
+  void sftCommand_refusesAnInputThatMatchesNothingAndAnOccupiedOutput(@TempDir Path dir) throws Exception {
+    Path cfg = dir.resolve("c.yaml");
+    Files.writeString(cfg, GOOD.replace("api_key_env: KEY_A, ", ""));
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8);
+    PrintStream o = new PrintStream(new ByteArrayOutputStream());
+    assertEquals(2, SftCommand.run(new String[] {"--config=" + cfg, "--input=" + dir + "/none*.jsonl", "--output=" + dir.resolve("o")}, o, e));
+    assertTrue(err.toString(StandardCharsets.UTF_8).contains("matches no file"));
+    Files.writeString(dir.resolve("in.jsonl"), "{\"prompt\":\"hi\"}\n");
+    Files.createDirectories(dir.resolve("o/sft"));
+    assertEquals(2, SftCommand.run(new String[] {"--config=" + cfg, "--input=" + dir.resolve("in.jsonl"), "--output=" + dir.resolve("o")}, o, e));
+    assertTrue(err.toString(StandardCharsets.UTF_8).contains("--overwrite=true"));
+    assertEquals(2, SftCommand.run(new String[] {"--config=" + cfg, "--input=" + dir.resolve("in.jsonl"), "--output=" + dir.resolve("o"), "--unknownFlag=1"}, o, e));
+  }
+}

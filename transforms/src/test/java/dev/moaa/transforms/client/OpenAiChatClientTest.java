@@ -1,0 +1,228 @@
+package dev.moaa.transforms.client;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import dev.moaa.schemas.Message;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executors;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The chat client against a scripted HTTP server: one scripted answer per request, in order. */
+class OpenAiChatClientTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final String KEY = "sk-unit-test-0123456789abcdefghij";
+
+  private HttpServer server;
+  private final Deque<Answer> script = new ConcurrentLinkedDeque<>();
+  private final List<JsonNode> bodies = new CopyOnWriteArrayList<>();
+  private final List<String> authHeaders = new CopyOnWriteArrayList<>();
+  private final List<Long> sleeps = new ArrayList<>();
+
+  private record Answer(int status, String body, String header, String headerValue, long delayMs) {}
+
+  @BeforeEach
+  void start() throws IOException {
+    server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+    server.setExecutor(Executors.newCachedThreadPool());
+    server.createContext("/v1/chat/completions", this::serve);
+    server.start();
+  }
+
+  @AfterEach
+  void stop() {
+    server.stop(0);
+  }
+
+  private void serve(HttpExchange ex) throws IOException {
+    bodies.add(JSON.readTree(ex.getRequestBody().readAllBytes()));
+    authHeaders.add(String.valueOf(ex.getRequestHeaders().getFirst("Authorization")));
+    Answer a = script.poll();
+    if (a == null) {
+      a = ok("fallback", "stop");
+    }
+    if (a.delayMs > 0) {
+      try {
+        Thread.sleep(a.delayMs);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+    if (a.header != null) {
+      ex.getResponseHeaders().add(a.header, a.headerValue);
+    }
+    byte[] b = a.body.getBytes(StandardCharsets.UTF_8);
+    ex.sendResponseHeaders(a.status, b.length == 0 ? -1 : b.length);
+    if (b.length > 0) {
+      ex.getResponseBody().write(b);
+    }
+    ex.close();
+  }
+
+  private static Answer ok(String content, String finish) {
+    return new Answer(200, "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"" + content
+        + "\"},\"finish_reason\":\"" + finish + "\"}],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":7}}",
+        null, null, 0);
+  }
+
+  private static Answer status(int code, String body) {
+    return new Answer(code, body, null, null, 0);
+  }
+
+  private OpenAiChatClient client(int attempts, int readTimeoutMs, String key) {
+    ModelEndpoint e = ModelEndpoint.builder("m", "http://127.0.0.1:" + server.getAddress().getPort() + "/v1/", "model-x")
+        .temperature(0.5).topP(0.9).maxTokens(64).seed(7L).stop(List.of("###"))
+        .readTimeoutMs(readTimeoutMs).connectTimeoutMs(1000)
+        .retry(RetryPolicy.of(attempts, 100, 1000)).build();
+    return OpenAiChatClient.create(e, key, sleeps::add);
+  }
+
+  private static ChatRequest hello() {
+    return ChatRequest.of(List.of(new Message("system", "be brief"), new Message("user", "hello")));
+  }
+
+  @Test
+  void sendsTheOpenAiRequestWithSamplingParametersAndBearerKey_andReadsContentAndUsage() throws Exception {
+    script.add(ok("hi there", "stop"));
+    ChatResponse r = client(3, 2000, KEY).complete(hello());
+    assertEquals("hi there", r.content());
+    assertEquals(11, r.promptTokens());
+    assertEquals(7, r.completionTokens());
+    assertEquals(1, r.attempts());
+    assertFalse(r.truncated());
+    JsonNode sent = bodies.get(0);
+    assertEquals("model-x", sent.get("model").asText());
+    assertEquals("system", sent.get("messages").get(0).get("role").asText());
+    assertEquals("hello", sent.get("messages").get(1).get("content").asText());
+    assertEquals(0.5, sent.get("temperature").asDouble());
+    assertEquals(0.9, sent.get("top_p").asDouble());
+    assertEquals(64, sent.get("max_tokens").asInt());
+    assertEquals(7, sent.get("seed").asLong());
+    assertEquals("###", sent.get("stop").get(0).asText());
+    assertEquals("Bearer " + KEY, authHeaders.get(0));
+  }
+
+  @Test
+  void givenNoKey_sendsNoAuthorizationHeader() throws Exception {
+    script.add(ok("x", "stop"));
+    client(1, 2000, null).complete(hello());
+    assertEquals("null", authHeaders.get(0));
+  }
+
+  @Test
+  void givenQuotaError_retriesAfterTheServersRetryAfterThenEmits() throws Exception {
+    script.add(new Answer(429, "{\"error\":\"slow down\"}", "Retry-After", "2", 0));
+    script.add(new Answer(429, "{\"error\":\"slow down\"}", "retry-after-ms", "1500", 0));
+    script.add(ok("finally", "stop"));
+    ChatResponse r = client(5, 2000, KEY).complete(hello());
+    assertEquals("finally", r.content());
+    assertEquals(3, r.attempts());
+    assertEquals(2, r.retries());
+    assertTrue(sleeps.get(0) >= 2000, "Retry-After seconds honoured: " + sleeps);
+    assertTrue(sleeps.get(1) >= 1500, "retry-after-ms honoured: " + sleeps);
+  }
+
+  @Test
+  void givenServerErrorsMalformedAndEmptyBodies_retriesEachThenSucceeds() throws Exception {
+    script.add(status(503, "overloaded"));
+    script.add(status(200, "{\"choices\": [ {\"mess"));
+    script.add(ok("", "stop"));
+    script.add(ok("good", "stop"));
+    ChatResponse r = client(5, 2000, KEY).complete(hello());
+    assertEquals("good", r.content());
+    assertEquals(4, r.attempts());
+    for (int i = 0; i < sleeps.size(); i++) {
+      long cap = Math.min(1000, 100L << i);
+      assertTrue(sleeps.get(i) >= cap / 2 && sleeps.get(i) <= cap, "backoff with jitter in [cap/2, cap]: " + sleeps);
+    }
+  }
+
+  @Test
+  void givenTimeouts_retriesUpToTheLimitThenFailsWithTimeout() {
+    for (int i = 0; i < 2; i++) {
+      script.add(new Answer(200, "{}", null, null, 1500));
+    }
+    ChatException e = assertThrows(ChatException.class, () -> client(2, 300, KEY).complete(hello()));
+    assertEquals(ErrorKind.TIMEOUT, e.kind());
+    assertEquals(2, e.attempts());
+  }
+
+  @Test
+  void givenAClientError_doesNotRetry_andRedactsAKeyEchoedInTheBody() {
+    script.add(status(400, "{\"error\":\"bad request\",\"echo\":{\"Authorization\":\"Bearer " + KEY + "\"},\"raw\":\"" + KEY + "\"}"));
+    ChatException e = assertThrows(ChatException.class, () -> client(5, 2000, KEY).complete(hello()));
+    assertEquals(ErrorKind.CLIENT_ERROR, e.kind());
+    assertEquals(400, e.httpStatus());
+    assertEquals(1, e.attempts());
+    assertEquals(1, bodies.size(), "no retry of a 4xx");
+    assertFalse(e.getMessage().contains(KEY), e.getMessage());
+    assertFalse(e.getMessage().contains(KEY.substring(3)), e.getMessage());
+    assertTrue(e.getMessage().contains(Redactor.MASK));
+  }
+
+  @Test
+  void givenFinishReasonLength_marksTheAnswerTruncated() throws Exception {
+    script.add(ok("cut off", "length"));
+    assertTrue(client(1, 2000, KEY).complete(hello()).truncated());
+  }
+
+  @Test
+  void givenPersistentEmptyContent_failsWithEmptyContent() {
+    for (int i = 0; i < 3; i++) {
+      script.add(ok(" ", "stop"));
+    }
+    ChatException e = assertThrows(ChatException.class, () -> client(3, 2000, KEY).complete(hello()));
+    assertEquals(ErrorKind.EMPTY_CONTENT, e.kind());
+    assertEquals(3, e.attempts());
+  }
+
+  @Test
+  void givenNothingListening_failsWithAConnectionError() {
+    server.stop(0);
+    ChatException e = assertThrows(ChatException.class, () -> client(2, 500, KEY).complete(hello()));
+    assertEquals(ErrorKind.CONNECTION, e.kind());
+    assertEquals(2, e.attempts());
+  }
+
+  @Test
+  void parsesRetryAfterAsSecondsOrHttpDate() {
+    assertEquals(3000, OpenAiChatClient.parseRetryAfter("3"));
+    assertEquals(-1, OpenAiChatClient.parseRetryAfter("soon"));
+    assertEquals(-1, OpenAiChatClient.parseRetryAfter(null));
+    String inTenSeconds = java.time.format.DateTimeFormatter.RFC_1123_DATE_TIME
+        .format(java.time.ZonedDateTime.now(java.time.ZoneOffset.UTC).plusSeconds(10));
+    long ms = OpenAiChatClient.parseRetryAfter(inTenSeconds);
+    assertTrue(ms > 8000 && ms <= 10000, "date form: " + ms);
+  }
+
+  @Test
+  void missingKeyVariable_isAClearNonRetryableError() {
+    ModelEndpoint e = ModelEndpoint.builder("m", "http://127.0.0.1:1/v1", "x")
+        .apiKeyEnv("MOAA_SURELY_UNSET_VARIABLE_12345").build();
+    ChatException ex = assertThrows(ChatException.class, e::resolveApiKey);
+    assertEquals(ErrorKind.MISSING_API_KEY, ex.kind());
+    assertTrue(ex.getMessage().contains("MOAA_SURELY_UNSET_VARIABLE_12345"));
+  }
+
+  @Test
+  void redactor_removesTheKeyAndBearerOrAuthorizationValues() {
+    assertEquals("x [REDACTED] y", Redactor.redact("x " + KEY + " y", KEY));
+    assertEquals("Authorization: Bearer [REDACTED]", Redactor.redact("Authorization: Bearer abc.def", null));
+    assertEquals("{\"authorization\": \"[REDACTED]\"}", Redactor.redact("{\"authorization\": \"tok123\"}", null));
+  }
+}
