@@ -49,8 +49,8 @@ final class Quickstart {
       int code = SftCommand.run(sftArgs, out, err);
       if (code == 0) {
         out.println();
-        out.println("Done. Read the SFT shards with, for example:");
-        out.println("  python3 -c \"import pyarrow.parquet as pq; t = pq.read_table('"
+        out.println("Done. Read the SFT shards with pyarrow (./run-tests puts it in .venv), for example:");
+        out.println("  .venv/bin/python -c \"import pyarrow.parquet as pq; t = pq.read_table('"
             + output.toAbsolutePath().resolve("sft/parquet") + "'); print(t.schema); print(t.num_rows, 'rows')\"");
       }
       return code;

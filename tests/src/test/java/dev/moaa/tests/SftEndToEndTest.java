@@ -107,7 +107,8 @@ class SftEndToEndTest {
     }
     Schema schema = new Schema.Parser().parse("{\"type\":\"record\",\"name\":\"Row\",\"fields\":["
         + "{\"name\":\"id\",\"type\":\"string\"},{\"name\":\"instruction\",\"type\":\"string\"},{\"name\":\"input\",\"type\":\"string\"},{\"name\":\"output\",\"type\":\"string\"}]}");
-    try (ParquetWriter<GenericRecord> w = AvroParquetWriter.<GenericRecord>builder(LocalParquet.out(input.resolve("alpaca.parquet")))
+    try (java.nio.channels.FileChannel channel = LocalParquet.create(input.resolve("alpaca.parquet"));
+        ParquetWriter<GenericRecord> w = AvroParquetWriter.<GenericRecord>builder(LocalParquet.out(channel))
         .withSchema(schema).build()) {
       for (int i = 0; i < 20; i++) {
         GenericRecord r = new GenericData.Record(schema);

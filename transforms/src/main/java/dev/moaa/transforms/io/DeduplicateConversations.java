@@ -1,12 +1,11 @@
 package dev.moaa.transforms.io;
 
+import dev.moaa.transforms.TwoOutputs;
 import dev.moaa.schemas.Conversation;
 import dev.moaa.schemas.Dropped;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Map;
-import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.VarIntCoder;
 import org.apache.beam.sdk.extensions.avro.coders.AvroCoder;
@@ -18,9 +17,6 @@ import org.apache.beam.sdk.transforms.WithKeys;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionTuple;
-import org.apache.beam.sdk.values.PInput;
-import org.apache.beam.sdk.values.POutput;
-import org.apache.beam.sdk.values.PValue;
 import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TupleTagList;
 import org.apache.beam.sdk.values.TypeDescriptors;
@@ -71,7 +67,7 @@ public final class DeduplicateConversations
         .setCoder(KvCoder.of(VarIntCoder.of(), AvroCoder.of(Conversation.class)))
         .apply("GroupByIdBucket", GroupByKey.create())
         .apply("KeepFirst", ParDo.of(new KeepFirstFn()).withOutputTags(KEPT, TupleTagList.of(DROPPED)));
-    return new Result(input.getPipeline(),
+    return new Result(
         out.get(KEPT).setCoder(AvroCoder.of(Conversation.class)),
         out.get(DROPPED).setCoder(AvroCoder.of(Dropped.class)));
   }
@@ -104,36 +100,17 @@ public final class DeduplicateConversations
   }
 
   /** Unique conversations and the duplicates left out. */
-  public static final class Result implements POutput {
-    private final Pipeline pipeline;
-    private final PCollection<Conversation> kept;
-    private final PCollection<Dropped> dropped;
-
-    Result(Pipeline pipeline, PCollection<Conversation> kept, PCollection<Dropped> dropped) {
-      this.pipeline = pipeline;
-      this.kept = kept;
-      this.dropped = dropped;
+  public static final class Result extends TwoOutputs<Conversation, Dropped> {
+    Result(PCollection<Conversation> kept, PCollection<Dropped> dropped) {
+      super(kept, "kept", dropped, "dropped");
     }
 
     public PCollection<Conversation> kept() {
-      return kept;
+      return first();
     }
 
     public PCollection<Dropped> dropped() {
-      return dropped;
+      return second();
     }
-
-    @Override
-    public Pipeline getPipeline() {
-      return pipeline;
-    }
-
-    @Override
-    public Map<TupleTag<?>, PValue> expand() {
-      return Map.of(KEPT, kept, DROPPED, dropped);
-    }
-
-    @Override
-    public void finishSpecifyingOutput(String transformName, PInput input, PTransform<?, ?> transform) {}
   }
 }

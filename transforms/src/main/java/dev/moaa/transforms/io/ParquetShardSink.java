@@ -65,7 +65,11 @@ public final class ParquetShardSink implements FileIO.Sink<GenericRecord> {
     writer.close();
   }
 
-  /** A Parquet OutputFile over the channel Beam opened; Beam owns closing the channel. */
+  /** A Parquet OutputFile over {@code channel}; whoever opened the channel closes it. */
+  public static OutputFile outputFile(WritableByteChannel channel) {
+    return new ChannelOutputFile(channel);
+  }
+
   private static final class ChannelOutputFile implements OutputFile {
     private final WritableByteChannel channel;
 

@@ -1,13 +1,12 @@
 package dev.moaa.transforms.io;
 
+import dev.moaa.transforms.TwoOutputs;
 import dev.moaa.schemas.Conversation;
 import dev.moaa.schemas.DeadLetter;
 import dev.moaa.transforms.input.ConversationParser;
 import dev.moaa.transforms.input.InputFormat;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.extensions.avro.coders.AvroCoder;
 import org.apache.beam.sdk.io.Compression;
 import org.apache.beam.sdk.io.FileIO;
@@ -19,10 +18,6 @@ import org.apache.beam.sdk.transforms.Reshuffle;
 import org.apache.beam.sdk.values.PBegin;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionTuple;
-import org.apache.beam.sdk.values.PInput;
-import org.apache.beam.sdk.values.POutput;
-import org.apache.beam.sdk.values.PValue;
-import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TupleTagList;
 
 /**
@@ -63,43 +58,23 @@ public final class ReadConversations extends PTransform<PBegin, ReadConversation
         .apply("SpreadFiles", Reshuffle.viaRandomKey())
         .apply("Parse", ParDo.of(new ParseFileFn(parser))
             .withOutputTags(ParseFileFn.PARSED, TupleTagList.of(ParseFileFn.FAILED)));
-    return new Result(begin.getPipeline(),
+    return new Result(
         parsed.get(ParseFileFn.PARSED).setCoder(AvroCoder.of(Conversation.class)),
         parsed.get(ParseFileFn.FAILED).setCoder(AvroCoder.of(DeadLetter.class)));
   }
 
   /** Conversations read and records refused. */
-  public static final class Result implements POutput {
-    private final Pipeline pipeline;
-    private final PCollection<Conversation> conversations;
-    private final PCollection<DeadLetter> failures;
-
-    Result(Pipeline pipeline, PCollection<Conversation> conversations, PCollection<DeadLetter> failures) {
-      this.pipeline = pipeline;
-      this.conversations = conversations;
-      this.failures = failures;
+  public static final class Result extends TwoOutputs<Conversation, DeadLetter> {
+    Result(PCollection<Conversation> conversations, PCollection<DeadLetter> failures) {
+      super(conversations, "conversations", failures, "failures");
     }
 
     public PCollection<Conversation> conversations() {
-      return conversations;
+      return first();
     }
 
     public PCollection<DeadLetter> failures() {
-      return failures;
+      return second();
     }
-
-    @Override
-    public Pipeline getPipeline() {
-      return pipeline;
-    }
-
-    @Override
-    public Map<TupleTag<?>, PValue> expand() {
-      return Map.of(new TupleTag<Conversation>("conversations"), conversations,
-          new TupleTag<DeadLetter>("failures"), failures);
-    }
-
-    @Override
-    public void finishSpecifyingOutput(String transformName, PInput input, PTransform<?, ?> transform) {}
   }
 }

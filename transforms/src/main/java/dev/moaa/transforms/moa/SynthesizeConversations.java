@@ -1,5 +1,6 @@
 package dev.moaa.transforms.moa;
 
+import dev.moaa.transforms.TwoOutputs;
 import dev.moaa.schemas.Ballot;
 import dev.moaa.schemas.Conversation;
 import dev.moaa.schemas.DeadLetter;
@@ -8,7 +9,6 @@ import dev.moaa.schemas.TurnWork;
 import dev.moaa.transforms.client.ModelEndpoint;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
@@ -22,10 +22,6 @@ import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
 import org.apache.beam.sdk.values.PCollectionTuple;
-import org.apache.beam.sdk.values.PInput;
-import org.apache.beam.sdk.values.POutput;
-import org.apache.beam.sdk.values.PValue;
-import org.apache.beam.sdk.values.TupleTag;
 import org.apache.beam.sdk.values.TupleTagList;
 import org.apache.beam.sdk.values.TypeDescriptor;
 
@@ -122,7 +118,7 @@ public final class SynthesizeConversations
     PCollection<DeadLetter> failures = PCollectionList.of(failed)
         .apply("FlattenFailures", Flatten.pCollections())
         .setCoder(deadCoder);
-    return new Result(conversations.getPipeline(), records, failures);
+    return new Result(records, failures);
   }
 
   private static TurnWork start(Conversation c) {
@@ -138,38 +134,17 @@ public final class SynthesizeConversations
   }
 
   /** The rows and the dead letters of a synthesis. */
-  public static final class Result implements POutput {
-    private static final TupleTag<SftRecord> RECORDS = new TupleTag<>("records");
-    private static final TupleTag<DeadLetter> FAILURES = new TupleTag<>("failures");
-    private final org.apache.beam.sdk.Pipeline pipeline;
-    private final PCollection<SftRecord> records;
-    private final PCollection<DeadLetter> failures;
-
-    Result(org.apache.beam.sdk.Pipeline pipeline, PCollection<SftRecord> records, PCollection<DeadLetter> failures) {
-      this.pipeline = pipeline;
-      this.records = records;
-      this.failures = failures;
+  public static final class Result extends TwoOutputs<SftRecord, DeadLetter> {
+    Result(PCollection<SftRecord> records, PCollection<DeadLetter> failures) {
+      super(records, "records", failures, "failures");
     }
 
     public PCollection<SftRecord> records() {
-      return records;
+      return first();
     }
 
     public PCollection<DeadLetter> failures() {
-      return failures;
+      return second();
     }
-
-    @Override
-    public org.apache.beam.sdk.Pipeline getPipeline() {
-      return pipeline;
-    }
-
-    @Override
-    public Map<TupleTag<?>, PValue> expand() {
-      return Map.of(RECORDS, records, FAILURES, failures);
-    }
-
-    @Override
-    public void finishSpecifyingOutput(String transformName, PInput input, PTransform<?, ?> transform) {}
   }
 }
