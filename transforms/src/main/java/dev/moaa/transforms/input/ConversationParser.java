@@ -295,6 +295,7 @@ public final class ConversationParser implements Serializable {
               .setFormat(used.wireName())
               .setSystem(prompt.system())
               .setTurns(prompt.turns())
+              .setReplies(prompt.replies())
               .build();
       return ParseResult.success(conversation);
     } catch (Rejected rejected) {
@@ -316,6 +317,7 @@ public final class ConversationParser implements Serializable {
     JsonNode messages = nonEmptyList(row, "messages");
     String system = null;
     List<String> turns = new ArrayList<>();
+    List<String> replies = new ArrayList<>();
     for (int i = 0; i < messages.size(); i++) {
       String at = "messages[" + i + "]";
       JsonNode message = messages.get(i);
@@ -328,20 +330,24 @@ public final class ConversationParser implements Serializable {
           requireLeading(i, at);
           system = blankToNull(messageContent(message, at));
         }
-        case "user" -> turns.add(userTurn(messageContent(message, at), at + ".content"));
-        case "assistant" -> {}
+        case "user" -> {
+          turns.add(userTurn(messageContent(message, at), at + ".content"));
+          replies.add(null);
+        }
+        case "assistant" -> keepReply(turns, replies, replyContent(message, at));
         default -> throw new Rejected(
             Reason.UNKNOWN_ROLE,
             at + " has role " + quote(role) + "; expected system, user or assistant");
       }
     }
-    return withUserTurns(system, turns, "no message has role user");
+    return withUserTurns(system, turns, replies, "no message has role user");
   }
 
   private static Prompt fromShareGpt(JsonNode row) throws Rejected {
     JsonNode conversations = nonEmptyList(row, "conversations");
     String system = null;
     List<String> turns = new ArrayList<>();
+    List<String> replies = new ArrayList<>();
     for (int i = 0; i < conversations.size(); i++) {
       String at = "conversations[" + i + "]";
       JsonNode message = conversations.get(i);
@@ -354,9 +360,12 @@ public final class ConversationParser implements Serializable {
           requireLeading(i, at);
           system = blankToNull(requiredText(message, "value", at + ".value"));
         }
-        case "human", "user" ->
-            turns.add(userTurn(requiredText(message, "value", at + ".value"), at + ".value"));
-        case "gpt", "assistant", "chatgpt", "bing", "bard" -> {}
+        case "human", "user" -> {
+          turns.add(userTurn(requiredText(message, "value", at + ".value"), at + ".value"));
+          replies.add(null);
+        }
+        case "gpt", "assistant", "chatgpt", "bing", "bard" ->
+            keepReply(turns, replies, optionalText(message, "value"));
         default -> throw new Rejected(
             Reason.UNKNOWN_ROLE,
             at
@@ -365,7 +374,7 @@ public final class ConversationParser implements Serializable {
                 + "; expected human, user, gpt, assistant, chatgpt, bing, bard or system");
       }
     }
-    return withUserTurns(system, turns, "no message is from human or user");
+    return withUserTurns(system, turns, replies, "no message is from human or user");
   }
 
   private static Prompt fromAlpaca(JsonNode row) throws Rejected {
@@ -442,12 +451,29 @@ public final class ConversationParser implements Serializable {
     }
   }
 
-  private static Prompt withUserTurns(String system, List<String> turns, String noneDetail)
-      throws Rejected {
+  private static Prompt withUserTurns(
+      String system, List<String> turns, List<String> replies, String noneDetail) throws Rejected {
     if (turns.isEmpty()) {
       throw new Rejected(Reason.NO_USER_TURN, noneDetail);
     }
-    return new Prompt(system, turns);
+    return new Prompt(system, turns, replies);
+  }
+
+  /** An assistant message's text, or null when it has none (tool calls, odd parts): not an error. */
+  private static String replyContent(JsonNode message, String at) {
+    try {
+      return present(message, "content") ? messageContent(message, at) : null;
+    } catch (Rejected e) {
+      return null;
+    }
+  }
+
+  /** The first non-blank assistant message after a user turn is that turn's reply. */
+  private static void keepReply(List<String> turns, List<String> replies, String content) {
+    int last = turns.size() - 1;
+    if (last >= 0 && replies.get(last) == null && content != null && !content.isBlank()) {
+      replies.set(last, content);
+    }
   }
 
   private void checkLimits(Prompt prompt) throws Rejected {
@@ -660,7 +686,12 @@ public final class ConversationParser implements Serializable {
   }
 
   /** The normalized content of a row, before limits and ids. */
-  private record Prompt(String system, List<String> turns) {}
+  /** What a row asks: system prompt, user turns, and the input's reply after each turn (may be null). */
+  private record Prompt(String system, List<String> turns, List<String> replies) {
+    Prompt(String system, List<String> turns) {
+      this(system, turns, List.of());
+    }
+  }
 
   /** A row rejection, carried up from wherever it is found; no stack trace is filled in. */
   private static final class Rejected extends Exception {

@@ -113,7 +113,7 @@ class ConversationParserTest {
   class Messages {
 
     @Test
-    void givenChat_keepsSystemAndUserTurnsInOrderAndDropsAssistant() {
+    void givenChat_keepsSystemAndUserTurnsInOrder_andEachTurnsReplyWhereThereIsOne() {
       Conversation c =
           accepted(
               auto(
@@ -127,6 +127,7 @@ class ConversationParserTest {
           () -> assertEquals("messages", c.getFormat()),
           () -> assertEquals("Be terse.", c.getSystem()),
           () -> assertEquals(List.of("First?", "  Second?\n"), c.getTurns()),
+          () -> assertEquals(java.util.Arrays.asList("One.", null), c.getReplies()),
           () -> assertEquals(SOURCE, c.getSource()),
           () -> assertEquals(7L, c.getLine()));
     }
@@ -305,7 +306,8 @@ class ConversationParserTest {
           () -> assertEquals("sharegpt", c.getFormat()),
           () -> assertEquals("sg-1", c.getId()),
           () -> assertEquals("You help.", c.getSystem()),
-          () -> assertEquals(List.of("a", "b", "c"), c.getTurns()));
+          () -> assertEquals(List.of("a", "b", "c"), c.getTurns()),
+          () -> assertEquals(List.of("1", "2", "3"), c.getReplies(), "the first reply after each turn"));
     }
 
     @Test
