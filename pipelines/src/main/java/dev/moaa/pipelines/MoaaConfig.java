@@ -9,6 +9,10 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.moaa.prompts.PromptTemplate;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.client.RetryPolicy;
+import dev.moaa.transforms.dpo.DpoTopology;
+import dev.moaa.transforms.dpo.JudgeMode;
+import dev.moaa.transforms.dpo.ScoringMethod;
+import dev.moaa.transforms.input.ConversationParser;
 import dev.moaa.transforms.input.InputFormat;
 import dev.moaa.transforms.moa.MoaTopology;
 import java.io.IOException;
@@ -42,6 +46,9 @@ import java.util.function.Function;
  * defaults: {any model field}            # applied under every model's own fields
  * sft: {proposers: [NAME…], aggregator: NAME, layers?, min_proposals?, max_turns?,
  *       accept_truncated?, templates: {proposer?, aggregator?}?}
+ * dpo: {policy: NAME, k?, temperature?, use_n?, seed?, max_turns?,
+ *       judge: {mode: moa|jury|single, judges: [NAME…], aggregator: NAME (moa),
+ *               criteria: {enabled?, count?, model?}?, scoring: win_rate|bradley_terry?, min_margin?}}
  * input: {format?, max_prompt_chars?}
  * output: {shards?}
  * </pre>
@@ -51,7 +58,10 @@ public final class MoaaConfig {
   private static final ObjectMapper CANONICAL =
       new ObjectMapper().configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true);
 
-  private static final Set<String> TOP = Set.of("models", "defaults", "sft", "input", "output");
+  private static final Set<String> TOP = Set.of("models", "defaults", "sft", "dpo", "input", "output");
+  private static final Set<String> DPO = Set.of("policy", "k", "temperature", "use_n", "seed", "judge", "max_turns");
+  private static final Set<String> JUDGE = Set.of("mode", "judges", "aggregator", "criteria", "scoring", "min_margin");
+  private static final Set<String> CRITERIA = Set.of("enabled", "count", "model");
   private static final Set<String> MODEL = Set.of("base_url", "model", "api_key_env", "temperature",
       "top_p", "max_tokens", "seed", "stop", "max_concurrency", "connect_timeout_ms",
       "read_timeout_ms", "retry", "price");
@@ -65,15 +75,21 @@ public final class MoaaConfig {
 
   private final Map<String, ModelEndpoint> models;
   private final MoaTopology sft;
+  private final DpoTopology dpo;
+  private final boolean hasPolicy;
+  private final int dpoMaxTurns;
   private final InputFormat inputFormat;
   private final int maxPromptChars;
   private final int shards;
   private final String hash;
 
-  private MoaaConfig(Map<String, ModelEndpoint> models, MoaTopology sft, InputFormat inputFormat,
-      int maxPromptChars, int shards, String hash) {
+  private MoaaConfig(Map<String, ModelEndpoint> models, MoaTopology sft, DpoTopology dpo, boolean hasPolicy, int dpoMaxTurns,
+      InputFormat inputFormat, int maxPromptChars, int shards, String hash) {
     this.models = models;
     this.sft = sft;
+    this.dpo = dpo;
+    this.hasPolicy = hasPolicy;
+    this.dpoMaxTurns = dpoMaxTurns;
     this.inputFormat = inputFormat;
     this.maxPromptChars = maxPromptChars;
     this.shards = shards;
@@ -130,6 +146,13 @@ public final class MoaaConfig {
     if (!sftNode.isMissingNode()) {
       sft = topology(sftNode, models);
     }
+    DpoTopology dpo = null;
+    int dpoMaxTurns = 16;
+    JsonNode dpoNode = root.path("dpo");
+    if (!dpoNode.isMissingNode()) {
+      dpo = dpoTopology(dpoNode, models);
+      dpoMaxTurns = intIn(dpoNode, "max_turns", "dpo", 1, 256, dpoMaxTurns);
+    }
     JsonNode input = root.path("input");
     InputFormat format = InputFormat.AUTO;
     int maxPromptChars = 200_000;
@@ -151,7 +174,8 @@ public final class MoaaConfig {
       onlyKnown(output, "output", OUTPUT);
       shards = intIn(output, "shards", "output", 1, 10_000, shards);
     }
-    return new MoaaConfig(Map.copyOf(models), sft, format, maxPromptChars, shards, hash(root));
+    boolean hasPolicy = dpoNode.has("policy");
+    return new MoaaConfig(Map.copyOf(models), sft, dpo, hasPolicy, dpoMaxTurns, format, maxPromptChars, shards, hash(root));
   }
 
   private static ModelEndpoint model(String name, JsonNode n, String path, Function<String, String> env) {
@@ -261,6 +285,67 @@ public final class MoaaConfig {
     }
   }
 
+  private static DpoTopology dpoTopology(JsonNode n, Map<String, ModelEndpoint> models) {
+    onlyKnown(n, "dpo", DPO);
+    // judge-eval needs only the judge; a missing policy is reported when the dpo command needs it
+    ModelEndpoint policy = n.has("policy")
+        ? known(models, text(n, "policy", "dpo"), "dpo.policy") : null;
+    JsonNode j = required(n, "judge", "dpo");
+    onlyKnown(j, "dpo.judge", JUDGE);
+    JudgeMode mode;
+    try {
+      mode = JudgeMode.parse(j.path("mode").asText("moa"));
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("dpo.judge.mode", e.getMessage());
+    }
+    JsonNode judgesNode = required(j, "judges", "dpo.judge");
+    if (!judgesNode.isArray() || judgesNode.isEmpty()) {
+      throw new ConfigException("dpo.judge.judges", "must be a non-empty list of model names");
+    }
+    List<ModelEndpoint> judges = new ArrayList<>();
+    for (int i = 0; i < judgesNode.size(); i++) {
+      judges.add(known(models, judgesNode.get(i).asText(), "dpo.judge.judges[" + i + "]"));
+    }
+    ModelEndpoint lead = null;
+    if (j.has("aggregator")) {
+      lead = known(models, text(j, "aggregator", "dpo.judge"), "dpo.judge.aggregator");
+    } else if (mode == JudgeMode.MOA) {
+      throw new ConfigException("dpo.judge.aggregator", "missing required field (moa mode needs a lead judge)");
+    }
+    if (mode == JudgeMode.SINGLE && judges.size() != 1) {
+      throw new ConfigException("dpo.judge.judges", "single mode takes exactly one judge, got " + judges.size());
+    }
+    try {
+      DpoTopology t = DpoTopology.of(policy != null ? policy : judges.get(0), mode, judges, lead)
+          .withK(intIn(n, "k", "dpo", 2, 64, 5))
+          .withUseN(n.path("use_n").asBoolean(false))
+          .withSeedBase(n.path("seed").asLong(0));
+      if (n.has("temperature")) {
+        t = t.withTemperature(number(n, "temperature", "dpo", 0, 2));
+      }
+      JsonNode c = j.path("criteria");
+      if (!c.isMissingNode()) {
+        onlyKnown(c, "dpo.judge.criteria", CRITERIA);
+        ModelEndpoint cm = c.has("model") ? known(models, text(c, "model", "dpo.judge.criteria"), "dpo.judge.criteria.model") : null;
+        t = t.withCriteria(c.path("enabled").asBoolean(t.criteriaEnabled()),
+            intIn(c, "count", "dpo.judge.criteria", 1, 11, t.criteriaCount()), cm);
+      }
+      if (j.has("scoring")) {
+        try {
+          t = t.withScoring(ScoringMethod.parse(j.get("scoring").asText()));
+        } catch (IllegalArgumentException e) {
+          throw new ConfigException("dpo.judge.scoring", e.getMessage());
+        }
+      }
+      if (j.has("min_margin")) {
+        t = t.withMinMargin(number(j, "min_margin", "dpo.judge", 0, 1e9));
+      }
+      return t;
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("dpo", e.getMessage());
+    }
+  }
+
   private static ModelEndpoint known(Map<String, ModelEndpoint> models, String name, String path) {
     ModelEndpoint m = models.get(name);
     if (m == null) {
@@ -336,6 +421,35 @@ public final class MoaaConfig {
       throw new ConfigException("sft", "missing required section for the sft command");
     }
     return sft;
+  }
+
+  /** The DPO settings; a {@link ConfigException} if the file has no {@code dpo} section. */
+  public DpoTopology dpo() {
+    if (dpo == null) {
+      throw new ConfigException("dpo", "missing required section for the dpo command");
+    }
+    if (!hasPolicy) {
+      throw new ConfigException("dpo.policy", "missing required field for the dpo command");
+    }
+    return dpo;
+  }
+
+  /** The judge settings ({@code dpo.judge}), which judge-eval needs without a policy. */
+  public DpoTopology judge() {
+    if (dpo == null) {
+      throw new ConfigException("dpo.judge", "missing required section: judge-eval reads the judge from dpo.judge");
+    }
+    return dpo;
+  }
+
+  /** The row parser for a run: the layout, the prompt-size limit, and the turn limit of the command. */
+  public ConversationParser parser(InputFormat format, int maxTurns) {
+    return ConversationParser.of(format).withMaxPromptChars(maxPromptChars).withMaxTurns(maxTurns);
+  }
+
+  /** Conversations longer than this are refused by {@code moaa dpo}. */
+  public int dpoMaxTurns() {
+    return dpoMaxTurns;
   }
 
   public InputFormat inputFormat() {

@@ -48,7 +48,7 @@ public final class RunManifest {
   public static Counts readCounts(Path output) throws IOException {
     Map<String, Long> values = new TreeMap<>();
     Map<String, Long> reasons = new TreeMap<>();
-    for (String line : Files.readAllLines(output.resolve(SftPipeline.COUNTS_FILE), StandardCharsets.UTF_8)) {
+    for (String line : Files.readAllLines(output.resolve(Tally.COUNTS_FILE), StandardCharsets.UTF_8)) {
       int tab = line.lastIndexOf('\t');
       if (tab < 0) {
         continue;
@@ -101,12 +101,12 @@ public final class RunManifest {
     return out;
   }
 
-  public static ObjectNode build(String command, MoaaConfig config, SftPipeline.RunSpec spec,
+  public static ObjectNode build(RunKind kind, MoaaConfig config, RunSpec spec,
       String runner, PipelineResult.State state, Counts counts, Map<String, ModelUsage> usage,
       Instant started, Instant finished, Path output) throws IOException {
     ObjectNode root = JSON.createObjectNode();
     root.put("product", "moaa-beam");
-    root.put("command", command);
+    root.put("command", kind.command());
     root.put("state", String.valueOf(state));
     root.put("runner", runner);
     root.put("config_hash", config.hash());
@@ -121,15 +121,7 @@ public final class RunManifest {
     c.put("reconciled", counts.reconciles());
     ObjectNode reasons = c.putObject("dead_letter_reasons");
     counts.reasons().forEach(reasons::put);
-    ObjectNode topo = root.putObject("topology");
-    topo.putPOJO("proposers", config.sft().proposers().stream().map(ModelEndpoint::name).toList());
-    topo.put("aggregator", config.sft().aggregator().name());
-    topo.put("layers", config.sft().layers());
-    topo.put("min_proposals", config.sft().minProposals());
-    topo.put("max_turns", config.sft().maxTurns());
-    ObjectNode templates = root.putObject("templates");
-    templates.put("proposer", dev.moaa.prompts.PromptTemplate.load(config.sft().refineTemplate()).version());
-    templates.put("aggregator", dev.moaa.prompts.PromptTemplate.load(config.sft().aggregatorTemplate()).version());
+    root.set("topology", kind.topology(config));
     ObjectNode models = root.putObject("models");
     double total = 0;
     long totalIn = 0;
@@ -159,8 +151,8 @@ public final class RunManifest {
     t.put("finished_at", finished.toString());
     t.put("wall_seconds", (finished.toEpochMilli() - started.toEpochMilli()) / 1000.0);
     ObjectNode shards = root.putObject("shards");
-    shards.putPOJO("parquet", list(output.resolve(SftPipeline.SFT_DIR).resolve("parquet")));
-    shards.putPOJO("avro", list(output.resolve(SftPipeline.SFT_DIR).resolve("avro")));
+    shards.putPOJO("parquet", list(output.resolve(kind.shardDir()).resolve("parquet")));
+    shards.putPOJO("avro", list(output.resolve(kind.shardDir()).resolve("avro")));
     shards.putPOJO("dead_letters", list(output.resolve(SftPipeline.DEAD_LETTER_DIR)));
     shards.putPOJO("dropped", list(output.resolve(SftPipeline.DROPPED_DIR)));
     return root;

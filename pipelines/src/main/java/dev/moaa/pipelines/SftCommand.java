@@ -1,160 +1,16 @@
 package dev.moaa.pipelines;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.Paths;
-import java.time.Instant;
-import java.util.Comparator;
-import java.util.List;
-import java.util.Locale;
-import java.util.Map;
-import java.util.stream.Stream;
-import org.apache.beam.sdk.Pipeline;
-import org.apache.beam.sdk.PipelineResult;
-import org.apache.beam.sdk.io.FileSystems;
-import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
-import org.apache.beam.sdk.io.fs.MatchResult;
-import org.apache.beam.sdk.options.PipelineOptionsFactory;
 
-/**
- * {@code moaa sft --config=… --input=… --output=… [Beam flags]}: validates everything, runs the
- * SFT pipeline, then writes {@code manifest.json} and prints the reconciliation. Exit codes: 0
- * done and reconciled; 1 the run failed or did not reconcile; 2 bad flags or configuration.
- */
+/** {@code moaa sft --config=… --input=… --output=… [Beam flags]}: the SFT pipeline, see {@link RunCommand}. */
 public final class SftCommand {
   private SftCommand() {}
-
-  /** What a finished run produced, for callers that go on (tests, the quick start, benchmarks). */
-  public record Outcome(int exitCode, RunManifest.Counts counts, Path output, ObjectNode manifest) {}
 
   public static int run(String[] args, PrintStream out, PrintStream err) {
     return execute(args, out, err).exitCode();
   }
 
-  public static Outcome execute(String[] args, PrintStream out, PrintStream err) {
-    SftOptions options;
-    MoaaConfig config;
-    SftPipeline.RunSpec spec;
-    try {
-      PipelineOptionsFactory.register(SftOptions.class);
-      options = PipelineOptionsFactory.fromArgs(args).withValidation().as(SftOptions.class);
-      config = MoaaConfig.load(Paths.get(options.getConfig()));
-      config.sft();
-      spec = SftPipeline.RunSpec.of(config, options);
-      checkInputs(spec.inputs());
-      prepareOutput(Paths.get(spec.output()), options.getOverwrite());
-    } catch (ConfigException e) {
-      err.println("moaa sft: configuration error: " + e.getMessage());
-      return new Outcome(2, null, null, null);
-    } catch (IllegalArgumentException | IllegalStateException e) {
-      err.println("moaa sft: " + e.getMessage());
-      return new Outcome(2, null, null, null);
-    }
-    return runPipeline(options, config, spec, out, err);
+  public static RunCommand.Outcome execute(String[] args, PrintStream out, PrintStream err) {
+    return RunCommand.execute(SftPipeline.KIND, args, out, err);
   }
-
-  private static Outcome runPipeline(SftOptions options, MoaaConfig config, SftPipeline.RunSpec spec,
-      PrintStream out, PrintStream err) {
-    Path output = Paths.get(spec.output()).toAbsolutePath();
-    String runner = options.getRunner() == null ? "DirectRunner" : options.getRunner().getSimpleName();
-    out.printf(Locale.ROOT, "MoAA SFT: %d proposer(s) x %d layer(s) + aggregator %s, runner %s, input %s%n",
-        config.sft().proposers().size(), config.sft().layers(), config.sft().aggregator().name(), runner, spec.inputs());
-    Instant started = Instant.now();
-    Pipeline p = Pipeline.create(options);
-    SftPipeline.build(p, config, spec);
-    PipelineResult result;
-    PipelineResult.State state;
-    try {
-      result = p.run();
-      state = result.waitUntilFinish();
-    } catch (RuntimeException e) {
-      err.println("moaa sft: the pipeline failed: " + rootMessage(e));
-      return new Outcome(1, null, output, null);
-    }
-    Instant finished = Instant.now();
-    try {
-      RunManifest.Counts counts = RunManifest.readCounts(output);
-      Map<String, RunManifest.ModelUsage> usage = RunManifest.usage(result);
-      ObjectNode manifest = RunManifest.build("sft", config, spec, runner, state, counts, usage, started, finished, output);
-      RunManifest.write(manifest, output.resolve("manifest.json"));
-      double wall = (finished.toEpochMilli() - started.toEpochMilli()) / 1000.0;
-      out.printf(Locale.ROOT, "MoAA SFT %s in %.1f s%n", state, wall);
-      out.println("  " + counts.line());
-      if (!counts.reasons().isEmpty()) {
-        out.println("  dead letters by reason: " + counts.reasons());
-      }
-      usage.forEach((m, u) -> out.printf(Locale.ROOT,
-          "  model %-16s calls %6d  failed %4d  retries %5d  tokens in %9d out %9d%n",
-          m, u.calls(), u.failures(), u.retries(), u.promptTokens(), u.completionTokens()));
-      out.printf(Locale.ROOT, "  estimated cost: $%.4f%n", manifest.path("totals").path("estimated_cost_usd").asDouble());
-      out.println("  SFT shards:   " + output.resolve(SftPipeline.SFT_DIR).resolve("parquet") + " (Parquet), "
-          + output.resolve(SftPipeline.SFT_DIR).resolve("avro") + " (Avro)");
-      out.println("  dead letters: " + output.resolve(SftPipeline.DEAD_LETTER_DIR));
-      out.println("  manifest:     " + output.resolve("manifest.json"));
-      boolean ok = state == PipelineResult.State.DONE && counts.reconciles();
-      if (!counts.reconciles()) {
-        err.println("moaa sft: the counts do not reconcile: " + counts.line());
-      }
-      return new Outcome(ok ? 0 : 1, counts, output, manifest);
-    } catch (IOException e) {
-      err.println("moaa sft: cannot write the manifest: " + e.getMessage());
-      return new Outcome(1, null, output, null);
-    }
-  }
-
-  static void checkInputs(List<String> patterns) {
-    if (patterns.isEmpty()) {
-      throw new IllegalArgumentException("--input names no file");
-    }
-    for (String pattern : patterns) {
-      try {
-        MatchResult m = FileSystems.match(pattern, EmptyMatchTreatment.ALLOW);
-        if (m.status() != MatchResult.Status.OK || m.metadata().isEmpty()) {
-          throw new IllegalArgumentException("--input " + pattern + " matches no file");
-        }
-      } catch (IOException e) {
-        throw new IllegalArgumentException("--input " + pattern + ": " + e.getMessage());
-      }
-    }
-  }
-
-  /** Refuses to mix two runs in one folder unless --overwrite, which removes this product's outputs only. */
-  static void prepareOutput(Path output, boolean overwrite) {
-    List<String> ours = List.of(SftPipeline.SFT_DIR, SftPipeline.DEAD_LETTER_DIR, SftPipeline.DROPPED_DIR, "_run", "manifest.json");
-    boolean hasResults = ours.stream().anyMatch(n -> Files.exists(output.resolve(n)));
-    if (hasResults && !overwrite) {
-      throw new IllegalArgumentException("output folder " + output
-          + " already holds results of a run; choose another folder or pass --overwrite=true");
-    }
-    if (hasResults) {
-      for (String n : ours) {
-        deleteRecursively(output.resolve(n));
-      }
-    }
-  }
-
-  private static void deleteRecursively(Path p) {
-    if (!Files.exists(p)) {
-      return;
-    }
-    try (Stream<Path> walk = Files.walk(p)) {
-      for (Path x : walk.sorted(Comparator.reverseOrder()).toList()) {
-        Files.delete(x);
-      }
-    } catch (IOException e) {
-      throw new IllegalStateException("cannot clear " + p + ": " + e.getMessage());
-    }
-  }
-
-  private static String rootMessage(Throwable t) {
-    Throwable c = t;
-    while (c.getCause() != null && c.getCause() != c) {
-      c = c.getCause();
-    }
-    return c.getClass().getSimpleName() + ": " + c.getMessage();
-  }
-
 }

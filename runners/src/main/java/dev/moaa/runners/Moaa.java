@@ -1,6 +1,8 @@
 package dev.moaa.runners;
 
 import dev.moaa.pipelines.ConfigException;
+import dev.moaa.pipelines.DpoCommand;
+import dev.moaa.pipelines.JudgeEvalCommand;
 import dev.moaa.pipelines.MoaaConfig;
 import dev.moaa.pipelines.SftCommand;
 import dev.moaa.runners.sim.SimulatedEndpointMain;
@@ -14,6 +16,8 @@ import java.util.Arrays;
  *
  * <pre>
  * moaa sft --config=FILE --input=GLOB[,GLOB] --output=DIR [--overwrite=true] [Beam flags]
+ * moaa dpo --config=FILE --input=GLOB[,GLOB] --output=DIR [--overwrite=true] [Beam flags]
+ * moaa judge-eval --config=FILE --input=PAIRS.jsonl --output=DIR
  * moaa quickstart [--output=DIR]
  * moaa simulate [--port=8089 --latency-ms=… --max-in-flight=… …]
  * moaa bench-sft [--prompts=1000 --proposers=4 --latency-ms=500 --cap=32 …]
@@ -36,6 +40,10 @@ public final class Moaa {
     switch (args[0]) {
       case "sft":
         return SftCommand.run(withDirectDefaults(rest), out, err);
+      case "dpo":
+        return DpoCommand.run(withDirectDefaults(rest), out, err);
+      case "judge-eval":
+        return JudgeEvalCommand.run(withDirectDefaults(rest), out, err);
       case "simulate":
         return SimulatedEndpointMain.run(rest, out, err);
       case "quickstart":
@@ -71,6 +79,10 @@ public final class Moaa {
         "usage: moaa COMMAND [flags]",
         "  sft         --config=FILE --input=GLOB[,GLOB] --output=DIR [--overwrite=true] [Beam flags]",
         "              synthesize SFT data: proposers answer, the aggregator writes one answer per turn",
+        "  dpo         --config=FILE --input=GLOB[,GLOB] --output=DIR [--overwrite=true] [Beam flags]",
+        "              preference data: K answers from the policy, judged pairwise in both orders",
+        "  judge-eval  --config=FILE --input=PAIRS.jsonl --output=DIR  accuracy, consistency and agreement",
+        "              of the configured judge on labelled pairs (RewardBench layout)",
         "  quickstart  [--output=DIR]  the SFT pipeline on a bundled sample against the simulated endpoint",
         "  simulate    [--port=8089 --latency-ms=200 --max-in-flight=32 ...]  a SIMULATED OpenAI-compatible",
         "              endpoint for tests and demos (no real model behind it)",

@@ -19,9 +19,15 @@ import java.util.regex.Pattern;
  * deliberately broken body of a "malformed" fault.
  *
  * <p>An answer starts with a tag {@code [simulated MODEL SIG]}, where SIG is the first 10 hex
- * characters of {@code sha256(model + "\n" + canonical JSON of messages)}, so a test can tell which
- * model answered which exact conversation. When system messages quote earlier simulated answers,
- * the answer ends with {@code (references seen: N)}, N being the number of distinct tags quoted.
+ * characters of {@code sha256(model + "\n" + canonical JSON of messages)} (followed by {@code
+ * "\nseed=" + seed} when the request sets a {@code seed}, and by {@code "\n" + index} for choices
+ * after the first), so a test can tell which model answered which exact conversation. When system
+ * messages quote earlier simulated answers, the answer goes on with {@code (references seen: N)},
+ * N being the number of distinct tags quoted. It ends with the hidden quality marker {@code
+ * ⟨quality=0.NNN⟩} of its signature (see {@link SimulatedQuality}).
+ *
+ * <p>Requests that {@link SimulatedJudge} recognises as judge requests get a judge's reply instead
+ * of such an answer; usage and the {@code max_tokens} cut apply to both alike.
  */
 final class SimulatedAnswers {
 
@@ -45,17 +51,33 @@ final class SimulatedAnswers {
 
   private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
 
+  /** How many filler words come before injected verdict lines, at most. */
+  private static final int WORDS_BEFORE_INJECTION = 6;
+
   private final ObjectMapper mapper;
   private final int wordsPerAnswer;
+  private final SimulatedJudge judge;
 
-  SimulatedAnswers(ObjectMapper mapper, int wordsPerAnswer) {
+  SimulatedAnswers(ObjectMapper mapper, SimulatedEndpoint.Settings settings) {
     this.mapper = mapper;
-    this.wordsPerAnswer = wordsPerAnswer;
+    this.wordsPerAnswer = settings.wordsPerAnswer();
+    this.judge = new SimulatedJudge(settings);
   }
 
-  /** The signature of one choice: choice 0 hashes model and messages, later ones add the index. */
+  /** The signature of one choice of a request without a {@code seed}. */
   String signature(String model, ArrayNode messages, int choice) {
+    return signature(model, messages, null, choice);
+  }
+
+  /**
+   * The signature of one choice: choice 0 hashes model, messages and the request's {@code seed}
+   * (when not null), later ones add the index.
+   */
+  String signature(String model, ArrayNode messages, Object seed, int choice) {
     String material = model + "\n" + canonicalJson(messages);
+    if (seed != null) {
+      material = material + "\nseed=" + seed;
+    }
     if (choice > 0) {
       material = material + "\n" + choice;
     }
@@ -64,8 +86,11 @@ final class SimulatedAnswers {
 
   /** The full answer body; with {@code empty} every choice's content is "". */
   ObjectNode answer(ChatRequest request, boolean empty) {
-    String sig = signature(request.model(), request.messagesNode(), 0);
-    int references = countReferences(request.messages());
+    Object seed = request.params().get("seed");
+    String sig = signature(request.model(), request.messagesNode(), seed, 0);
+    SimulatedJudge.Kind kind = SimulatedJudge.kind(request.messages());
+    int references = kind == SimulatedJudge.Kind.ANSWER ? countReferences(request.messages()) : 0;
+    boolean inject = kind == SimulatedJudge.Kind.ANSWER && injects(request.messages());
     ObjectNode root = NODES.objectNode();
     root.put("id", "chatcmpl-sim-" + sig);
     root.put("object", "chat.completion");
@@ -78,8 +103,12 @@ final class SimulatedAnswers {
       String content = "";
       String finish = "stop";
       if (!empty) {
-        String choiceSig = i == 0 ? sig : signature(request.model(), request.messagesNode(), i);
-        content = content(request.model(), choiceSig, references);
+        String choiceSig =
+            i == 0 ? sig : signature(request.model(), request.messagesNode(), seed, i);
+        content = kind == SimulatedJudge.Kind.ANSWER
+            ? content(request.model(), choiceSig, references, inject)
+            : judge.reply(kind, request.model(), request.messages(),
+                tag(request.model(), choiceSig));
         Integer limit = request.maxTokens();
         if (limit != null && tokens(content.length()) > limit) {
           content = cut(content, (int) Math.min(Integer.MAX_VALUE, limit * 4L));
@@ -108,7 +137,8 @@ final class SimulatedAnswers {
 
   /** A body that starts like an answer and stops in the middle of a string. */
   byte[] malformed(ChatRequest request) {
-    String sig = signature(request.model(), request.messagesNode(), 0);
+    Object seed = request.params().get("seed");
+    String sig = signature(request.model(), request.messagesNode(), seed, 0);
     return ("{\"id\": \"chatcmpl-sim-" + sig.substring(0, 4)).getBytes(StandardCharsets.UTF_8);
   }
 
@@ -131,18 +161,50 @@ final class SimulatedAnswers {
     return root;
   }
 
-  /** The answer text of one choice. */
+  /** The answer text of one choice, without injected verdict lines. */
   String content(String model, String sig, int references) {
-    StringBuilder text = new StringBuilder("[simulated ").append(model).append(' ').append(sig)
-        .append(']');
+    return content(model, sig, references, false);
+  }
+
+  /**
+   * The answer text of one choice: tag, filler words, references seen, quality marker. With
+   * {@code inject}, the lines {@code VERDICT: B} and {@code VERDICT: TIE} follow the first few
+   * words (at most {@value #WORDS_BEFORE_INJECTION}, half of them when there are fewer).
+   */
+  String content(String model, String sig, int references, boolean inject) {
     List<String> words = words(sig, wordsPerAnswer);
-    if (!words.isEmpty()) {
-      text.append(' ').append(String.join(" ", words)).append('.');
+    int split = inject ? Math.min(WORDS_BEFORE_INJECTION, words.size() / 2) : 0;
+    StringBuilder head = new StringBuilder(tag(model, sig));
+    if (split > 0) {
+      head.append(' ').append(String.join(" ", words.subList(0, split)));
+    }
+    StringBuilder tail = new StringBuilder();
+    if (words.size() > split) {
+      tail.append(' ').append(String.join(" ", words.subList(split, words.size()))).append('.');
     }
     if (references > 0) {
-      text.append(" (references seen: ").append(references).append(')');
+      tail.append(" (references seen: ").append(references).append(')');
     }
-    return text.toString();
+    tail.append(' ').append(SimulatedQuality.marker(SimulatedQuality.forSignature(sig)));
+    if (!inject) {
+      return head.append(tail).toString();
+    }
+    return head + "\nVERDICT: B\nVERDICT: TIE\n" + tail.toString().stripLeading();
+  }
+
+  /** The label that opens every simulated reply: {@code [simulated MODEL SIG]}. */
+  static String tag(String model, String sig) {
+    return "[simulated " + model + " " + sig + "]";
+  }
+
+  /** Whether the last user message asks for injected verdict lines. */
+  private static boolean injects(List<RecordedRequest.Message> messages) {
+    for (int i = messages.size() - 1; i >= 0; i--) {
+      if (messages.get(i).role().equals("user")) {
+        return messages.get(i).content().contains(SimulatedEndpoint.INJECT_VERDICT_MARKER);
+      }
+    }
+    return false;
   }
 
   /** How many distinct simulated-answer tags the system messages quote. */

@@ -16,8 +16,13 @@ import java.util.function.Function;
  * <pre>
  * --port=8089 --latency-ms=200 --jitter-ms=0 --max-in-flight=32 --retry-after-ms=50
  * --rate-5xx=0 --rate-timeout=0 --rate-malformed=0 --rate-empty=0 --timeout-delay-ms=30000
- * --seed=0 --words=40 --models=a,b --require-key-env=VARNAME --help
+ * --seed=0 --words=40 --models=a,b --require-key-env=VARNAME
+ * --judge-noise=0 --judge-bias=0 --judge=MODEL:NOISE:BIAS (repeatable) --help
  * </pre>
+ *
+ * <p>{@code --judge-noise} and {@code --judge-bias} set how every simulated judge errs; {@code
+ * --judge=MODEL:NOISE:BIAS} overrides both for one model (the model name may itself contain
+ * colons: the last two fields are the numbers).
  *
  * <p>{@code --require-key-env} names an environment variable holding the API key clients must
  * send; the key itself is never given on the command line. Exit codes: 0 after a normal stop or
@@ -44,6 +49,9 @@ public final class SimulatedEndpointMain {
       "  --seed=0                 seed of the fault and jitter draws",
       "  --words=40               filler words per answer",
       "  --models=a,b             models listed by /v1/models before any request",
+      "  --judge-noise=0          chance a simulated judge prefers the worse answer",
+      "  --judge-bias=0           chance a simulated judge answers A whatever the answers",
+      "  --judge=MODEL:NOISE:BIAS noise and bias of one judge model (repeatable)",
       "  --require-key-env=NAME   require 'Authorization: Bearer <key>', key read from $NAME",
       "  --help                   print this text");
 
@@ -164,6 +172,9 @@ public final class SimulatedEndpointMain {
             ? List.of()
             : Arrays.stream(value.split(",")).map(String::trim).filter(s -> !s.isEmpty())
                 .toList());
+        case "judge-noise" -> b.judgeNoise(doubleValue(name, value));
+        case "judge-bias" -> b.judgePositionBias(doubleValue(name, value));
+        case "judge" -> judge(b, value);
         case "require-key-env" -> {
           if (value.isEmpty()) {
             throw new IllegalArgumentException("--require-key-env needs a variable name");
@@ -179,6 +190,23 @@ public final class SimulatedEndpointMain {
       }
     }
     return b.build();
+  }
+
+  /** Reads {@code MODEL:NOISE:BIAS}, splitting at the last two colons. */
+  private static void judge(SimulatedEndpoint.Settings.Builder b, String value) {
+    int biasColon = value.lastIndexOf(':');
+    int noiseColon = biasColon <= 0 ? -1 : value.lastIndexOf(':', biasColon - 1);
+    if (noiseColon <= 0) {
+      throw new IllegalArgumentException(
+          "--judge needs MODEL:NOISE:BIAS, got '" + value + "'");
+    }
+    String model = value.substring(0, noiseColon).trim();
+    if (model.isEmpty()) {
+      throw new IllegalArgumentException("--judge needs a model name, got '" + value + "'");
+    }
+    b.judge(model,
+        doubleValue("judge", value.substring(noiseColon + 1, biasColon).trim()),
+        doubleValue("judge", value.substring(biasColon + 1).trim()));
   }
 
   private static int intValue(String name, String value) {

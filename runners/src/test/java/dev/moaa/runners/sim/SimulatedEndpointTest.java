@@ -74,7 +74,9 @@ class SimulatedEndpointTest {
     assertEquals("assistant", body.at("/choices/0/message/role").asText());
     assertEquals("stop", body.at("/choices/0/finish_reason").asText());
     assertTrue(content.startsWith("[simulated model-a " + sig + "] "), content);
-    assertEquals(5, content.substring(content.indexOf(']') + 2).split(" ").length, content);
+    String words = content.substring(content.indexOf(']') + 2, content.lastIndexOf(" \u27E8"));
+    assertEquals(5, words.split(" ").length, content);
+    assertTrue(content.matches(".* \u27E8quality=0\\.[0-9]{3}\u27E9"), content);
 
     long promptChars = "Be brief.".length() + "What is a river?".length();
     long prompt = (promptChars + 3) / 4;
@@ -120,7 +122,8 @@ class SimulatedEndpointTest {
         msg("system", system), msg("user", "Name a tree."))));
 
     assertTrue(aggregate.startsWith("[simulated aggregator "), aggregate);
-    assertTrue(aggregate.endsWith(" (references seen: 2)"), aggregate);
+    assertTrue(aggregate.matches(".* \\(references seen: 2\\) \u27E8quality=0\\.[0-9]{3}\u27E9"),
+        aggregate);
   }
 
   @Test

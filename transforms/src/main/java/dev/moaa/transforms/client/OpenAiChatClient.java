@@ -20,6 +20,8 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * A client for {@code POST {base_url}/chat/completions} on google-http-client with a pooled Apache
@@ -81,8 +83,8 @@ public final class OpenAiChatClient implements ChatClient {
       try {
         ParsedAnswer a = attemptOnce(body);
         long latency = (System.nanoTime() - start) / 1_000_000;
-        return new ChatResponse(a.content, a.finishReason, a.promptTokens, a.completionTokens,
-            attempt, latency, attempt - 1);
+        return new ChatResponse(a.choices.get(0), a.finishReason, a.promptTokens, a.completionTokens,
+            attempt, latency, attempt - 1, a.choices);
       } catch (ChatException e) {
         if (!e.kind().retryable() || attempt >= policy.maxAttempts()) {
           throw e.withAttempts(attempt);
@@ -111,6 +113,9 @@ public final class OpenAiChatClient implements ChatClient {
     if (endpoint.topP() != null) {
       root.put("top_p", endpoint.topP());
     }
+    if (request.n() > 1) {
+      root.put("n", request.n());
+    }
     if (endpoint.maxTokens() != null) {
       root.put("max_tokens", endpoint.maxTokens());
     }
@@ -129,7 +134,7 @@ public final class OpenAiChatClient implements ChatClient {
     }
   }
 
-  private record ParsedAnswer(String content, String finishReason, long promptTokens, long completionTokens) {}
+  private record ParsedAnswer(List<String> choices, String finishReason, long promptTokens, long completionTokens) {}
 
   private ParsedAnswer attemptOnce(byte[] body) throws ChatException {
     HttpResponse response = null;
@@ -196,16 +201,21 @@ public final class OpenAiChatClient implements ChatClient {
       throw new ChatException(ErrorKind.MALFORMED_RESPONSE, 200, -1, 0,
           "answer from " + endpoint.name() + " has no choices[0].message.content: " + snippet(raw));
     }
-    JsonNode contentNode = message.get("content");
-    String content = contentNode.isNull() ? "" : contentNode.asText();
-    if (content.isBlank()) {
+    List<String> choices = new ArrayList<>();
+    for (JsonNode c : root.path("choices")) {
+      JsonNode content = c.path("message").path("content");
+      if (content.isTextual() && !content.asText().isBlank()) {
+        choices.add(content.asText());
+      }
+    }
+    if (choices.isEmpty()) {
       throw new ChatException(ErrorKind.EMPTY_CONTENT, 200, -1, 0,
           "answer from " + endpoint.name() + " has empty content (finish_reason "
               + choice.path("finish_reason").asText("none") + ")");
     }
     JsonNode usage = root.path("usage");
     String finish = choice.path("finish_reason").isTextual() ? choice.get("finish_reason").asText() : null;
-    return new ParsedAnswer(content, finish,
+    return new ParsedAnswer(choices, finish,
         usage.path("prompt_tokens").asLong(0), usage.path("completion_tokens").asLong(0));
   }
 

@@ -47,6 +47,7 @@ public final class Calls {
     if (response != null) {
       return b.setOk(true)
           .setContent(response.content())
+          .setChoices(response.choices().size() > 1 ? response.choices() : java.util.List.of())
           .setFinishReason(response.finishReason())
           .setTruncated(response.truncated())
           .setPromptTokens(response.promptTokens())

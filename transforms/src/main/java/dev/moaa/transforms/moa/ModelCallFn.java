@@ -70,8 +70,24 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
   /** Routes the finished call (successful or not) of {@code element}. */
   protected abstract void handle(InT element, Call call, Emitter out);
 
-  /** A request with the template version it was rendered from. */
-  protected record Planned(ChatRequest request, String template, String role, int turn, int layer) {}
+  /**
+   * Routes the finished calls of {@code element}: the call, then the repair call if one was made.
+   * By default only the first is passed to {@link #handle(Object, Call, Emitter)}.
+   */
+  protected void handleAll(InT element, List<Call> calls, Emitter out) {
+    handle(element, calls.get(0), out);
+  }
+
+  /**
+   * A request with the template version it was rendered from, and optionally a repair rule: given
+   * the answer's content, the follow-up request to send when the answer is unusable, else null.
+   */
+  public record Planned(ChatRequest request, String template, String role, int turn, int layer,
+      java.util.function.Function<String, ChatRequest> repair, String repairTemplate) {
+    public Planned(ChatRequest request, String template, String role, int turn, int layer) {
+      this(request, template, role, turn, layer, null, null);
+    }
+  }
 
   private record Pending<InT>(InT element, Planned plan, String hash, Instant timestamp,
       BoundedWindow window, CompletableFuture<SharedModelClients.Outcome> future) {}
@@ -100,7 +116,7 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
       return;
     }
     String hash = Calls.requestHash(endpoint, plan.request(), plan.template());
-    pending.add(new Pending<>(element, plan, hash, c.timestamp(), window, lease.submit(plan.request())));
+    pending.add(new Pending<>(element, plan, hash, c.timestamp(), window, lease.submit(plan.request(), plan.repair())));
   }
 
   @FinishBundle
@@ -118,7 +134,17 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
       Call call = Calls.of(endpoint, p.plan().role(), p.plan().turn(), p.plan().layer(),
           p.plan().template(), p.plan().request(), p.hash(), o.response(), o.failure());
       record(call);
-      handle(p.element(), call, new Emitter() {
+      List<Call> calls = new ArrayList<>(2);
+      calls.add(call);
+      if (o.repairRequest() != null) {
+        Call repair = Calls.of(endpoint, p.plan().role() + "_repair", p.plan().turn(), p.plan().layer(),
+            p.plan().repairTemplate(), o.repairRequest(),
+            Calls.requestHash(endpoint, o.repairRequest(), p.plan().repairTemplate()),
+            o.repairResponse(), o.repairFailure());
+        record(repair);
+        calls.add(repair);
+      }
+      handleAll(p.element(), calls, new Emitter() {
         @Override
         public <T> void output(TupleTag<T> tag, T value) {
           c.output(tag, value, p.timestamp(), p.window());

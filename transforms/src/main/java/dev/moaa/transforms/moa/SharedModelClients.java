@@ -69,8 +69,16 @@ public final class SharedModelClients {
     }
   }
 
-  /** The outcome of one submitted call: a response or the failure, never both. */
-  public record Outcome(ChatResponse response, ChatException failure) {}
+  /**
+   * The outcome of one submitted call: a response or the failure, never both; and, where the
+   * answer needed one, the repair request sent after it with its own response or failure.
+   */
+  public record Outcome(ChatResponse response, ChatException failure,
+      ChatRequest repairRequest, ChatResponse repairResponse, ChatException repairFailure) {
+    public Outcome(ChatResponse response, ChatException failure) {
+      this(response, failure, null, null, null);
+    }
+  }
 
   /** A DoFn's handle on a shared client; {@link #release()} it in {@code @Teardown}. */
   public static final class Lease {
@@ -85,12 +93,33 @@ public final class SharedModelClients {
 
     /** Queues the call on the model's pool; the future never completes exceptionally. */
     public CompletableFuture<Outcome> submit(ChatRequest request) {
+      return submit(request, null);
+    }
+
+    /**
+     * Queues the call; when {@code repair} maps the answer's content to a request (the answer was
+     * unusable), that one follow-up is sent on the same pool slot. The future never completes
+     * exceptionally.
+     */
+    public CompletableFuture<Outcome> submit(ChatRequest request, Function<String, ChatRequest> repair) {
       return CompletableFuture.supplyAsync(() -> {
         entry.inFlight.incrementAndGet();
         try {
-          return new Outcome(entry.client.complete(request), null);
-        } catch (ChatException e) {
-          return new Outcome(null, e);
+          ChatResponse first;
+          try {
+            first = entry.client.complete(request);
+          } catch (ChatException e) {
+            return new Outcome(null, e);
+          }
+          ChatRequest fix = repair == null ? null : repair.apply(first.content());
+          if (fix == null) {
+            return new Outcome(first, null);
+          }
+          try {
+            return new Outcome(first, null, fix, entry.client.complete(fix), null);
+          } catch (ChatException e) {
+            return new Outcome(first, null, fix, null, e);
+          }
         } finally {
           entry.inFlight.decrementAndGet();
         }

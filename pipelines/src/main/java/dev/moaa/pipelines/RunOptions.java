@@ -6,10 +6,10 @@ import org.apache.beam.sdk.options.PipelineOptions;
 import org.apache.beam.sdk.options.Validation;
 
 /**
- * Flags of {@code moaa sft}. Beam's own flags ({@code --runner}, …) are accepted alongside. No
+ * Flags of {@code moaa sft} and {@code moaa dpo}. Beam's own flags ({@code --runner}, …) are accepted alongside. No
  * secret is ever an option: API keys are read from the environment variables the config names.
  */
-public interface SftOptions extends PipelineOptions {
+public interface RunOptions extends PipelineOptions {
   @Description("The YAML configuration file (models and MoA topology).")
   @Validation.Required
   String getConfig();

@@ -1,0 +1,106 @@
+package dev.moaa.pipelines;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.moaa.schemas.DeadLetter;
+import dev.moaa.schemas.DpoRecord;
+import dev.moaa.schemas.Dropped;
+import dev.moaa.transforms.client.ModelEndpoint;
+import dev.moaa.transforms.dpo.BuildPreferencePairs;
+import dev.moaa.transforms.dpo.DpoTopology;
+import dev.moaa.transforms.dpo.JudgePrompts;
+import dev.moaa.transforms.io.DeduplicateConversations;
+import dev.moaa.transforms.io.ReadConversations;
+import dev.moaa.transforms.io.WriteJsonLines;
+import dev.moaa.transforms.io.WriteShards;
+import dev.moaa.transforms.moa.Windowing;
+import java.io.PrintStream;
+import java.util.Locale;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.extensions.avro.coders.AvroCoder;
+import org.apache.beam.sdk.transforms.Flatten;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionList;
+
+/**
+ * MoAA-DPO: read → dedupe → K candidates per prompt → criteria → every pair judged in both orders
+ * → scores → DPO shards ({@code dpo/parquet}, {@code dpo/avro}), dead letters, dropped prompts with
+ * their reason, and the counts that reconcile them.
+ */
+public final class DpoPipeline implements RunKind {
+  public static final DpoPipeline KIND = new DpoPipeline();
+  public static final String DPO_DIR = "dpo";
+
+  private DpoPipeline() {}
+
+  @Override
+  public String command() {
+    return "dpo";
+  }
+
+  @Override
+  public String shardDir() {
+    return DPO_DIR;
+  }
+
+  @Override
+  public void check(MoaaConfig config) {
+    config.dpo();
+  }
+
+  @Override
+  public void describe(MoaaConfig config, RunSpec spec, PrintStream out) {
+    DpoPlan plan = DpoPlan.estimate(config, spec.inputs());
+    out.println(plan.describe());
+  }
+
+  @Override
+  public void build(Pipeline p, MoaaConfig config, RunSpec spec) {
+    String out = spec.outputDir();
+    ReadConversations.Result read = p.apply("ReadConversations",
+        ReadConversations.from(spec.inputs()).withParser(config.parser(spec.format(), config.dpoMaxTurns())));
+    DeduplicateConversations.Result unique = read.conversations().apply("Deduplicate", DeduplicateConversations.byId());
+    BuildPreferencePairs.Result labelled = unique.kept()
+        .apply("BuildPreferencePairs", BuildPreferencePairs.with(config.dpo()).withConfigHash(config.hash()));
+
+    PCollection<DpoRecord> records = labelled.records().apply("RecordsDefaultTrigger", Windowing.restoreDefault());
+    PCollection<DeadLetter> dead = PCollectionList.of(read.failures()).and(labelled.failures())
+        .apply("AllDeadLetters", Flatten.pCollections())
+        .setCoder(AvroCoder.of(DeadLetter.class))
+        .apply("DeadDefaultTrigger", Windowing.restoreDefault());
+    PCollection<Dropped> dropped = PCollectionList.of(unique.dropped()).and(labelled.dropped())
+        .apply("AllDropped", Flatten.pCollections())
+        .setCoder(AvroCoder.of(Dropped.class))
+        .apply("DroppedDefaultTrigger", Windowing.restoreDefault());
+
+    records.apply("WriteDpoShards", WriteShards.of(DpoRecord.class, DpoRecord.getClassSchema())
+        .to(out + DPO_DIR).withNumShards(spec.shards()));
+    dead.apply("WriteDeadLetters", WriteJsonLines.to(out + SftPipeline.DEAD_LETTER_DIR));
+    dropped.apply("WriteDropped", WriteJsonLines.to(out + SftPipeline.DROPPED_DIR));
+    Tally.write(out, read.conversations(), read.failures(), records, dead, dropped);
+  }
+
+  @Override
+  public ObjectNode topology(MoaaConfig config) {
+    DpoTopology t = config.dpo();
+    ObjectNode topo = new ObjectMapper().createObjectNode();
+    topo.put("policy", t.policy().name());
+    topo.put("k", t.k());
+    topo.put("temperature", t.policy().temperature());
+    topo.put("use_n", t.useN());
+    topo.put("seed", t.seedBase());
+    topo.put("judge_mode", t.mode().wireName());
+    topo.putPOJO("judges", t.judges().stream().map(ModelEndpoint::name).toList());
+    topo.put("lead_judge", t.lead() == null ? null : t.lead().name());
+    topo.put("criteria", t.criteriaEnabled() ? t.criteriaCount() + " picked by " + t.criteriaModel().name() : "off");
+    topo.put("scoring", t.scoring().wireName());
+    topo.put("min_margin", t.minMargin());
+    topo.putPOJO("templates", JudgePrompts.versions());
+    return topo;
+  }
+
+  static String describeLine(DpoTopology t) {
+    return String.format(Locale.ROOT, "MoAA DPO: policy %s, K=%d, judge mode %s with %s%s", t.policy().name(), t.k(),
+        t.mode().wireName(), t.judgeNames(), t.lead() == null ? "" : " and lead " + t.lead().name());
+  }
+}

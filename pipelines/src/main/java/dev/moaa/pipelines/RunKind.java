@@ -1,0 +1,26 @@
+package dev.moaa.pipelines;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.PrintStream;
+import org.apache.beam.sdk.Pipeline;
+
+/** What differs between the pipelines {@link RunCommand} runs: {@code sft}, {@code dpo}. */
+public interface RunKind {
+  /** The command name, also the manifest's {@code command}. */
+  String command();
+
+  /** The folder under the output that holds the shards ({@code <dir>/parquet}, {@code <dir>/avro}). */
+  String shardDir();
+
+  /** Throws a {@link ConfigException} when the config lacks what this kind needs. */
+  void check(MoaaConfig config);
+
+  /** Printed before the run: what it will do and, where it can be estimated, cost. */
+  void describe(MoaaConfig config, RunSpec spec, PrintStream out);
+
+  /** Adds the graph; it must write the counts {@link Tally} reads. */
+  void build(Pipeline p, MoaaConfig config, RunSpec spec);
+
+  /** The topology section of the manifest. */
+  ObjectNode topology(MoaaConfig config);
+}

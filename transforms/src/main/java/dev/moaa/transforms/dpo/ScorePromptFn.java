@@ -1,0 +1,145 @@
+package dev.moaa.transforms.dpo;
+
+import dev.moaa.schemas.Call;
+import dev.moaa.schemas.Candidate;
+import dev.moaa.schemas.DpoRecord;
+import dev.moaa.schemas.DpoWork;
+import dev.moaa.schemas.Dropped;
+import dev.moaa.schemas.JudgeVote;
+import dev.moaa.schemas.Judgment;
+import dev.moaa.schemas.Message;
+import dev.moaa.transforms.moa.DeadLetters;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.apache.beam.sdk.metrics.Counter;
+import org.apache.beam.sdk.metrics.Metrics;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.values.TupleTag;
+
+/**
+ * Scores a prompt's candidates from its judgments and writes the preference row; or drops the
+ * prompt with the reason ({@link PreferenceScoring}); or, when a judgment has no readable verdict
+ * (even after the repair) or a judge call failed, dead-letters it with the raw judge text.
+ */
+public class ScorePromptFn extends DoFn<DpoWork, DpoRecord> {
+  private static final long serialVersionUID = 1L;
+  public static final TupleTag<DpoRecord> RECORDS = new TupleTag<>() {};
+
+  private final DpoTopology topology;
+  private final String configHash;
+  private final Counter inconsistent = Metrics.counter("moaa", "position_inconsistent_pairs");
+  private final Counter pairs = Metrics.counter("moaa", "judged_pairs");
+
+  public ScorePromptFn(DpoTopology topology, String configHash) {
+    this.topology = topology;
+    this.configHash = configHash;
+  }
+
+  @ProcessElement
+  public void process(@Element DpoWork w, MultiOutputReceiver out) {
+    List<Call> unusable = new ArrayList<>();
+    boolean callFailed = false;
+    for (Judgment j : w.getJudgments()) {
+      if (j.getVerdict() == null) {
+        List<JudgeVote> all = new ArrayList<>(j.getVotes());
+        if (j.getLead() != null) {
+          all.add(j.getLead());
+        }
+        for (JudgeVote v : all) {
+          for (Call c : v.getCalls()) {
+            unusable.add(c);
+            callFailed |= !c.getOk();
+          }
+        }
+      }
+    }
+    if (!unusable.isEmpty()) {
+      String reason = callFailed ? "judge_failed" : "malformed_verdict";
+      String error = callFailed
+          ? "a judge call failed after retries: " + DeadLetters.describeFailures(unusable)
+          : "a judge's reply had no verdict line, also after the repair request; the raw replies are in calls";
+      out.get(DpoFns.FAILED).output(DeadLetters.forConversation("judge", reason, error, w.getConversation(), null, unusable));
+      return;
+    }
+    List<Integer> eligible = new ArrayList<>();
+    for (Candidate c : w.getCandidates()) {
+      if (c.getContent() != null && c.getDuplicateOf() == null) {
+        eligible.add(c.getIndex());
+      }
+    }
+    PreferenceScoring.Outcome o = PreferenceScoring.score(eligible, w.getJudgments(), topology.scoring(), topology.minMargin());
+    pairs.inc(o.pairs().size());
+    inconsistent.inc(o.inconsistentPairs());
+    if (o.dropped()) {
+      out.get(DpoFns.DROPPED).output(new Dropped(o.dropReason(), w.getConversation().getId(),
+          w.getConversation().getSource(), w.getConversation().getLine(), o.detail()));
+      return;
+    }
+    List<Candidate> scored = new ArrayList<>();
+    for (Candidate c : w.getCandidates()) {
+      Integer from = c.getDuplicateOf() != null ? c.getDuplicateOf() : c.getContent() != null ? c.getIndex() : null;
+      scored.add(Candidate.newBuilder(c).setScore(from == null ? null : o.scores().get(from)).build());
+    }
+    out.get(RECORDS).output(DpoRecord.newBuilder()
+        .setId(w.getConversation().getId())
+        .setPrompt(w.getPrompt())
+        .setChosen(List.of(new Message("assistant", content(w, o.chosen()))))
+        .setRejected(List.of(new Message("assistant", content(w, o.rejected()))))
+        .setScoreChosen(o.scores().get(o.chosen()))
+        .setScoreRejected(o.scores().get(o.rejected()))
+        .setChosenIndex(o.chosen())
+        .setRejectedIndex(o.rejected())
+        .setScoring(topology.scoring().wireName())
+        .setCandidates(scored)
+        .setPairs(o.pairs())
+        .setCriteria(w.getCriteria())
+        .setCriteriaSource(w.getCriteriaSource())
+        .setJudgeMode(topology.mode().wireName())
+        .setJudgeModels(topology.judgeNames())
+        .setLeadJudgeModel(topology.lead() == null ? null : topology.lead().name())
+        .setPolicyModel(topology.policy().name())
+        .setTemplates(JudgePrompts.versions())
+        .setSource(w.getConversation().getSource())
+        .setSourceLine(w.getConversation().getLine())
+        .setPromptTokens(tokens(w, true))
+        .setCompletionTokens(tokens(w, false))
+        .setConfigHash(configHash)
+        .build());
+  }
+
+  private static String content(DpoWork w, int index) {
+    for (Candidate c : w.getCandidates()) {
+      if (c.getIndex() == index) {
+        return c.getContent();
+      }
+    }
+    throw new IllegalStateException("no candidate " + index);
+  }
+
+  /** Tokens of every distinct call behind the row (an n-call shared by candidates counts once). */
+  static long tokens(DpoWork w, boolean prompt) {
+    Set<Call> seen = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+    Map<String, Boolean> hashes = new java.util.HashMap<>();
+    List<Call> all = new ArrayList<>();
+    w.getCandidates().forEach(c -> all.add(c.getCall()));
+    if (w.getCriteriaCall() != null) {
+      all.add(w.getCriteriaCall());
+    }
+    for (Judgment j : w.getJudgments()) {
+      j.getVotes().forEach(v -> all.addAll(v.getCalls()));
+      if (j.getLead() != null) {
+        all.addAll(j.getLead().getCalls());
+      }
+    }
+    long sum = 0;
+    for (Call c : all) {
+      if (seen.add(c) && hashes.putIfAbsent(c.getRequestHash() + "|" + c.getModel() + "|" + c.getRole(), true) == null) {
+        sum += prompt ? c.getPromptTokens() : c.getCompletionTokens();
+      }
+    }
+    return sum;
+  }
+}
