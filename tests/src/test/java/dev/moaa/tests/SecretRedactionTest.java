@@ -25,8 +25,18 @@ class SecretRedactionTest {
 
   @Test
   void givenAKeyInTheEnvironment_itIsSentButAppearsInNoOutputLogManifestOrDeadLetter() throws Exception {
+    runAndScan("sft", "secrets", (url) -> Fixtures.config(url, 2, 1, 1, "  api_key_env: MOAA_TEST_KEY\n"));
+  }
+
+  @Test
+  void givenAKeyInTheEnvironment_theDpoRunLeaksItNowhereEither() throws Exception {
+    runAndScan("dpo", "secrets-dpo", (url) -> DpoFixtures.config(url, "{mode: moa, judges: [j1, j2], aggregator: lead}", 3)
+        .replace("  max_concurrency: 24\n", "  max_concurrency: 24\n  api_key_env: MOAA_TEST_KEY\n"));
+  }
+
+  private void runAndScan(String command, String dirName, java.util.function.Function<String, String> config) throws Exception {
     String key = "sk-moaa-test-" + UUID.randomUUID().toString().replace("-", "");
-    Path work = Fixtures.workDir("secrets");
+    Path work = Fixtures.workDir(dirName);
     Path jar = Paths.get("..", "runners", "target", "moaa.jar").toAbsolutePath().normalize();
     assertTrue(Files.exists(jar), "the bundled jar is built before the tests module: " + jar);
     try (SimulatedEndpoint sim = SimulatedEndpoint.start(SimulatedEndpoint.Settings.defaults()
@@ -38,10 +48,9 @@ class SecretRedactionTest {
       }
       rows.append("{not json at all}\n");
       Files.writeString(work.resolve("in/rows.jsonl"), rows);
-      Files.writeString(work.resolve("config.yaml"),
-          Fixtures.config(sim.baseUrl(), 2, 1, 1, "  api_key_env: MOAA_TEST_KEY\n"));
+      Files.writeString(work.resolve("config.yaml"), config.apply(sim.baseUrl()));
       Path log = work.resolve("run.log");
-      ProcessBuilder pb = new ProcessBuilder(List.of(javaBin(), "-jar", jar.toString(), "sft",
+      ProcessBuilder pb = new ProcessBuilder(List.of(javaBin(), "-jar", jar.toString(), command,
           "--config=" + work.resolve("config.yaml"), "--input=" + work.resolve("in/rows.jsonl"),
           "--output=" + work.resolve("out")))
           .redirectErrorStream(true).redirectOutput(log.toFile());
