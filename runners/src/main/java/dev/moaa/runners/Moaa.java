@@ -56,7 +56,7 @@ public final class Moaa {
     }
   }
 
-  /** Adds the DirectRunner flags sized from the config; config errors are left to the command. */
+  /** Adds the runner flags (sized from the config for the DirectRunner); config errors are left to the command. */
   static String[] withDirectDefaults(String[] args) {
     String config = Arrays.stream(args).filter(a -> a.startsWith("--config="))
         .map(a -> a.substring("--config=".length())).findFirst().orElse(null);
@@ -66,7 +66,7 @@ public final class Moaa {
     try {
       int total = MoaaConfig.load(Paths.get(config)).models().values().stream()
           .mapToInt(ModelEndpoint::maxConcurrency).sum();
-      return DirectDefaults.apply(args, total);
+      return RunnerDefaults.apply(args, total);
     } catch (ConfigException | IllegalArgumentException e) {
       return args;
     }

@@ -1,0 +1,60 @@
+package dev.moaa.runners;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The runner flags a MoAA run needs, added unless the user gave them (a flag the user gives always
+ * wins).
+ *
+ * <p><b>DirectRunner.</b> Its worker pool is a fixed pool of {@code --targetParallelism} threads
+ * (default: the core count, at least 3) and a model-calling step holds its thread until its
+ * bundle's calls are back, so with the default only a handful of calls would be in flight. The
+ * default here is the sum of every model's {@code max_concurrency} plus room for the steps that
+ * make no calls. The runner's element-cloning checks are turned off (tests built on TestPipeline
+ * keep them).
+ *
+ * <p><b>FlinkRunner.</b> Streaming mode ({@code --streaming=true}): Flink's batch mode ignores
+ * triggers, so every group becomes a barrier between stages, and its plan optimizer does not finish
+ * on the graph unrolled over turns and layers (measured: over ten minutes of planning for the quick
+ * start). Bundles are kept small ({@code --maxBundleSize=32}): a model-calling step returns its
+ * results when its bundle closes, and Flink's default bundle of 1,000 elements would hold a whole
+ * split. Checkpoints every 10 s let a job resume after a lost TaskManager from its last checkpoint
+ * rather than from the start, with up to 3 restarts; sources that have read everything shut down
+ * after 1 s idle, or Beam would keep them (and the job) alive forever once checkpointing is on.
+ */
+public final class RunnerDefaults {
+  private RunnerDefaults() {}
+
+  public static String[] apply(String[] args, int totalModelConcurrency) {
+    List<String> out = new ArrayList<>(Arrays.asList(args));
+    String runner = out.stream().filter(a -> a.startsWith("--runner=")).map(a -> a.substring("--runner=".length()))
+        .findFirst().orElse("DirectRunner");
+    if (runner.equalsIgnoreCase("DirectRunner") || runner.equalsIgnoreCase("direct")) {
+      addIfAbsent(out, "--targetParallelism=", String.valueOf(Math.max(16, Math.min(2048, totalModelConcurrency + 16))));
+      addIfAbsent(out, "--enforceImmutability=", "false");
+      addIfAbsent(out, "--enforceEncodability=", "false");
+    } else if (runner.equalsIgnoreCase("FlinkRunner") || runner.equalsIgnoreCase("flink")) {
+      addIfAbsent(out, "--streaming=", "true");
+      addIfAbsent(out, "--maxBundleSize=", "32");
+      addIfAbsent(out, "--maxBundleTimeMills=", "200");
+      boolean streaming = out.stream().anyMatch(a -> a.equals("--streaming=true") || a.equals("--streaming"));
+      if (streaming) {
+        addIfAbsent(out, "--checkpointingInterval=", "10000");
+        addIfAbsent(out, "--numberOfExecutionRetries=", "3");
+        addIfAbsent(out, "--executionRetryDelay=", "2000");
+        // with checkpointing on, Beam keeps finished bounded sources alive forever (so the job
+        // would never end); Flink 1.19 checkpoints after tasks finish, so let them finish
+        addIfAbsent(out, "--shutdownSourcesAfterIdleMs=", "1000");
+      }
+    }
+    return out.toArray(String[]::new);
+  }
+
+  private static void addIfAbsent(List<String> args, String flag, String value) {
+    if (args.stream().noneMatch(a -> a.startsWith(flag) || a.equals(flag.substring(0, flag.length() - 1)))) {
+      args.add(flag + value);
+    }
+  }
+}
