@@ -28,11 +28,27 @@ class DpoEndToEndTest {
   private Path work;
   private Path input;
 
+  /** Runner flags; subclasses run the same checks on other runners. */
+  protected List<String> runnerArgs() {
+    return List.of();
+  }
+
+  protected String workName() {
+    return "dpo";
+  }
+
+  private Fixtures.Run dpo(String... args) {
+    List<String> all = new java.util.ArrayList<>(List.of("dpo"));
+    all.addAll(List.of(args));
+    all.addAll(runnerArgs());
+    return Fixtures.moaa(all.toArray(String[]::new));
+  }
+
   @BeforeAll
   void start() throws Exception {
     sim = SimulatedEndpoint.start(SimulatedEndpoint.Settings.defaults()
         .withLatencyMs(0).withJudgeNoise(0.2).withJudgePositionBias(0.2).withRequestLogLimit(20_000));
-    work = Fixtures.workDir("dpo");
+    work = Fixtures.workDir(workName());
     input = DpoFixtures.hundredPrompts(work);
   }
 
@@ -48,7 +64,7 @@ class DpoEndToEndTest {
     Path cfg = work.resolve(name + ".yaml");
     Files.writeString(cfg, DpoFixtures.config(sim.baseUrl(), judge, 5));
     Path out = work.resolve(name);
-    Fixtures.Run run = Fixtures.moaa("dpo", "--config=" + cfg, "--input=" + input + "/*.jsonl", "--output=" + out);
+    Fixtures.Run run = dpo("--config=" + cfg, "--input=" + input + "/*.jsonl", "--output=" + out);
     assertEquals(0, run.code(), run.err());
     assertTrue(run.out().contains("plan (estimate, before any call): 100 input rows -> 500 policy calls"), run.out());
     JsonNode manifest = Fixtures.manifest(out);
@@ -114,7 +130,7 @@ class DpoEndToEndTest {
       Path cfg = work.resolve("biased.yaml");
       Files.writeString(cfg, DpoFixtures.config(biasedSim.baseUrl(), "{mode: single, judges: [biased]}", 3));
       Path out = work.resolve("biased");
-      Fixtures.Run run = Fixtures.moaa("dpo", "--config=" + cfg, "--input=" + input + "/generated.jsonl", "--output=" + out);
+      Fixtures.Run run = dpo("--config=" + cfg, "--input=" + input + "/generated.jsonl", "--output=" + out);
       assertEquals(0, run.code(), run.err());
       Fixtures.assertReconciles(Fixtures.manifest(out), 50, 0, 0, 50);
       List<JsonNode> dropped = Fixtures.readJsonLines(out.resolve("dropped"));

@@ -48,10 +48,19 @@ class SftEndToEndTest {
   private Map<String, List<String>> userTurnsById;
   private List<GenericRecord> rows;
 
+  /** Runner flags; subclasses run the same checks on other runners. */
+  protected List<String> runnerArgs() {
+    return List.of();
+  }
+
+  protected String workName() {
+    return "sft-direct";
+  }
+
   @BeforeAll
   void runPipelineOnce() throws IOException {
     sim = SimulatedEndpoint.start(SimulatedEndpoint.Settings.defaults().withLatencyMs(5).withLatencyJitterMs(20));
-    work = Fixtures.workDir("sft-direct");
+    work = Fixtures.workDir(workName());
     Path input = work.resolve("input");
     Files.createDirectories(input);
     userTurnsById = new HashMap<>();
@@ -66,8 +75,10 @@ class SftEndToEndTest {
     }
     writeGeneratedRows(input);
     Files.writeString(work.resolve("config.yaml"), Fixtures.config(sim.baseUrl(), 3, 2, 3, ""));
-    run = Fixtures.moaa("sft", "--config=" + work.resolve("config.yaml"),
-        "--input=" + input + "/*.jsonl," + input + "/*.parquet", "--output=" + work.resolve("out"));
+    List<String> args = new ArrayList<>(List.of("sft", "--config=" + work.resolve("config.yaml"),
+        "--input=" + input + "/*.jsonl," + input + "/*.parquet", "--output=" + work.resolve("out")));
+    args.addAll(runnerArgs());
+    run = Fixtures.moaa(args.toArray(String[]::new));
     rows = Fixtures.readParquet(work.resolve("out/sft/parquet"));
   }
 

@@ -5,13 +5,14 @@ import dev.moaa.schemas.Conversation;
 import dev.moaa.schemas.DeadLetter;
 import dev.moaa.transforms.input.ConversationParser;
 import dev.moaa.transforms.input.InputFormat;
-import java.util.ArrayList;
 import java.util.List;
 import org.apache.beam.sdk.extensions.avro.coders.AvroCoder;
 import org.apache.beam.sdk.io.Compression;
 import org.apache.beam.sdk.io.FileIO;
 import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
-import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.transforms.FlatMapElements;
+import org.apache.beam.sdk.transforms.Impulse;
+import org.apache.beam.sdk.values.TypeDescriptors;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.transforms.Reshuffle;
@@ -51,8 +52,13 @@ public final class ReadConversations extends PTransform<PBegin, ReadConversation
 
   @Override
   public Result expand(PBegin begin) {
+    List<String> globs = patterns;
+    // Impulse, not Create.of(patterns): with several elements Create becomes a bounded source,
+    // and Flink 1.19 then walks every path of the graph looking for an unbounded one, which
+    // takes exponential time on the graph unrolled over turns and layers.
     PCollectionTuple parsed = begin
-        .apply("Patterns", Create.of(new ArrayList<>(patterns)))
+        .apply("Impulse", Impulse.create())
+        .apply("Patterns", FlatMapElements.into(TypeDescriptors.strings()).via((byte[] unused) -> globs))
         .apply("Match", FileIO.matchAll().withEmptyMatchTreatment(EmptyMatchTreatment.DISALLOW))
         .apply("Open", FileIO.readMatches().withCompression(Compression.AUTO))
         .apply("SpreadFiles", Reshuffle.viaRandomKey())
