@@ -5,6 +5,7 @@ import dev.moaa.pipelines.DpoCommand;
 import dev.moaa.pipelines.JudgeEvalCommand;
 import dev.moaa.pipelines.MoaaConfig;
 import dev.moaa.pipelines.SftCommand;
+import dev.moaa.runners.flink.FlinkClusterCommand;
 import dev.moaa.runners.sim.SimulatedEndpointMain;
 import dev.moaa.transforms.client.ModelEndpoint;
 import java.io.PrintStream;
@@ -21,6 +22,7 @@ import java.util.Arrays;
  * moaa quickstart [--output=DIR]
  * moaa simulate [--port=8089 --latency-ms=… --max-in-flight=… …]
  * moaa bench-sft [--prompts=1000 --proposers=4 --latency-ms=500 --cap=32 …]
+ * moaa flink-cluster start|stop|status [--dir=moaa-out/flink-cluster --taskmanagers=2 --slots=2]
  * </pre>
  */
 public final class Moaa {
@@ -50,6 +52,8 @@ public final class Moaa {
         return Quickstart.run(rest, out, err);
       case "bench-sft":
         return SftBenchmark.run(rest, out, err);
+      case "flink-cluster":
+        return FlinkClusterCommand.run(rest, out, err);
       default:
         err.println("moaa: unknown command '" + args[0] + "'\n" + usage());
         return 2;
@@ -87,6 +91,8 @@ public final class Moaa {
         "  simulate    [--port=8089 --latency-ms=200 --max-in-flight=32 ...]  a SIMULATED OpenAI-compatible",
         "              endpoint for tests and demos (no real model behind it)",
         "  bench-sft   [--prompts=1000 --proposers=4 --latency-ms=500 --cap=32]  throughput benchmark",
+        "  flink-cluster start|stop|status [--dir=moaa-out/flink-cluster --taskmanagers=2 --slots=2]",
+        "              a local Flink 1.19 session cluster on 127.0.0.1; submit with --flinkMaster=127.0.0.1:PORT",
         "  help        this text");
   }
 }

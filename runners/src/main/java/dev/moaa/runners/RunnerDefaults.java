@@ -1,8 +1,11 @@
 package dev.moaa.runners;
 
+import java.nio.file.Path;
+import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.stream.Collectors;
 
 /**
  * The runner flags a MoAA run needs, added unless the user gave them (a flag the user gives always
@@ -23,6 +26,8 @@ import java.util.List;
  * split. Checkpoints every 10 s let a job resume after a lost TaskManager from its last checkpoint
  * rather than from the start, with up to 3 restarts; sources that have read everything shut down
  * after 1 s idle, or Beam would keep them (and the job) alive forever once checkpointing is on.
+ * Relative {@code --input} globs and {@code --output} folders are made absolute: the TaskManagers
+ * read and write them, and would resolve them against their own working directory.
  */
 public final class RunnerDefaults {
   private RunnerDefaults() {}
@@ -36,6 +41,7 @@ public final class RunnerDefaults {
       addIfAbsent(out, "--enforceImmutability=", "false");
       addIfAbsent(out, "--enforceEncodability=", "false");
     } else if (runner.equalsIgnoreCase("FlinkRunner") || runner.equalsIgnoreCase("flink")) {
+      absolutePaths(out);
       addIfAbsent(out, "--streaming=", "true");
       addIfAbsent(out, "--maxBundleSize=", "32");
       addIfAbsent(out, "--maxBundleTimeMills=", "200");
@@ -50,6 +56,27 @@ public final class RunnerDefaults {
       }
     }
     return out.toArray(String[]::new);
+  }
+
+  private static void absolutePaths(List<String> args) {
+    for (int i = 0; i < args.size(); i++) {
+      String a = args.get(i);
+      if (a.startsWith("--input=")) {
+        args.set(i, "--input=" + Arrays.stream(a.substring("--input=".length()).split(",", -1))
+            .map(String::trim).map(RunnerDefaults::absolute).collect(Collectors.joining(",")));
+      } else if (a.startsWith("--output=")) {
+        args.set(i, "--output=" + absolute(a.substring("--output=".length())));
+      }
+    }
+  }
+
+  /** A local path made absolute; empty strings and URLs such as {@code gs://b/x} stay as they are. */
+  private static String absolute(String path) {
+    if (path.isEmpty() || path.matches("[A-Za-z][A-Za-z0-9+.-]*:.*")) {
+      return path;
+    }
+    Path p = Paths.get(path);
+    return p.isAbsolute() ? path : p.toAbsolutePath().toString();
   }
 
   private static void addIfAbsent(List<String> args, String flag, String value) {

@@ -1,0 +1,297 @@
+package dev.moaa.tests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.moaa.runners.flink.LocalFlinkCluster;
+import dev.moaa.runners.sim.SimulatedEndpoint;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import org.apache.avro.generic.GenericRecord;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * MoAA-SFT on a real local Flink 1.19 session cluster (1 JobManager, 2 TaskManagers x 2 slots,
+ * each its own JVM), submitted as a user submits it: {@code java -jar runners/target/moaa.jar sft
+ * … --runner=FlinkRunner --flinkMaster=127.0.0.1:PORT}, the jar staging itself to the cluster.
+ * Checks that the cluster writes what the DirectRunner writes, and that a TaskManager killed with
+ * SIGKILL in the middle of a run costs repeated calls but no missing and no duplicate row.
+ *
+ * <p>Measured here: a run this short has usually completed no checkpoint when the TaskManager dies
+ * (a checkpoint completes only once the calls queued before its barrier are answered), so the job
+ * restarts from the start and repeats every call made so far; the test prints which it was.
+ * Tagged {@code cluster}: the profile {@code cluster} of this module runs them, on by default,
+ * off with {@code -Dmoaa.skipClusterTests}.
+ */
+@Tag("cluster")
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class LocalFlinkClusterTest {
+  private static final Path JAR = Paths.get("..", "runners", "target", "moaa.jar").toAbsolutePath().normalize();
+  private static final Duration RUN_TIMEOUT = Duration.ofMinutes(4);
+  private static final int RECOVERY_PROMPTS = 300;
+  private static final int RECOVERY_CALLS = RECOVERY_PROMPTS * 3; // 2 proposers + the aggregator, one turn
+
+  private Path work;
+  private LocalFlinkCluster cluster;
+  private final List<SimulatedEndpoint> sims = new ArrayList<>();
+
+  @BeforeAll
+  void startCluster() throws IOException {
+    assertTrue(Files.isRegularFile(JAR), "the bundled jar is built by `mvn install` before the tests: " + JAR);
+    // a cluster left running by an earlier run that was killed outright would hold its ports forever
+    LocalFlinkCluster.stop(Paths.get("target", "e2e", "flink-cluster", "cluster"));
+    work = Fixtures.workDir("flink-cluster");
+    long t0 = System.nanoTime();
+    cluster = LocalFlinkCluster.start(LocalFlinkCluster.Settings.in(work.resolve("cluster"))
+        .withTaskManagers(2).withSlots(2));
+    System.out.printf("local Flink cluster up in %.1f s at %s, TaskManagers %s%n",
+        (System.nanoTime() - t0) / 1e9, cluster.webUrl(), cluster.taskManagerPids());
+  }
+
+  @AfterAll
+  void stopCluster() {
+    try {
+      if (cluster != null) {
+        cluster.close();
+      }
+    } finally {
+      sims.forEach(SimulatedEndpoint::close);
+    }
+  }
+
+  @Test
+  void sftSubmittedToTheCluster_writesTheSameRowsAsTheDirectRunner_andReconciles() throws Exception {
+    SimulatedEndpoint sim = sim(SimulatedEndpoint.Settings.defaults().withLatencyMs(20));
+    Path dir = work.resolve("same-rows");
+    Path input = dir.resolve("input/conversations.jsonl");
+    int conversations = writeMixedConversations(input);
+    Path config = dir.resolve("config.yaml");
+    Files.writeString(config, Fixtures.config(sim.baseUrl(), 2, 1, 2, ""));
+
+    Fixtures.Run direct = Fixtures.moaa("sft", "--config=" + config, "--input=" + input, "--output=" + dir.resolve("direct"));
+    assertEquals(0, direct.code(), direct.err());
+
+    long t0 = System.nanoTime();
+    Submission flink = submit(config, input, dir.resolve("flink"), dir.resolve("flink-client.log"));
+    int code = flink.await();
+    System.out.printf("Flink run of %d conversations: exit %d in %.1f s%n", conversations, code, (System.nanoTime() - t0) / 1e9);
+    assertEquals(0, code, flink.describe());
+    assertTrue(flink.output().contains("read " + conversations + " = written " + conversations
+        + " + dead-lettered 0 + dropped 0"), flink.describe());
+    Fixtures.assertReconciles(Fixtures.manifest(dir.resolve("flink")), conversations, conversations, 0, 0);
+    assertEquals("FlinkRunner", Fixtures.manifest(dir.resolve("flink")).path("runner").asText(""),
+        "the manifest names the runner: " + Fixtures.manifest(dir.resolve("flink")));
+
+    Map<String, String> onFlink = rowsById(dir.resolve("flink/sft/parquet"));
+    Map<String, String> onDirect = rowsById(dir.resolve("direct/sft/parquet"));
+    assertEquals(conversations, onDirect.size());
+    assertEquals(conversations, onFlink.size());
+    assertEquals(onDirect, onFlink, "same ids, same messages (every user turn and every synthesized answer)");
+    assertTrue(onFlink.values().stream().filter(m -> m.split("\u0001").length == 4).count() >= 30,
+        "the two-turn MT-Bench conversations came back with both turns answered");
+  }
+
+  @Test
+  void aTaskManagerKilledMidRun_costsRepeatedCallsButNoMissingOrDuplicateRow() throws Exception {
+    SimulatedEndpoint sim = sim(SimulatedEndpoint.Settings.defaults().withLatencyMs(150).withLatencyJitterMs(50));
+    Path dir = work.resolve("recovery");
+    Path input = dir.resolve("input/prompts.jsonl");
+    Set<String> ids = writePrompts(input, RECOVERY_PROMPTS);
+    Path config = dir.resolve("config.yaml");
+    Files.writeString(config, Fixtures.config(sim.baseUrl(), 2, 1, 2, "").replace("max_concurrency: 16", "max_concurrency: 8"));
+
+    long t0 = System.nanoTime();
+    Submission run = submit(config, input, dir.resolve("out"), dir.resolve("flink-client.log"));
+    long killAt = RECOVERY_CALLS / 3;
+    String jobId = null;
+    while (sim.requestCount() < killAt || jobId == null) {
+      if (!run.process().isAlive()) {
+        fail("the run ended before a third of its calls reached the endpoint (" + sim.requestCount() + ")\n" + run.describe());
+      }
+      if (System.nanoTime() - t0 > RUN_TIMEOUT.toNanos()) {
+        fail("no progress: " + sim.requestCount() + " calls after " + RUN_TIMEOUT + "\n" + run.describe());
+      }
+      jobId = jobId == null ? runningJobId() : jobId;
+      Thread.sleep(50);
+    }
+    long victim = cluster.taskManagerPids().get(0);
+    long callsAtKill = sim.requestCount();
+    double killedAfter = (System.nanoTime() - t0) / 1e9;
+    cluster.killTaskManager(victim);
+    long replacement = cluster.startTaskManager();
+    long checkpoints = rest("/jobs/" + jobId + "/checkpoints").path("counts").path("completed").asLong();
+    System.out.printf("killed TaskManager %d (SIGKILL) %.1f s into the run, after %d of %d calls and %d completed"
+        + " checkpoint(s); started TaskManager %d%n", victim, killedAfter, callsAtKill, RECOVERY_CALLS, checkpoints, replacement);
+
+    int code = run.await();
+    double wall = (System.nanoTime() - t0) / 1e9;
+    JsonNode job = lastJob();
+    assertEquals(jobId, job.path("jid").asText());
+    JsonNode restored = rest("/jobs/" + jobId + "/checkpoints").path("latest").path("restored");
+    JsonNode failures = rest("/jobs/" + job.path("jid").asText() + "/exceptions").path("exceptionHistory").path("entries");
+    long restarts = failures.size();
+    long calls = sim.requestCount();
+    String resumedFrom = restored.has("id") ? "checkpoint " + restored.path("id").asText() : "the start (no checkpoint)";
+    System.out.printf("recovery run: exit %d in %.1f s; Flink job %s %s after %d restart(s), resumed from %s;"
+            + " the endpoint received %d calls, a clean run makes %d: %d repeated because of the lost TaskManager%n",
+        code, wall, jobId, job.path("state").asText(), restarts, resumedFrom, calls, RECOVERY_CALLS, calls - RECOVERY_CALLS);
+
+    assertEquals(0, code, run.describe());
+    assertEquals("FINISHED", job.path("state").asText(), job.toString());
+    assertTrue(restarts >= 1, "the kill hit the running job (it restarted): " + failures);
+    failures.forEach(f -> System.out.println("  job failure: " + f.path("exceptionName").asText() + ": "
+        + f.path("stacktrace").asText().lines().findFirst().orElse("")));
+    Fixtures.assertReconciles(Fixtures.manifest(dir.resolve("out")), RECOVERY_PROMPTS, RECOVERY_PROMPTS, 0, 0);
+    List<GenericRecord> rows = Fixtures.readParquet(dir.resolve("out/sft/parquet"));
+    Map<String, Integer> copies = new TreeMap<>();
+    rows.forEach(r -> copies.merge(r.get("id").toString(), 1, Integer::sum));
+    Map<String, Integer> duplicated = new TreeMap<>(copies);
+    duplicated.values().removeIf(n -> n == 1);
+    Set<String> missing = new HashSet<>(ids);
+    missing.removeAll(copies.keySet());
+    assertEquals(Map.of(), duplicated, "ids written more than once");
+    assertEquals(Set.of(), missing, "ids never written");
+    assertEquals(RECOVERY_PROMPTS, rows.size());
+    assertTrue(calls >= RECOVERY_CALLS, "every call was made at least once: " + calls);
+    cluster.waitForTaskManagers(2, Duration.ofSeconds(30));
+  }
+
+  // ------------------------------------------------------------------------------------ helpers
+
+  private SimulatedEndpoint sim(SimulatedEndpoint.Settings settings) {
+    SimulatedEndpoint sim = SimulatedEndpoint.start(settings);
+    sims.add(sim);
+    return sim;
+  }
+
+  /** A run of the bundled jar in its own JVM, as a user submits one; its output goes to a log file. */
+  private record Submission(Process process, Path log) {
+    int await() throws InterruptedException {
+      if (!process.waitFor(RUN_TIMEOUT.toSeconds(), TimeUnit.SECONDS)) {
+        process.destroyForcibly();
+        fail("the Flink submission did not finish within " + RUN_TIMEOUT + "\n" + describe());
+      }
+      return process.exitValue();
+    }
+
+    String output() {
+      try {
+        return Files.readString(log, StandardCharsets.UTF_8);
+      } catch (IOException e) {
+        return "(no log: " + e.getMessage() + ")";
+      }
+    }
+
+    String describe() {
+      return "client log " + log + ":\n" + output();
+    }
+  }
+
+  private Submission submit(Path config, Path input, Path output, Path log, String... flags) throws IOException {
+    List<String> cmd = new ArrayList<>(List.of(Paths.get(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g",
+        "-jar", JAR.toString(), "sft", "--config=" + config, "--input=" + input, "--output=" + output,
+        "--runner=FlinkRunner", "--flinkMaster=" + cluster.restAddress(), "--parallelism=4"));
+    cmd.addAll(List.of(flags));
+    Files.createDirectories(log.getParent());
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    return new Submission(p, log);
+  }
+
+  /** 30 two-turn MT-Bench questions and 30 single-turn chat rows (10 with a system prompt). */
+  private int writeMixedConversations(Path file) throws IOException {
+    Files.createDirectories(file.getParent());
+    List<String> lines = new ArrayList<>();
+    try (InputStream in = getClass().getResourceAsStream("/SftEndToEndTest/mt_bench_question.jsonl")) {
+      new String(in.readAllBytes(), StandardCharsets.UTF_8).lines().filter(l -> !l.isBlank()).limit(30).forEach(lines::add);
+    }
+    for (int i = 0; i < 30; i++) {
+      String system = i < 10 ? "{\"role\":\"system\",\"content\":\"Answer in one paragraph. Row " + i + ".\"}," : "";
+      lines.add("{\"id\":\"chat-" + i + "\",\"messages\":[" + system
+          + "{\"role\":\"user\",\"content\":\"Chat row " + i + ": why do stream processors checkpoint their state?\"}]}");
+    }
+    Files.write(file, lines, StandardCharsets.UTF_8);
+    return lines.size();
+  }
+
+  private static Set<String> writePrompts(Path file, int n) throws IOException {
+    Files.createDirectories(file.getParent());
+    Set<String> ids = new HashSet<>();
+    try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
+      for (int i = 0; i < n; i++) {
+        String id = String.format("rec-%04d", i);
+        ids.add(id);
+        w.write("{\"id\":\"" + id + "\",\"prompt\":\"Prompt " + i + ": explain exactly-once delivery to a new engineer.\"}\n");
+      }
+    }
+    return ids;
+  }
+
+  /** id -> every message as role:content, in order (the rows' identity across runners). */
+  private static Map<String, String> rowsById(Path parquetDir) throws IOException {
+    Map<String, String> rows = new HashMap<>();
+    for (GenericRecord r : Fixtures.readParquet(parquetDir)) {
+      List<String> messages = new ArrayList<>();
+      for (Object m : (List<?>) r.get("messages")) {
+        GenericRecord g = (GenericRecord) m;
+        messages.add(g.get("role") + ":" + g.get("content"));
+      }
+      String previous = rows.put(r.get("id").toString(), String.join("\u0001", messages));
+      assertEquals(null, previous, "id written twice in " + parquetDir + ": " + r.get("id"));
+    }
+    return rows;
+  }
+
+  /** The id of the job the cluster runs now, null while there is none. */
+  private String runningJobId() throws IOException, InterruptedException {
+    for (JsonNode j : rest("/jobs/overview").path("jobs")) {
+      if (j.path("state").asText().equals("RUNNING")) {
+        return j.path("jid").asText();
+      }
+    }
+    return null;
+  }
+
+  private JsonNode lastJob() throws IOException, InterruptedException {
+    JsonNode jobs = rest("/jobs/overview").path("jobs");
+    JsonNode last = null;
+    for (JsonNode j : jobs) {
+      if (last == null || j.path("start-time").asLong() > last.path("start-time").asLong()) {
+        last = j;
+      }
+    }
+    assertTrue(last != null, "the cluster lists no job");
+    return last;
+  }
+
+  private JsonNode rest(String path) throws IOException, InterruptedException {
+    HttpResponse<String> r = HttpClient.newHttpClient().send(
+        HttpRequest.newBuilder(URI.create(cluster.webUrl() + path)).timeout(Duration.ofSeconds(10)).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, r.statusCode(), path + ": " + r.body());
+    return Fixtures.JSON.readTree(r.body());
+  }
+}
