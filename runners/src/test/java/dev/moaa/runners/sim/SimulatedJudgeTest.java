@@ -1,5 +1,8 @@
 package dev.moaa.runners.sim;
 
+import static dev.moaa.runners.sim.SimRequests.chat;
+import static dev.moaa.runners.sim.SimRequests.msg;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -8,7 +11,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.moaa.prompts.PromptTemplate;
 import java.io.ByteArrayOutputStream;
@@ -557,22 +559,7 @@ class SimulatedJudgeTest {
     return sim;
   }
 
-  private static ObjectNode msg(String role, String content) {
-    ObjectNode message = JSON.createObjectNode();
-    message.put("role", role);
-    message.put("content", content);
-    return message;
-  }
 
-  private static ObjectNode chat(String model, ObjectNode... messages) {
-    ObjectNode body = JSON.createObjectNode();
-    body.put("model", model);
-    ArrayNode list = body.putArray("messages");
-    for (ObjectNode message : messages) {
-      list.add(message);
-    }
-    return body;
-  }
 
   private static HttpResponse<String> post(SimulatedEndpoint sim, ObjectNode body)
       throws IOException, InterruptedException {

@@ -10,9 +10,8 @@ import dev.moaa.schemas.Judgment;
 import dev.moaa.schemas.Message;
 import dev.moaa.transforms.moa.DeadLetters;
 import java.util.ArrayList;
-import java.util.IdentityHashMap;
+import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Metrics;
@@ -78,6 +77,7 @@ public class ScorePromptFn extends DoFn<DpoWork, DpoRecord> {
           w.getConversation().getSource(), w.getConversation().getLine(), o.detail()));
       return;
     }
+    long[] tokens = tokens(w);
     List<Candidate> scored = new ArrayList<>();
     for (Candidate c : w.getCandidates()) {
       Integer from = c.getDuplicateOf() != null ? c.getDuplicateOf() : c.getContent() != null ? c.getIndex() : null;
@@ -104,8 +104,8 @@ public class ScorePromptFn extends DoFn<DpoWork, DpoRecord> {
         .setTemplates(JudgePrompts.versions())
         .setSource(w.getConversation().getSource())
         .setSourceLine(w.getConversation().getLine())
-        .setPromptTokens(tokens(w, true))
-        .setCompletionTokens(tokens(w, false))
+        .setPromptTokens(tokens[0])
+        .setCompletionTokens(tokens[1])
         .setConfigHash(configHash)
         .build());
   }
@@ -119,10 +119,11 @@ public class ScorePromptFn extends DoFn<DpoWork, DpoRecord> {
     throw new IllegalStateException("no candidate " + index);
   }
 
-  /** Tokens of every distinct call behind the row (an n-call shared by candidates counts once). */
-  static long tokens(DpoWork w, boolean prompt) {
-    Set<Call> seen = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
-    Map<String, Boolean> hashes = new java.util.HashMap<>();
+  /**
+   * Prompt and completion tokens of every distinct call behind the row, in one pass; a call shared
+   * by several candidates (one n-call) counts once.
+   */
+  static long[] tokens(DpoWork w) {
     List<Call> all = new ArrayList<>();
     w.getCandidates().forEach(c -> all.add(c.getCall()));
     if (w.getCriteriaCall() != null) {
@@ -134,10 +135,12 @@ public class ScorePromptFn extends DoFn<DpoWork, DpoRecord> {
         all.addAll(j.getLead().getCalls());
       }
     }
-    long sum = 0;
+    Set<String> seen = new HashSet<>();
+    long[] sum = new long[2];
     for (Call c : all) {
-      if (seen.add(c) && hashes.putIfAbsent(c.getRequestHash() + "|" + c.getModel() + "|" + c.getRole(), true) == null) {
-        sum += prompt ? c.getPromptTokens() : c.getCompletionTokens();
+      if (seen.add(c.getRequestHash() + "|" + c.getModel() + "|" + c.getRole())) {
+        sum[0] += c.getPromptTokens();
+        sum[1] += c.getCompletionTokens();
       }
     }
     return sum;
