@@ -53,7 +53,8 @@ public final class JudgeEvalCommand {
       config = MoaaConfig.load(Paths.get(options.getConfig()));
       config.judge();
       rows = read(Paths.get(options.getInput()));
-      RunCommand.prepareOutput(Paths.get(options.getOutput()), options.getOverwrite(), "judgments");
+      RunCommand.checkCache(config.cache());
+      RunCommand.prepareOutput(Paths.get(options.getOutput()), options.getOverwrite(), "judgments", config.hash(), out);
     } catch (ConfigException e) {
       err.println("moaa judge-eval: configuration error: " + e.getMessage());
       return 2;

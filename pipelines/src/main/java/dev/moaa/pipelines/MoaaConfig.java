@@ -7,7 +7,10 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.moaa.prompts.PromptTemplate;
+import dev.moaa.transforms.budget.BudgetSpec;
+import dev.moaa.transforms.cache.CacheSpec;
 import dev.moaa.transforms.client.ModelEndpoint;
+import dev.moaa.transforms.client.RateLimits;
 import dev.moaa.transforms.client.RetryPolicy;
 import dev.moaa.transforms.dpo.DpoTopology;
 import dev.moaa.transforms.dpo.JudgeMode;
@@ -39,8 +42,9 @@ import java.util.function.Function;
  *
  * <pre>
  * models:
- *   NAME: {base_url, model, api_key_env?, temperature?, top_p?, max_tokens?, seed?, stop?,
- *          max_concurrency?, connect_timeout_ms?, read_timeout_ms?,
+ *   NAME: {base_url, model, api_key_env? | api_key_file?, temperature?, top_p?, max_tokens?, seed?,
+ *          stop?, max_concurrency?, requests_per_minute?, tokens_per_minute?,
+ *          adaptive_concurrency?, initial_concurrency?, backoff_factor?, connect_timeout_ms?, read_timeout_ms?,
  *          retry: {max_attempts, initial_backoff_ms, max_backoff_ms}?,
  *          price: {input_per_million, output_per_million}?}
  * defaults: {any model field}            # applied under every model's own fields
@@ -51,6 +55,9 @@ import java.util.function.Function;
  *               criteria: {enabled?, count?, model?}?, scoring: win_rate|bradley_terry?, min_margin?}}
  * input: {format?, max_prompt_chars?}
  * output: {shards?}
+ * cache: {backend: sqlite|redis|none?, path? (sqlite), url? (redis://host:port[/db]),
+ *         password_env? (redis), lock_ttl_ms? (redis)}   # default: sqlite in $MOAA_CACHE_DIR or ~/.cache/moaa
+ * budget: {max_cost_usd?, max_tokens?, assumed_completion_tokens?}
  * </pre>
  */
 public final class MoaaConfig {
@@ -58,13 +65,18 @@ public final class MoaaConfig {
   private static final ObjectMapper CANONICAL =
       new ObjectMapper().configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true);
 
-  private static final Set<String> TOP = Set.of("models", "defaults", "sft", "dpo", "input", "output");
+  private static final Set<String> TOP = Set.of("models", "defaults", "sft", "dpo", "input", "output", "cache", "budget");
   private static final Set<String> DPO = Set.of("policy", "k", "temperature", "use_n", "seed", "judge", "max_turns");
   private static final Set<String> JUDGE = Set.of("mode", "judges", "aggregator", "criteria", "scoring", "min_margin");
   private static final Set<String> CRITERIA = Set.of("enabled", "count", "model");
   private static final Set<String> MODEL = Set.of("base_url", "model", "api_key_env", "temperature",
       "top_p", "max_tokens", "seed", "stop", "max_concurrency", "connect_timeout_ms",
-      "read_timeout_ms", "retry", "price");
+      "read_timeout_ms", "retry", "price", "api_key_file", "requests_per_minute", "tokens_per_minute",
+      "adaptive_concurrency", "initial_concurrency", "backoff_factor");
+  private static final Set<String> CACHE = Set.of("backend", "path", "url", "password_env", "lock_ttl_ms");
+  private static final Set<String> BUDGET = Set.of("max_cost_usd", "max_tokens", "assumed_completion_tokens");
+  /** The folder of the default cache file; {@code none} turns the default cache off. */
+  public static final String CACHE_DIR_ENV = "MOAA_CACHE_DIR";
   private static final Set<String> RETRY = Set.of("max_attempts", "initial_backoff_ms", "max_backoff_ms");
   private static final Set<String> PRICE = Set.of("input_per_million", "output_per_million");
   private static final Set<String> SFT = Set.of("proposers", "aggregator", "layers", "min_proposals",
@@ -82,9 +94,13 @@ public final class MoaaConfig {
   private final int maxPromptChars;
   private final int shards;
   private final String hash;
+  private final CacheSpec cache;
+  private final BudgetSpec budget;
 
   private MoaaConfig(Map<String, ModelEndpoint> models, MoaTopology sft, DpoTopology dpo, boolean hasPolicy, int dpoMaxTurns,
-      InputFormat inputFormat, int maxPromptChars, int shards, String hash) {
+      InputFormat inputFormat, int maxPromptChars, int shards, String hash, CacheSpec cache, BudgetSpec budget) {
+    this.cache = cache;
+    this.budget = budget;
     this.models = models;
     this.sft = sft;
     this.dpo = dpo;
@@ -128,6 +144,8 @@ public final class MoaaConfig {
       }
       onlyKnown(defaults, "defaults", MODEL);
     }
+    CacheSpec cache = cache(root.path("cache"), env);
+    BudgetSpec budget = budget(root.path("budget"));
     Map<String, ModelEndpoint> models = new LinkedHashMap<>();
     for (Iterator<Map.Entry<String, JsonNode>> it = modelsNode.fields(); it.hasNext(); ) {
       Map.Entry<String, JsonNode> e = it.next();
@@ -138,7 +156,15 @@ public final class MoaaConfig {
       ObjectNode merged = defaults.isObject() ? ((ObjectNode) defaults).deepCopy() : YAML.createObjectNode();
       onlyKnown(e.getValue(), path, MODEL);
       e.getValue().fields().forEachRemaining(f -> merged.set(f.getKey(), f.getValue()));
-      models.put(e.getKey(), model(e.getKey(), merged, path, env));
+      models.put(e.getKey(), model(e.getKey(), merged, path, env).withRunServices(cache, budget));
+    }
+    if (budget.maxCostUsd() > 0) {
+      for (ModelEndpoint m : models.values()) {
+        if (m.inputPricePerMillion() == 0 && m.outputPricePerMillion() == 0) {
+          throw new ConfigException("models." + m.name() + ".price",
+              "budget.max_cost_usd needs a price on every model (or use budget.max_tokens)");
+        }
+      }
     }
 
     MoaTopology sft = null;
@@ -175,7 +201,75 @@ public final class MoaaConfig {
       shards = intIn(output, "shards", "output", 1, 10_000, shards);
     }
     boolean hasPolicy = dpoNode.has("policy");
-    return new MoaaConfig(Map.copyOf(models), sft, dpo, hasPolicy, dpoMaxTurns, format, maxPromptChars, shards, hash(root));
+    return new MoaaConfig(Map.copyOf(models), sft, dpo, hasPolicy, dpoMaxTurns, format, maxPromptChars, shards,
+        hash(root), cache, budget);
+  }
+
+  private static CacheSpec cache(JsonNode n, Function<String, String> env) {
+    if (n.isMissingNode()) {
+      String dir = env.apply(CACHE_DIR_ENV);
+      if ("none".equals(dir)) {
+        return CacheSpec.none();
+      }
+      Path base = dir != null && !dir.isBlank() ? Path.of(dir)
+          : Path.of(System.getProperty("user.home"), ".cache", "moaa");
+      return CacheSpec.sqlite(base.resolve("responses.sqlite").toString());
+    }
+    onlyKnown(n, "cache", CACHE);
+    String backend = n.has("backend") ? text(n, "backend", "cache") : n.has("url") ? "redis" : "sqlite";
+    try {
+      CacheSpec spec = switch (backend) {
+        case "none" -> CacheSpec.none();
+        case "sqlite" -> {
+          if (n.has("url") || n.has("password_env")) {
+            throw new ConfigException("cache", "url and password_env belong to backend: redis");
+          }
+          String dir = env.apply(CACHE_DIR_ENV);
+          String dflt = Path.of(dir != null && !dir.isBlank() && !"none".equals(dir) ? dir
+              : Path.of(System.getProperty("user.home"), ".cache", "moaa").toString(), "responses.sqlite").toString();
+          yield CacheSpec.sqlite(n.has("path") ? text(n, "path", "cache") : dflt);
+        }
+        case "redis" -> {
+          String var = null;
+          if (n.has("password_env")) {
+            var = text(n, "password_env", "cache");
+            if (!var.matches("[A-Za-z_][A-Za-z0-9_]*")) {
+              throw new ConfigException("cache.password_env", "must be the NAME of an environment variable");
+            }
+            String value = env.apply(var);
+            if (value == null || value.isEmpty()) {
+              throw new ConfigException("cache.password_env", "environment variable " + var + " is not set");
+            }
+          }
+          yield CacheSpec.redis(text(required(n, "url", "cache"), "url", "cache"), var);
+        }
+        default -> throw new ConfigException("cache.backend", "must be sqlite, redis or none, got '" + backend + "'");
+      };
+      if (n.has("lock_ttl_ms")) {
+        spec = spec.withLockTtlMs(intIn(n, "lock_ttl_ms", "cache", 100, 3_600_000, 30_000));
+      }
+      return spec;
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("cache", e.getMessage());
+    }
+  }
+
+  private static BudgetSpec budget(JsonNode n) {
+    if (n.isMissingNode()) {
+      return BudgetSpec.unlimited();
+    }
+    onlyKnown(n, "budget", BUDGET);
+    double cost = n.has("max_cost_usd") ? number(n, "max_cost_usd", "budget", 0, 1e9) : 0;
+    long tokens = 0;
+    if (n.has("max_tokens")) {
+      JsonNode v = n.get("max_tokens");
+      if (!v.isIntegralNumber() || v.asLong() < 0) {
+        throw new ConfigException("budget.max_tokens", "must be a whole number of tokens, got " + v);
+      }
+      tokens = v.asLong();
+    }
+    int assumed = intIn(n, "assumed_completion_tokens", "budget", 1, 10_000_000, 4096);
+    return BudgetSpec.of(cost, tokens, assumed);
   }
 
   private static ModelEndpoint model(String name, JsonNode n, String path, Function<String, String> env) {
@@ -201,6 +295,16 @@ public final class MoaaConfig {
       }
       b.apiKeyEnv(var);
     }
+    if (n.has("api_key_file")) {
+      if (n.has("api_key_env")) {
+        throw new ConfigException(path, "names both api_key_env and api_key_file; keep one");
+      }
+      String file = text(n, "api_key_file", path);
+      if (!Files.isReadable(Path.of(file))) {
+        throw new ConfigException(path + ".api_key_file", "cannot read " + file);
+      }
+      b.apiKeyFile(file);
+    }
     if (n.has("temperature")) {
       b.temperature(number(n, "temperature", path, 0, 2));
     }
@@ -225,7 +329,29 @@ public final class MoaaConfig {
       stop.forEach(x -> s.add(x.asText()));
       b.stop(s);
     }
-    b.maxConcurrency(intIn(n, "max_concurrency", path, 1, 4096, 16));
+    int maxConcurrency = intIn(n, "max_concurrency", path, 1, 4096, 16);
+    b.maxConcurrency(maxConcurrency);
+    RateLimits rl = RateLimits.defaults();
+    long tpm = 0;
+    if (n.has("tokens_per_minute")) {
+      JsonNode v = n.get("tokens_per_minute");
+      if (!v.isIntegralNumber() || v.asLong() < 1) {
+        throw new ConfigException(path + ".tokens_per_minute", "must be a positive whole number, got " + v);
+      }
+      tpm = v.asLong();
+    }
+    JsonNode adaptive = n.path("adaptive_concurrency");
+    if (!adaptive.isMissingNode() && !adaptive.isBoolean()) {
+      throw new ConfigException(path + ".adaptive_concurrency", "must be true or false");
+    }
+    try {
+      b.rateLimits(RateLimits.of(intIn(n, "requests_per_minute", path, 1, 100_000_000, 0), tpm,
+          adaptive.asBoolean(rl.adaptive()),
+          n.has("backoff_factor") ? number(n, "backoff_factor", path, 0.01, 0.99) : rl.backoffFactor(),
+          intIn(n, "initial_concurrency", path, 1, maxConcurrency, Math.min(maxConcurrency, rl.initialConcurrency()))));
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(path, e.getMessage());
+    }
     b.connectTimeoutMs(intIn(n, "connect_timeout_ms", path, 1, 600_000, 10_000));
     b.readTimeoutMs(intIn(n, "read_timeout_ms", path, 1, 3_600_000, 120_000));
     if (n.has("retry")) {
@@ -401,14 +527,28 @@ public final class MoaaConfig {
     return v.asDouble();
   }
 
+  /** The hash of what decides a run's rows: everything but where answers are cached and the budget. */
   private static String hash(JsonNode root) {
     try {
-      Object canonical = CANONICAL.treeToValue(root, Object.class);
+      ObjectNode content = ((ObjectNode) root).deepCopy();
+      content.remove("cache");
+      content.remove("budget");
+      Object canonical = CANONICAL.treeToValue(content, Object.class);
       byte[] bytes = CANONICAL.writeValueAsBytes(canonical);
       return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
     } catch (IOException | NoSuchAlgorithmException e) {
       throw new IllegalStateException(e);
     }
+  }
+
+  /** Where the run's answers are cached. */
+  public CacheSpec cache() {
+    return cache;
+  }
+
+  /** The run's spending limits, with the run's own id. */
+  public BudgetSpec budget() {
+    return budget;
   }
 
   public Map<String, ModelEndpoint> models() {

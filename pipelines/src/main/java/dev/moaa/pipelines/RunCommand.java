@@ -12,6 +12,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.stream.Stream;
+import dev.moaa.transforms.cache.CacheException;
+import dev.moaa.transforms.cache.CacheSpec;
+import dev.moaa.transforms.cache.ResponseCache;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.io.FileSystems;
@@ -23,7 +26,12 @@ import org.apache.beam.sdk.options.PipelineOptionsFactory;
  * The life of one pipeline run ({@code moaa sft}, {@code moaa dpo}): parse the flags, validate the
  * config, the inputs and the output folder before anything is built; describe the plan; run; then
  * write {@code manifest.json} and print the reconciliation. Exit codes: 0 done and reconciled; 1
- * the run failed or did not reconcile; 2 bad flags or configuration.
+ * the run failed or did not reconcile; 2 bad flags or configuration; 3 done and reconciled, but the
+ * budget left conversations (dead letters with reason {@code budget}) for a later run.
+ *
+ * <p>A folder whose run did not complete (killed, failed, or stopped by the budget) is resumed by
+ * running the same command again: its partial outputs are replaced, and every answer the earlier
+ * run received comes from the response cache, so only calls that had not finished are paid for.
  */
 public final class RunCommand {
   private RunCommand() {}
@@ -43,7 +51,8 @@ public final class RunCommand {
       kind.check(config);
       spec = RunSpec.of(config, options);
       checkInputs(spec.inputs());
-      prepareOutput(Paths.get(spec.output()), options.getOverwrite(), kind.shardDir());
+      checkCache(config.cache());
+      prepareOutput(Paths.get(spec.output()), options.getOverwrite(), kind.shardDir(), config.hash(), out);
     } catch (ConfigException e) {
       err.println(name + ": configuration error: " + e.getMessage());
       return new Outcome(2, null, null, null);
@@ -62,6 +71,7 @@ public final class RunCommand {
     String runner = options.getRunner() == null ? "DirectRunner" : options.getRunner().getSimpleName();
     kind.describe(config, spec, out);
     out.println("  runner " + runner + ", output " + output);
+    out.println("  response cache: " + config.cache() + "; " + config.budget());
     Instant started = Instant.now();
     Pipeline p = Pipeline.create(options);
     kind.build(p, config, spec);
@@ -87,9 +97,16 @@ public final class RunCommand {
         out.println("  dead letters by reason: " + counts.reasons());
       }
       usage.forEach((m, u) -> out.printf(Locale.ROOT,
-          "  model %-16s calls %6d  failed %4d  retries %5d  tokens in %9d out %9d%n",
-          m, u.calls(), u.failures(), u.retries(), u.promptTokens(), u.completionTokens()));
-      out.printf(Locale.ROOT, "  estimated cost: $%.4f%n", manifest.path("totals").path("estimated_cost_usd").asDouble());
+          "  model %-16s calls %6d  cached %6d  failed %4d  retries %5d  tokens in %9d out %9d%n",
+          m, u.calls(), u.cacheHits(), u.failures(), u.retries(), u.promptTokens(), u.completionTokens()));
+      out.printf(Locale.ROOT, "  estimated cost of this run's paid calls: $%.4f%n",
+          manifest.path("totals").path("estimated_cost_usd").asDouble());
+      long budgetStopped = counts.reasons().getOrDefault(dev.moaa.transforms.moa.DeadLetters.BUDGET, 0L);
+      if (budgetStopped > 0) {
+        out.println("  the budget (" + config.budget() + ") stopped " + budgetStopped + " conversation(s): they are"
+            + " dead letters with reason 'budget'; raise the budget and run the same command again to finish"
+            + " them (answers already received come from the cache)");
+      }
       out.println("  " + kind.command().toUpperCase(Locale.ROOT) + " shards:   " + output.resolve(kind.shardDir()).resolve("parquet")
           + " (Parquet), " + output.resolve(kind.shardDir()).resolve("avro") + " (Avro)");
       out.println("  dead letters: " + output.resolve(SftPipeline.DEAD_LETTER_DIR));
@@ -98,7 +115,7 @@ public final class RunCommand {
       if (!counts.reconciles()) {
         err.println(name + ": the counts do not reconcile: " + counts.line());
       }
-      return new Outcome(ok ? 0 : 1, counts, output, manifest);
+      return new Outcome(!ok ? 1 : budgetStopped > 0 ? 3 : 0, counts, output, manifest);
     } catch (IOException e) {
       err.println(name + ": cannot write the manifest: " + e.getMessage());
       return new Outcome(1, null, output, null);
@@ -121,18 +138,76 @@ public final class RunCommand {
     }
   }
 
-  /** Refuses to mix two runs in one folder unless --overwrite, which removes this product's outputs only. */
-  static void prepareOutput(Path output, boolean overwrite, String shardDir) {
+  /** Opens the configured cache once, so that an unreachable Redis is a clear error before the run. */
+  static void checkCache(CacheSpec cache) {
+    if (!cache.enabled()) {
+      return;
+    }
+    try (ResponseCache c = ResponseCache.open(cache)) {
+      c.size();
+    } catch (CacheException e) {
+      throw new IllegalArgumentException("response cache: " + e.getMessage());
+    }
+  }
+
+  /**
+   * Refuses to mix two runs in one folder unless --overwrite, which removes this product's outputs
+   * only; a folder whose run of the same config did not complete is resumed without asking.
+   */
+  static void prepareOutput(Path output, boolean overwrite, String shardDir, String configHash, PrintStream out) {
     List<String> ours = List.of(shardDir, SftPipeline.DEAD_LETTER_DIR, SftPipeline.DROPPED_DIR, "_run", "manifest.json");
     boolean hasResults = ours.stream().anyMatch(n -> Files.exists(output.resolve(n)));
     if (hasResults && !overwrite) {
-      throw new IllegalArgumentException("output folder " + output
-          + " already holds results of a run; choose another folder or pass --overwrite=true");
+      String unfinished = unfinishedRun(output, configHash);
+      if (unfinished == null) {
+        throw new IllegalArgumentException("output folder " + output
+            + " already holds results of a run; choose another folder or pass --overwrite=true");
+      }
+      out.println("resuming the " + unfinished + " run in " + output
+          + ": its partial outputs are replaced; answers it received come from the response cache");
     }
     if (hasResults) {
       for (String n : ours) {
         deleteRecursively(output.resolve(n));
       }
+    }
+    try {
+      Files.createDirectories(output.resolve("_run"));
+      ObjectNode started = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode();
+      started.put("config_hash", configHash);
+      started.put("started_at", Instant.now().toString());
+      Files.writeString(output.resolve(STARTED_FILE), started.toString() + "\n");
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot write to the output folder " + output + ": " + e.getMessage());
+    }
+  }
+
+  /** The file a run writes before it starts: which config it runs, so a rerun can tell it may resume. */
+  static final String STARTED_FILE = "_run/started.json";
+
+  /**
+   * "unfinished" or "budget-stopped" when the folder holds a run of the same config that did not
+   * complete; null when it completed, ran another config, or cannot be told.
+   */
+  private static String unfinishedRun(Path output, String configHash) {
+    try {
+      com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+      Path started = output.resolve(STARTED_FILE);
+      if (!Files.isRegularFile(started)
+          || !configHash.equals(json.readTree(started.toFile()).path("config_hash").asText())) {
+        return null;
+      }
+      Path manifest = output.resolve("manifest.json");
+      if (!Files.isRegularFile(manifest)) {
+        return "unfinished";
+      }
+      com.fasterxml.jackson.databind.JsonNode m = json.readTree(manifest.toFile());
+      if (m.path("complete").asBoolean(true)) {
+        return null;
+      }
+      return m.path("budget").path("stopped_conversations").asLong() > 0 ? "budget-stopped" : "unfinished";
+    } catch (IOException e) {
+      return null;
     }
   }
 

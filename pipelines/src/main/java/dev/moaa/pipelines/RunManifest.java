@@ -20,8 +20,9 @@ import org.apache.beam.sdk.metrics.MetricResult;
 import org.apache.beam.sdk.metrics.MetricsFilter;
 
 /**
- * What a finished run did, written as {@code manifest.json}: counts that reconcile, calls, tokens
- * and estimated cost per model, the config hash, the templates, the shards and the timings. Holds
+ * What a finished run did, written as {@code manifest.json}: counts that reconcile, calls (paid and
+ * answered from the cache), tokens and estimated cost per model of the paid calls, whether the run
+ * is complete (false when the budget left conversations for a later run), the config hash, the templates, the shards and the timings. Holds
  * no secret: the config keeps only names of key variables, and options hold no key.
  */
 public final class RunManifest {
@@ -40,7 +41,13 @@ public final class RunManifest {
   }
 
   /** Calls and tokens of one model, summed over every step that called it. */
-  public record ModelUsage(long calls, long failures, long retries, long promptTokens, long completionTokens) {}
+  public record ModelUsage(long calls, long failures, long retries, long promptTokens, long completionTokens,
+      long cacheHits) {
+    /** Calls sent to the endpoint (not answered from the cache). */
+    public long paidCalls() {
+      return calls - cacheHits;
+    }
+  }
 
   private RunManifest() {}
 
@@ -86,18 +93,19 @@ public final class RunManifest {
       } catch (UnsupportedOperationException e) {
         v = c.getAttempted();
       }
-      long[] s = sums.computeIfAbsent(model, m -> new long[5]);
+      long[] s = sums.computeIfAbsent(model, m -> new long[6]);
       switch (kind) {
         case "calls" -> s[0] += v;
         case "failures" -> s[1] += v;
         case "retries" -> s[2] += v;
         case "prompt_tokens" -> s[3] += v;
         case "completion_tokens" -> s[4] += v;
+        case "cache_hits" -> s[5] += v;
         default -> { }
       }
     }
     Map<String, ModelUsage> out = new TreeMap<>();
-    sums.forEach((m, s) -> out.put(m, new ModelUsage(s[0], s[1], s[2], s[3], s[4])));
+    sums.forEach((m, s) -> out.put(m, new ModelUsage(s[0], s[1], s[2], s[3], s[4], s[5])));
     return out;
   }
 
@@ -110,6 +118,13 @@ public final class RunManifest {
     root.put("state", String.valueOf(state));
     root.put("runner", runner);
     root.put("config_hash", config.hash());
+    long budgetStopped = counts.reasons().getOrDefault(dev.moaa.transforms.moa.DeadLetters.BUDGET, 0L);
+    root.put("complete", state == PipelineResult.State.DONE && counts.reconciles() && budgetStopped == 0);
+    root.put("cache", config.cache().toString());
+    ObjectNode b = root.putObject("budget");
+    b.put("max_cost_usd", config.budget().maxCostUsd());
+    b.put("max_tokens", config.budget().maxTokens());
+    b.put("stopped_conversations", budgetStopped);
     root.putPOJO("inputs", spec.inputs());
     root.put("input_format", spec.format().wireName());
     root.put("output", output.toString());
@@ -133,6 +148,8 @@ public final class RunManifest {
       ObjectNode n = models.putObject(e.getKey());
       n.put("model_id", m == null ? null : m.modelId());
       n.put("calls", u.calls());
+      n.put("cache_hits", u.cacheHits());
+      n.put("paid_calls", u.paidCalls());
       n.put("failures", u.failures());
       n.put("retries", u.retries());
       n.put("prompt_tokens", u.promptTokens());
@@ -146,6 +163,8 @@ public final class RunManifest {
     totals.put("prompt_tokens", totalIn);
     totals.put("completion_tokens", totalOut);
     totals.put("estimated_cost_usd", total);
+    totals.put("cache_hits", usage.values().stream().mapToLong(ModelUsage::cacheHits).sum());
+    totals.put("paid_calls", usage.values().stream().mapToLong(ModelUsage::paidCalls).sum());
     ObjectNode t = root.putObject("timings");
     t.put("started_at", started.toString());
     t.put("finished_at", finished.toString());

@@ -21,6 +21,8 @@ import java.util.Objects;
  * @param attempt which attempt of this exact body it was (1, 2, ...) among the requests that got
  *     past authentication, validation and the concurrency cap; 0 for a request stopped before
  * @param order the arrival order of the request since the endpoint started (1, 2, ...)
+ * @param answeredAtNanos when the endpoint answered it ({@link System#nanoTime()}; after the
+ *     simulated latency for an admitted request, at once for one turned away)
  */
 public record RecordedRequest(
     String model,
@@ -29,7 +31,8 @@ public record RecordedRequest(
     boolean authorized,
     int status,
     int attempt,
-    long order) {
+    long order,
+    long answeredAtNanos) {
 
   /** Copies what it is given, so a recorded request never changes. */
   public RecordedRequest {

@@ -460,7 +460,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
       int status,
       int attempt,
       long order) {
-    log.add(new RecordedRequest(model, messages, params, authorized, status, attempt, order));
+    log.add(new RecordedRequest(model, messages, params, authorized, status, attempt, order, System.nanoTime()));
     if (logSize.incrementAndGet() > settings.requestLogLimit() && log.poll() != null) {
       logSize.decrementAndGet();
     }

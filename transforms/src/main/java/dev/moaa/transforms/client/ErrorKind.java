@@ -9,7 +9,9 @@ public enum ErrorKind {
   MALFORMED_RESPONSE("malformed_response", true),
   EMPTY_CONTENT("empty_content", true),
   CLIENT_ERROR("client_error", false),
-  MISSING_API_KEY("missing_api_key", false);
+  MISSING_API_KEY("missing_api_key", false),
+  /** Not sent: the run's budget could have been passed by it. */
+  BUDGET("budget", false);
 
   private final String wireName;
   private final boolean retryable;

@@ -1,12 +1,19 @@
 package dev.moaa.transforms.client;
 
+import dev.moaa.transforms.budget.BudgetSpec;
+import dev.moaa.transforms.cache.CacheSpec;
+import java.io.IOException;
 import java.io.Serializable;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Paths;
 import java.util.List;
 import java.util.Objects;
 
 /**
  * One named model behind an OpenAI-compatible endpoint, with its sampling parameters and limits.
- * Holds the <em>name</em> of the environment variable with the API key, never the key itself.
+ * Holds the <em>name</em> of the environment variable (or the path of the file) with the API key,
+ * never the key itself; and the run's response cache and budget, which every call consults.
  */
 public final class ModelEndpoint implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -26,6 +33,10 @@ public final class ModelEndpoint implements Serializable {
   private final RetryPolicy retry;
   private final double inputPricePerMillion;
   private final double outputPricePerMillion;
+  private final String apiKeyFile;
+  private final RateLimits rateLimits;
+  private final CacheSpec cache;
+  private final BudgetSpec budget;
 
   private ModelEndpoint(Builder b) {
     this.name = Objects.requireNonNull(b.name, "name");
@@ -43,6 +54,13 @@ public final class ModelEndpoint implements Serializable {
     this.retry = b.retry;
     this.inputPricePerMillion = b.inputPricePerMillion;
     this.outputPricePerMillion = b.outputPricePerMillion;
+    this.apiKeyFile = b.apiKeyFile;
+    this.rateLimits = b.rateLimits;
+    this.cache = b.cache;
+    this.budget = b.budget;
+    if (apiKeyEnv != null && apiKeyFile != null) {
+      throw new IllegalArgumentException("model " + name + " names both api_key_env and api_key_file; keep one");
+    }
     if (maxConcurrency < 1) {
       throw new IllegalArgumentException("max_concurrency of " + name + " must be at least 1");
     }
@@ -70,6 +88,10 @@ public final class ModelEndpoint implements Serializable {
     b.retry = retry;
     b.inputPricePerMillion = inputPricePerMillion;
     b.outputPricePerMillion = outputPricePerMillion;
+    b.apiKeyFile = apiKeyFile;
+    b.rateLimits = rateLimits;
+    b.cache = cache;
+    b.budget = budget;
     return b;
   }
 
@@ -89,14 +111,38 @@ public final class ModelEndpoint implements Serializable {
   public RetryPolicy retry() { return retry; }
   public double inputPricePerMillion() { return inputPricePerMillion; }
   public double outputPricePerMillion() { return outputPricePerMillion; }
+  /** The file holding the API key, or null. */
+  public String apiKeyFile() { return apiKeyFile; }
+  public RateLimits rateLimits() { return rateLimits; }
+  public CacheSpec cache() { return cache; }
+  public BudgetSpec budget() { return budget; }
+
+  /** This endpoint with the run's cache and budget. */
+  public ModelEndpoint withRunServices(CacheSpec c, BudgetSpec bs) {
+    return toBuilder().cache(c).budget(bs).build();
+  }
 
   /** Estimated cost in USD of the given token counts. */
   public double costUsd(long promptTokens, long completionTokens) {
     return (promptTokens * inputPricePerMillion + completionTokens * outputPricePerMillion) / 1e6;
   }
 
-  /** Reads the API key from the environment; null when none is configured. */
+  /** Reads the API key from its environment variable or file; null when none is configured. */
   public String resolveApiKey() throws ChatException {
+    if (apiKeyFile != null) {
+      String key;
+      try {
+        key = Files.readString(Paths.get(apiKeyFile), StandardCharsets.UTF_8).strip();
+      } catch (IOException e) {
+        throw new ChatException(ErrorKind.MISSING_API_KEY, 0, -1, 0,
+            "cannot read the API key file of model " + name + " (" + apiKeyFile + "): " + e.getClass().getSimpleName());
+      }
+      if (key.isEmpty()) {
+        throw new ChatException(ErrorKind.MISSING_API_KEY, 0, -1, 0,
+            "the API key file of model " + name + " (" + apiKeyFile + ") is empty");
+      }
+      return key;
+    }
     if (apiKeyEnv == null) {
       return null;
     }
@@ -110,8 +156,8 @@ public final class ModelEndpoint implements Serializable {
 
   /** A key identifying the endpoint and its limits, for sharing clients and limiters in a JVM. */
   public String sharingKey() {
-    return name + "|" + baseUrl + "|" + modelId + "|" + apiKeyEnv + "|" + maxConcurrency + "|"
-        + connectTimeoutMs + "|" + readTimeoutMs;
+    return name + "|" + baseUrl + "|" + modelId + "|" + apiKeyEnv + "|" + apiKeyFile + "|" + maxConcurrency + "|"
+        + connectTimeoutMs + "|" + readTimeoutMs + "|" + rateLimits.sharingKey() + "|" + retry;
   }
 
   @Override
@@ -136,6 +182,10 @@ public final class ModelEndpoint implements Serializable {
     private RetryPolicy retry = RetryPolicy.defaults();
     private double inputPricePerMillion;
     private double outputPricePerMillion;
+    private String apiKeyFile;
+    private RateLimits rateLimits = RateLimits.defaults();
+    private CacheSpec cache = CacheSpec.none();
+    private BudgetSpec budget = BudgetSpec.unlimited();
 
     private Builder(String name, String baseUrl, String modelId) {
       this.name = name;
@@ -155,6 +205,10 @@ public final class ModelEndpoint implements Serializable {
     public Builder retry(RetryPolicy v) { this.retry = Objects.requireNonNull(v); return this; }
     public Builder inputPricePerMillion(double v) { this.inputPricePerMillion = v; return this; }
     public Builder outputPricePerMillion(double v) { this.outputPricePerMillion = v; return this; }
+    public Builder apiKeyFile(String v) { this.apiKeyFile = v; return this; }
+    public Builder rateLimits(RateLimits v) { this.rateLimits = Objects.requireNonNull(v); return this; }
+    public Builder cache(CacheSpec v) { this.cache = Objects.requireNonNull(v); return this; }
+    public Builder budget(BudgetSpec v) { this.budget = Objects.requireNonNull(v); return this; }
 
     public ModelEndpoint build() {
       return new ModelEndpoint(this);

@@ -45,9 +45,11 @@ public final class OpenAiChatClient implements ChatClient {
   private final HttpRequestFactory requests;
   private final GenericUrl url;
   private final Sleeper sleeper;
+  private final RequestGate gate;
 
   private OpenAiChatClient(ModelEndpoint endpoint, String apiKey, Sleeper sleeper) {
     this.endpoint = endpoint;
+    this.gate = new RequestGate(endpoint.maxConcurrency(), endpoint.rateLimits());
     this.apiKey = apiKey;
     int pool = Math.max(8, endpoint.maxConcurrency() * 2);
     this.transport = new ApacheHttpTransport(
@@ -74,14 +76,38 @@ public final class OpenAiChatClient implements ChatClient {
     return endpoint;
   }
 
+  /** The admission gate of this client: its concurrency limit and what it has seen. */
+  public RequestGate.Stats gateStats() {
+    return gate.stats();
+  }
+
   @Override
   public ChatResponse complete(ChatRequest request) throws ChatException {
     byte[] body = requestBody(endpoint, request);
     RetryPolicy policy = endpoint.retry();
     long start = System.nanoTime();
+    long estimate = TokenEstimate.promptTokens(request) + TokenEstimate.completionTokens(endpoint, request, 0);
     for (int attempt = 1; ; attempt++) {
+      RequestGate.Permit permit;
       try {
-        ParsedAnswer a = attemptOnce(body);
+        permit = gate.acquire(estimate);
+      } catch (InterruptedException ie) {
+        Thread.currentThread().interrupt();
+        throw new ChatException(ErrorKind.CONNECTION, 0, -1, attempt - 1, "interrupted while waiting to send");
+      }
+      try {
+        ParsedAnswer a;
+        try {
+          a = attemptOnce(body);
+        } catch (ChatException e) {
+          gate.release(permit, e.kind() == ErrorKind.RATE_LIMITED ? RequestGate.Result.RATE_LIMITED
+              : RequestGate.Result.OTHER_FAILURE, -1, e.retryAfterMs());
+          throw e;
+        } catch (RuntimeException e) {
+          gate.release(permit, RequestGate.Result.OTHER_FAILURE, -1, -1);
+          throw e;
+        }
+        gate.release(permit, RequestGate.Result.SUCCESS, a.promptTokens + a.completionTokens, -1);
         long latency = (System.nanoTime() - start) / 1_000_000;
         return new ChatResponse(a.choices.get(0), a.finishReason, a.promptTokens, a.completionTokens,
             attempt, latency, attempt - 1, a.choices);

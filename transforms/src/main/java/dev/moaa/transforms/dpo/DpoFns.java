@@ -234,6 +234,13 @@ public final class DpoFns {
         }
       }
       Conversation conv = w.getConversation();
+      List<Call> sampling = new ArrayList<>();
+      w.getCandidates().forEach(c -> sampling.add(c.getCall()));
+      if (DeadLetters.refusedForBudget(sampling)) {
+        out.get(FAILED).output(DeadLetters.forConversation("sample", DeadLetters.BUDGET,
+            "the run's budget stopped sampling: " + DeadLetters.describeFailures(sampling), conv, null, sampling));
+        return;
+      }
       if (succeeded < 2) {
         List<Call> calls = new ArrayList<>();
         w.getCandidates().forEach(c -> calls.add(c.getCall()));

@@ -39,6 +39,21 @@ public class ScorePromptFn extends DoFn<DpoWork, DpoRecord> {
 
   @ProcessElement
   public void process(@Element DpoWork w, MultiOutputReceiver out) {
+    List<Call> every = new ArrayList<>();
+    for (Judgment j : w.getJudgments()) {
+      j.getVotes().forEach(v -> every.addAll(v.getCalls()));
+      if (j.getLead() != null) {
+        every.addAll(j.getLead().getCalls());
+      }
+    }
+    if (DeadLetters.refusedForBudget(every)) {
+      // A verdict from fewer judges than configured would differ from a run with budget left.
+      List<Call> refused = every.stream().filter(c -> !c.getOk()).toList();
+      out.get(DpoFns.FAILED).output(DeadLetters.forConversation("judge", DeadLetters.BUDGET,
+          "the run's budget stopped judge calls: " + DeadLetters.describeFailures(refused),
+          w.getConversation(), null, refused));
+      return;
+    }
     List<Call> unusable = new ArrayList<>();
     boolean callFailed = false;
     for (Judgment j : w.getJudgments()) {
@@ -56,7 +71,7 @@ public class ScorePromptFn extends DoFn<DpoWork, DpoRecord> {
       }
     }
     if (!unusable.isEmpty()) {
-      String reason = callFailed ? "judge_failed" : "malformed_verdict";
+      String reason = callFailed ? DeadLetters.reason("judge_failed", unusable) : "malformed_verdict";
       String error = callFailed
           ? "a judge call failed after retries: " + DeadLetters.describeFailures(unusable)
           : "a judge's reply had no verdict line, also after the repair request; the raw replies are in calls";

@@ -45,7 +45,7 @@ public class AggregateFn extends ModelCallFn<TurnWork, TurnWork> {
     List<Call> calls = new ArrayList<>(work.getProposals());
     calls.add(call);
     if (!call.getOk() || (call.getTruncated() && !topology.acceptTruncated())) {
-      String reason = call.getOk() ? "aggregate_truncated" : "aggregator_failed";
+      String reason = call.getOk() ? "aggregate_truncated" : DeadLetters.reason("aggregator_failed", List.of(call));
       String error = call.getOk()
           ? "the aggregate of turn " + work.getTurn() + " stopped at the token limit (finish_reason length)"
           : call.getModel() + ": " + call.getErrorKind() + " after " + call.getAttempts() + " attempt(s): " + call.getError();

@@ -34,7 +34,7 @@ public final class Calls {
   }
 
   public static Call of(ModelEndpoint endpoint, String role, int turn, int layer, String template,
-      ChatRequest request, String requestHash, ChatResponse response, ChatException failure) {
+      ChatRequest request, String requestHash, ChatResponse response, ChatException failure, boolean cached) {
     Call.Builder b = Call.newBuilder()
         .setModel(endpoint.name())
         .setModelId(endpoint.modelId())
@@ -43,7 +43,8 @@ public final class Calls {
         .setLayer(layer)
         .setTemplate(template)
         .setSeed(request.seed() != null ? request.seed() : endpoint.seed())
-        .setRequestHash(requestHash);
+        .setRequestHash(requestHash)
+        .setCached(cached && response != null);
     if (response != null) {
       return b.setOk(true)
           .setContent(response.content())

@@ -8,6 +8,9 @@ import org.apache.avro.generic.GenericData;
 
 /** Builders of {@link DeadLetter} records for conversations that failed inside the pipeline. */
 public final class DeadLetters {
+  /** The reason of a conversation left undone because the run's budget ran out; a later run finishes it. */
+  public static final String BUDGET = "budget";
+
   private DeadLetters() {}
 
   public static DeadLetter forConversation(String stage, String reason, String error,
@@ -23,6 +26,21 @@ public final class DeadLetters {
         .setInput(GenericData.get().toString(c))
         .setCalls(calls)
         .build();
+  }
+
+  /** The dead-letter reason of calls that include one the budget stopped; {@code usual} otherwise. */
+  public static String reason(String usual, List<Call> calls) {
+    return refusedForBudget(calls) ? BUDGET : usual;
+  }
+
+  /** True when a call was not sent because the run's budget could have been passed by it. */
+  public static boolean refusedForBudget(List<Call> calls) {
+    for (Call c : calls) {
+      if (!c.getOk() && BUDGET.equals(c.getErrorKind())) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** A compact "model: kind (message)" list of the failed calls, for the error field. */

@@ -45,6 +45,13 @@ public class MergeLayerFn extends DoFn<KV<String, Iterable<Ballot>>, TurnWork> {
     }
     List<Call> all = new ArrayList<>(work.getProposals());
     all.addAll(layer);
+    if (DeadLetters.refusedForBudget(layer)) {
+      // Going on with fewer proposals would write a different answer than a run with budget left.
+      out.get(FAILED).output(DeadLetters.forConversation("propose", DeadLetters.BUDGET,
+          "the run's budget stopped proposals of layer " + work.getLayer() + " of turn " + work.getTurn()
+              + "; " + DeadLetters.describeFailures(layer), work.getConversation(), work.getTurn(), all));
+      return;
+    }
     if (ok.size() < topology.minProposals()) {
       String why = ok.size() + " of " + topology.proposers().size() + " proposals succeeded in layer "
           + work.getLayer() + " of turn " + work.getTurn() + ", " + topology.minProposals()

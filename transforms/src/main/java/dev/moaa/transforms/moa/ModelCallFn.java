@@ -22,9 +22,10 @@ import org.joda.time.Instant;
  * emitted in {@code @FinishBundle} with each element's own timestamp and window. A failed call is
  * data: subclasses receive it as a {@link Call} with {@code ok = false} and route it.
  *
- * <p>Metrics (namespace {@value #NAMESPACE}), per model: {@code calls}, {@code failures}, {@code
- * retries}, {@code prompt_tokens}, {@code completion_tokens}, {@code latency_ms}, and {@code
- * bundle_calls} (calls awaited per bundle: how finely results flow on to the next stage).
+ * <p>Metrics (namespace {@value #NAMESPACE}), per model: {@code calls} (every call, answered from
+ * the cache or not), {@code cache_hits}, and of the paid calls {@code failures}, {@code retries},
+ * {@code prompt_tokens}, {@code completion_tokens}, {@code latency_ms}; and {@code bundle_calls}
+ * (calls awaited per bundle: how finely results flow on to the next stage).
  */
 public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
   private static final long serialVersionUID = 1L;
@@ -36,6 +37,7 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
   private final Counter retries;
   private final Counter promptTokens;
   private final Counter completionTokens;
+  private final Counter cacheHits;
   private final Distribution latency;
   private final Distribution bundleSize;
 
@@ -50,6 +52,7 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
     this.retries = Metrics.counter(NAMESPACE, "retries/" + m);
     this.promptTokens = Metrics.counter(NAMESPACE, "prompt_tokens/" + m);
     this.completionTokens = Metrics.counter(NAMESPACE, "completion_tokens/" + m);
+    this.cacheHits = Metrics.counter(NAMESPACE, "cache_hits/" + m);
     this.latency = Metrics.distribution(NAMESPACE, "latency_ms/" + m);
     this.bundleSize = Metrics.distribution(NAMESPACE, "bundle_calls/" + m);
   }
@@ -116,7 +119,7 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
       return;
     }
     String hash = Calls.requestHash(endpoint, plan.request(), plan.template());
-    pending.add(new Pending<>(element, plan, hash, c.timestamp(), window, lease.submit(plan.request(), plan.repair())));
+    pending.add(new Pending<>(element, plan, hash, c.timestamp(), window, lease.submit(plan.request(), hash, plan.repair(), plan.repairTemplate())));
   }
 
   @FinishBundle
@@ -132,15 +135,14 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
         throw new IllegalStateException("call pool failed unexpectedly", e.getCause());
       }
       Call call = Calls.of(endpoint, p.plan().role(), p.plan().turn(), p.plan().layer(),
-          p.plan().template(), p.plan().request(), p.hash(), o.response(), o.failure());
+          p.plan().template(), p.plan().request(), p.hash(), o.response(), o.failure(), o.cached());
       record(call);
       List<Call> calls = new ArrayList<>(2);
       calls.add(call);
       if (o.repairRequest() != null) {
         Call repair = Calls.of(endpoint, p.plan().role() + "_repair", p.plan().turn(), p.plan().layer(),
-            p.plan().repairTemplate(), o.repairRequest(),
-            Calls.requestHash(endpoint, o.repairRequest(), p.plan().repairTemplate()),
-            o.repairResponse(), o.repairFailure());
+            p.plan().repairTemplate(), o.repairRequest(), o.repairHash(),
+            o.repairResponse(), o.repairFailure(), o.repairCached());
         record(repair);
         calls.add(repair);
       }
@@ -155,6 +157,10 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
 
   private void record(Call call) {
     calls.inc();
+    if (call.getCached()) {
+      cacheHits.inc();
+      return;
+    }
     retries.inc(Math.max(0, call.getAttempts() - 1));
     if (!call.getOk()) {
       failures.inc();

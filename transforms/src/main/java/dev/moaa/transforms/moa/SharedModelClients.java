@@ -1,11 +1,25 @@
 package dev.moaa.transforms.moa;
 
+import dev.moaa.transforms.budget.BudgetLedger;
+import dev.moaa.transforms.budget.BudgetSpec;
+import dev.moaa.transforms.cache.CacheException;
+import dev.moaa.transforms.cache.CacheSpec;
+import dev.moaa.transforms.cache.ResponseCache;
+import dev.moaa.transforms.cache.SharedCaches;
 import dev.moaa.transforms.client.ChatClient;
 import dev.moaa.transforms.client.ChatException;
 import dev.moaa.transforms.client.ChatRequest;
 import dev.moaa.transforms.client.ChatResponse;
+import dev.moaa.transforms.client.ErrorKind;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.client.OpenAiChatClient;
+import dev.moaa.transforms.client.RequestGate;
+import dev.moaa.transforms.client.TokenEstimate;
+import java.util.Locale;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -18,9 +32,20 @@ import java.util.function.Function;
  * One chat client and one call pool per model per JVM, shared by every DoFn instance that calls
  * that model. The pool has exactly {@code max_concurrency} threads, so the per-model limit holds
  * however many DoFn instances a runner creates. Leases are counted; the last release closes them.
+ *
+ * <p>Every call goes through the run's response cache and budget first: a stored answer is
+ * returned without a request; a call already being made (in this JVM, or by another process
+ * sharing a Redis cache) is waited for rather than made twice; a call that could take the run past
+ * its budget is not sent and fails with {@link ErrorKind#BUDGET}. A paid answer is stored before
+ * it is handed on, so a run killed after that point never pays for it again.
  */
 public final class SharedModelClients {
+  private static final Logger LOG = LoggerFactory.getLogger(SharedModelClients.class);
   private static final Map<String, Entry> ENTRIES = new HashMap<>();
+  /** Calls being made in this JVM, by call hash: a second caller waits for the first one's answer. */
+  private static final Map<String, CompletableFuture<Answer>> IN_FLIGHT = new ConcurrentHashMap<>();
+  private static final AtomicLong CACHE_ERRORS = new AtomicLong();
+  private static final long CLAIM_POLL_MS = 50;
   private static volatile Function<ModelEndpoint, ChatClient> factory = SharedModelClients::openAi;
 
   private SharedModelClients() {}
@@ -38,10 +63,32 @@ public final class SharedModelClients {
     factory = f == null ? SharedModelClients::openAi : f;
   }
 
-  public static synchronized Lease acquire(ModelEndpoint endpoint) {
-    Entry e = ENTRIES.computeIfAbsent(endpoint.sharingKey(), k -> new Entry(endpoint, factory.apply(endpoint)));
-    e.leases++;
-    return new Lease(endpoint.sharingKey(), e);
+  public static Lease acquire(ModelEndpoint endpoint) {
+    ResponseCache cache = null;
+    if (endpoint.cache().enabled()) {
+      try {
+        cache = SharedCaches.acquire(endpoint.cache());
+      } catch (CacheException e) {
+        throw new IllegalStateException(e.getMessage(), e);
+      }
+    }
+    Entry e;
+    synchronized (SharedModelClients.class) {
+      e = ENTRIES.computeIfAbsent(endpoint.sharingKey(), k -> new Entry(endpoint, factory.apply(endpoint)));
+      e.leases++;
+    }
+    return new Lease(endpoint, e, cache, BudgetLedger.acquire(endpoint.budget()));
+  }
+
+  /** The admission gate's figures of a model's client in this JVM, or null when none is open. */
+  public static synchronized RequestGate.Stats gateStats(ModelEndpoint endpoint) {
+    Entry e = ENTRIES.get(endpoint.sharingKey());
+    return e != null && e.client instanceof OpenAiChatClient c ? c.gateStats() : null;
+  }
+
+  /** Reads and writes of the cache that failed in this JVM (each one a miss or a lost saving). */
+  public static long cacheErrors() {
+    return CACHE_ERRORS.get();
   }
 
   private static synchronized void release(String key, Entry e) {
@@ -71,59 +118,188 @@ public final class SharedModelClients {
 
   /**
    * The outcome of one submitted call: a response or the failure, never both; and, where the
-   * answer needed one, the repair request sent after it with its own response or failure.
+   * answer needed one, the repair request sent after it with its own response or failure. The
+   * flags say which answers came from the cache.
    */
-  public record Outcome(ChatResponse response, ChatException failure,
-      ChatRequest repairRequest, ChatResponse repairResponse, ChatException repairFailure) {
+  public record Outcome(ChatResponse response, ChatException failure, boolean cached,
+      ChatRequest repairRequest, String repairHash, ChatResponse repairResponse, ChatException repairFailure,
+      boolean repairCached) {
     public Outcome(ChatResponse response, ChatException failure) {
-      this(response, failure, null, null, null);
+      this(response, failure, false, null, null, null, null, false);
     }
   }
 
+  /** One request's answer or failure, and whether it came from the cache. */
+  record Answer(ChatResponse response, ChatException failure, boolean cached) {}
+
   /** A DoFn's handle on a shared client; {@link #release()} it in {@code @Teardown}. */
   public static final class Lease {
-    private final String key;
+    private final ModelEndpoint endpoint;
     private final Entry entry;
+    private final ResponseCache cache;
+    private final BudgetLedger ledger;
     private boolean released;
 
-    private Lease(String key, Entry entry) {
-      this.key = key;
+    private Lease(ModelEndpoint endpoint, Entry entry, ResponseCache cache, BudgetLedger ledger) {
+      this.endpoint = endpoint;
       this.entry = entry;
+      this.cache = cache;
+      this.ledger = ledger;
     }
 
-    /** Queues the call on the model's pool; the future never completes exceptionally. */
-    public CompletableFuture<Outcome> submit(ChatRequest request) {
-      return submit(request, null);
+    /** Queues the call; the future never completes exceptionally. */
+    public CompletableFuture<Outcome> submit(ChatRequest request, String hash) {
+      return submit(request, hash, null, null);
     }
 
     /**
-     * Queues the call; when {@code repair} maps the answer's content to a request (the answer was
-     * unusable), that one follow-up is sent on the same pool slot. The future never completes
+     * Queues the call ({@code hash} is its {@link Calls#requestHash}); when {@code repair} maps the
+     * answer's content to a request (the answer was unusable), that one follow-up, rendered from
+     * {@code repairTemplate}, is sent on the same pool slot. The future never completes
      * exceptionally.
      */
-    public CompletableFuture<Outcome> submit(ChatRequest request, Function<String, ChatRequest> repair) {
+    public CompletableFuture<Outcome> submit(ChatRequest request, String hash,
+        Function<String, ChatRequest> repair, String repairTemplate) {
       return CompletableFuture.supplyAsync(() -> {
         entry.inFlight.incrementAndGet();
         try {
-          ChatResponse first;
-          try {
-            first = entry.client.complete(request);
-          } catch (ChatException e) {
-            return new Outcome(null, e);
+          Answer first = answer(request, hash);
+          if (first.failure() != null) {
+            return new Outcome(null, first.failure(), false, null, null, null, null, false);
           }
-          ChatRequest fix = repair == null ? null : repair.apply(first.content());
+          ChatRequest fix = repair == null ? null : repair.apply(first.response().content());
           if (fix == null) {
-            return new Outcome(first, null);
+            return new Outcome(first.response(), null, first.cached(), null, null, null, null, false);
           }
-          try {
-            return new Outcome(first, null, fix, entry.client.complete(fix), null);
-          } catch (ChatException e) {
-            return new Outcome(first, null, fix, null, e);
-          }
+          String fixHash = Calls.requestHash(endpoint, fix, repairTemplate);
+          Answer second = answer(fix, fixHash);
+          return new Outcome(first.response(), null, first.cached(), fix, fixHash,
+              second.response(), second.failure(), second.cached());
         } finally {
           entry.inFlight.decrementAndGet();
         }
       }, entry.pool);
+    }
+
+    /** A stored answer, the answer of the same call made elsewhere, or a paid call. */
+    private Answer answer(ChatRequest request, String key) {
+      if (cache == null) {
+        return pay(request);
+      }
+      ChatResponse hit = lookup(key);
+      if (hit != null) {
+        return new Answer(hit, null, true);
+      }
+      CompletableFuture<Answer> mine = new CompletableFuture<>();
+      CompletableFuture<Answer> other = IN_FLIGHT.putIfAbsent(key, mine);
+      if (other != null) {
+        Answer a = other.join();
+        return a.response() != null ? new Answer(a.response(), null, true) : a;
+      }
+      Answer result = null;
+      try {
+        hit = waitForClaim(key);
+        if (hit != null) {
+          result = new Answer(hit, null, true);
+          return result;
+        }
+        // From here this process holds the claim (or the cache is private to it).
+        try {
+          result = pay(request);
+          if (result.response() != null) {
+            try {
+              cache.put(key, endpoint.name(), result.response());
+            } catch (CacheException e) {
+              cacheError(e);
+            }
+          }
+          return result;
+        } finally {
+          cache.unclaim(key);
+        }
+      } finally {
+        IN_FLIGHT.remove(key, mine);
+        mine.complete(result != null ? result : new Answer(null,
+            new ChatException(ErrorKind.CONNECTION, 0, -1, 0, "the call was abandoned"), false));
+      }
+    }
+
+    private ChatResponse lookup(String key) {
+      try {
+        return cache.get(key);
+      } catch (CacheException e) {
+        cacheError(e);
+        return null;
+      }
+    }
+
+    /**
+     * Null once this process holds the claim on the call; the answer, when another process that
+     * held it stored one meanwhile.
+     */
+    private ChatResponse waitForClaim(String key) {
+      while (true) {
+        try {
+          if (cache.claim(key)) {
+            // The holder before us may have stored the answer between our miss and our claim.
+            ChatResponse stored = lookup(key);
+            if (stored != null) {
+              cache.unclaim(key);
+            }
+            return stored;
+          }
+        } catch (CacheException e) {
+          cacheError(e);
+          return null;
+        }
+        try {
+          Thread.sleep(CLAIM_POLL_MS);
+        } catch (InterruptedException ie) {
+          Thread.currentThread().interrupt();
+          return null;
+        }
+        ChatResponse hit = lookup(key);
+        if (hit != null) {
+          return hit;
+        }
+      }
+    }
+
+    /** Sends the request if the budget allows it, and books what it cost. */
+    private Answer pay(ChatRequest request) {
+      BudgetSpec spec = ledger.spec();
+      BudgetLedger.Reservation hold = null;
+      if (spec.limited()) {
+        long prompt = TokenEstimate.promptTokens(request);
+        long completion = TokenEstimate.completionTokens(endpoint, request, spec.assumedCompletionTokens());
+        hold = ledger.reserve(endpoint.costUsd(prompt, completion), prompt + completion);
+        if (hold == null) {
+          return new Answer(null, new ChatException(ErrorKind.BUDGET, 0, -1, 0, String.format(Locale.ROOT,
+              "not sent: the run's %s could be passed (spent so far $%.4f, %d tokens)",
+              spec, ledger.spentUsd(), ledger.spentTokens())), false);
+        }
+      }
+      try {
+        ChatResponse r = entry.client.complete(request);
+        if (hold != null) {
+          ledger.settle(hold, endpoint.costUsd(r.promptTokens(), r.completionTokens()),
+              r.promptTokens() + r.completionTokens());
+          hold = null;
+        }
+        return new Answer(r, null, false);
+      } catch (ChatException e) {
+        return new Answer(null, e, false);
+      } finally {
+        if (hold != null) {
+          ledger.settle(hold, 0, 0);
+        }
+      }
+    }
+
+    private void cacheError(CacheException e) {
+      if (CACHE_ERRORS.incrementAndGet() <= 5) {
+        LOG.warn("response cache: {} (the call goes on without it)", e.getMessage());
+      }
     }
 
     /** Calls of this model running right now in this JVM. */
@@ -134,7 +310,11 @@ public final class SharedModelClients {
     public synchronized void release() {
       if (!released) {
         released = true;
-        SharedModelClients.release(key, entry);
+        SharedModelClients.release(endpoint.sharingKey(), entry);
+        if (cache != null) {
+          SharedCaches.release(endpoint.cache());
+        }
+        BudgetLedger.release(ledger);
       }
     }
   }

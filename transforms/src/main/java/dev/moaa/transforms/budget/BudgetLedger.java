@@ -1,0 +1,75 @@
+package dev.moaa.transforms.budget;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * What a run has spent and has in flight, in this JVM. Before a call is sent it reserves its worst
+ * case (estimated prompt plus the most completion tokens it may get); the reservation is replaced by
+ * the real usage when the answer arrives. Once a call does not fit, the ledger closes: no later
+ * call is sent, however small, so a run stops at a clean point at or below its limit.
+ */
+public final class BudgetLedger {
+  private static final Map<String, BudgetLedger> RUNS = new HashMap<>();
+
+  private final BudgetSpec spec;
+  private double spentUsd;
+  private long spentTokens;
+  private double reservedUsd;
+  private long reservedTokens;
+  private boolean closed;
+  private long refused;
+  private int leases;
+
+  BudgetLedger(BudgetSpec spec) {
+    this.spec = spec;
+  }
+
+  /** The ledger of a run in this JVM; pair with {@link #release}. */
+  public static synchronized BudgetLedger acquire(BudgetSpec spec) {
+    BudgetLedger l = RUNS.computeIfAbsent(spec.runId(), id -> new BudgetLedger(spec));
+    l.leases++;
+    return l;
+  }
+
+  public static synchronized void release(BudgetLedger ledger) {
+    if (--ledger.leases == 0) {
+      RUNS.remove(ledger.spec.runId(), ledger);
+    }
+  }
+
+  /** A call's hold on the budget until it is settled. */
+  public record Reservation(double usd, long tokens) {}
+
+  /** Reserves a call's worst case; null when it might not fit, after which every call is refused. */
+  public synchronized Reservation reserve(double usd, long tokens) {
+    if (closed) {
+      refused++;
+      return null;
+    }
+    boolean fits = (spec.maxCostUsd() <= 0 || spentUsd + reservedUsd + usd <= spec.maxCostUsd())
+        && (spec.maxTokens() <= 0 || spentTokens + reservedTokens + tokens <= spec.maxTokens());
+    if (!fits) {
+      closed = true;
+      refused++;
+      return null;
+    }
+    reservedUsd += usd;
+    reservedTokens += tokens;
+    return new Reservation(usd, tokens);
+  }
+
+  /** Replaces a reservation by what the call really cost (zero for a call that failed). */
+  public synchronized void settle(Reservation r, double usd, long tokens) {
+    reservedUsd -= r.usd();
+    reservedTokens -= r.tokens();
+    spentUsd += usd;
+    spentTokens += tokens;
+  }
+
+  public synchronized double spentUsd() { return spentUsd; }
+  public synchronized long spentTokens() { return spentTokens; }
+  public synchronized boolean closed() { return closed; }
+  public synchronized long refused() { return refused; }
+  public BudgetSpec spec() { return spec; }
+}

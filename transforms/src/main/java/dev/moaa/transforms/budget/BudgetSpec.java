@@ -1,0 +1,63 @@
+package dev.moaa.transforms.budget;
+
+import java.io.Serializable;
+import java.util.UUID;
+
+/**
+ * A run's spending limits: at most {@code maxCostUsd} dollars and {@code maxTokens} tokens (prompt
+ * plus completion) of paid calls, answers served from the cache not counted. Zero means no limit.
+ * A call whose completion length is unbounded (no {@code max_tokens} on its model) is reckoned at
+ * {@code assumedCompletionTokens} while in flight.
+ */
+public final class BudgetSpec implements Serializable {
+  private static final long serialVersionUID = 1L;
+
+  private final String runId;
+  private final double maxCostUsd;
+  private final long maxTokens;
+  private final int assumedCompletionTokens;
+
+  private BudgetSpec(String runId, double maxCostUsd, long maxTokens, int assumedCompletionTokens) {
+    if (maxCostUsd < 0 || maxTokens < 0 || assumedCompletionTokens < 1) {
+      throw new IllegalArgumentException("budget limits must not be negative");
+    }
+    this.runId = runId;
+    this.maxCostUsd = maxCostUsd;
+    this.maxTokens = maxTokens;
+    this.assumedCompletionTokens = assumedCompletionTokens;
+  }
+
+  /** No limit. */
+  public static BudgetSpec unlimited() {
+    return new BudgetSpec(UUID.randomUUID().toString(), 0, 0, 4096);
+  }
+
+  /** Limits for a new run, with a run id of its own. */
+  public static BudgetSpec of(double maxCostUsd, long maxTokens, int assumedCompletionTokens) {
+    return new BudgetSpec(UUID.randomUUID().toString(), maxCostUsd, maxTokens, assumedCompletionTokens);
+  }
+
+  public String runId() { return runId; }
+  public double maxCostUsd() { return maxCostUsd; }
+  public long maxTokens() { return maxTokens; }
+  public int assumedCompletionTokens() { return assumedCompletionTokens; }
+
+  public boolean limited() {
+    return maxCostUsd > 0 || maxTokens > 0;
+  }
+
+  @Override
+  public String toString() {
+    if (!limited()) {
+      return "no budget";
+    }
+    StringBuilder b = new StringBuilder("budget");
+    if (maxCostUsd > 0) {
+      b.append(String.format(java.util.Locale.ROOT, " $%.4f", maxCostUsd));
+    }
+    if (maxTokens > 0) {
+      b.append(' ').append(maxTokens).append(" tokens");
+    }
+    return b.toString();
+  }
+}
