@@ -111,4 +111,64 @@ class MoaaConfigTest {
     assertTrue(err.toString(StandardCharsets.UTF_8).contains("--overwrite=true"));
     assertEquals(2, SftCommand.run(new String[] {"--config=" + cfg, "--input=" + dir.resolve("in.jsonl"), "--output=" + dir.resolve("o"), "--unknownFlag=1"}, o, e));
   }
+
+  @Test
+  void cacheBudgetAndRateLimits_areReadValidatedAndReachEveryEndpoint() {
+    MoaaConfig c = parse(GOOD.replace("max_concurrency: 8}",
+        "max_concurrency: 8, requests_per_minute: 600, tokens_per_minute: 90000, backoff_factor: 0.5}") + """
+        cache: {backend: redis, url: "redis://127.0.0.1:6390/2", lock_ttl_ms: 5000}
+        budget: {max_tokens: 100000}
+        """);
+    assertEquals(dev.moaa.transforms.cache.CacheSpec.Backend.REDIS, c.cache().backend());
+    assertEquals(5000, c.cache().lockTtlMs());
+    assertEquals(100000, c.budget().maxTokens());
+    for (var m : c.models().values()) {
+      assertEquals(c.cache().sharingKey(), m.cache().sharingKey(), m.name());
+      assertEquals(c.budget().runId(), m.budget().runId(), m.name());
+      assertEquals(600, m.rateLimits().requestsPerMinute());
+      assertEquals(90000, m.rateLimits().tokensPerMinute());
+      assertEquals(0.5, m.rateLimits().backoffFactor());
+      assertTrue(m.rateLimits().adaptive());
+    }
+    assertEquals(parse(GOOD.replace("max_concurrency: 8}",
+        "max_concurrency: 8, requests_per_minute: 600, tokens_per_minute: 90000, backoff_factor: 0.5}")).hash(), c.hash(), "where answers are cached and the budget do not change what a row holds");
+    assertNotEquals(parse(GOOD).budget().runId(), parse(GOOD).budget().runId(), "each run has its own budget");
+  }
+
+  @Test
+  void theDefaultCacheIsAnSqliteFile_whichMoaaCacheDirMovesOrTurnsOff() {
+    var dflt = MoaaConfig.parse(GOOD, Map.of("KEY_A", "k")::get).cache();
+    assertEquals(dev.moaa.transforms.cache.CacheSpec.Backend.SQLITE, dflt.backend());
+    assertTrue(dflt.location().endsWith(".cache/moaa/responses.sqlite"), dflt.location());
+    var moved = MoaaConfig.parse(GOOD, Map.of("KEY_A", "k", "MOAA_CACHE_DIR", "/data/c")::get).cache();
+    assertEquals("/data/c/responses.sqlite", moved.location());
+    assertFalse(MoaaConfig.parse(GOOD, Map.of("KEY_A", "k", "MOAA_CACHE_DIR", "none")::get).cache().enabled());
+  }
+
+  @Test
+  void badCacheBudgetOrLimitSettings_nameTheField() {
+    failsAt(GOOD + "cache: {backend: memcached}\n", "cache.backend", "sqlite, redis or none");
+    failsAt(GOOD + "cache: {backend: redis}\n", "cache.url", "missing required field");
+    failsAt(GOOD + "cache: {url: \"redis://user:secret@127.0.0.1:6379\"}\n", "cache", "environment variable");
+    failsAt(GOOD + "cache: {url: \"redis://127.0.0.1:6379\", password_env: NOT_SET}\n", "cache.password_env", "not set");
+    failsAt(GOOD + "budget: {max_cost_usd: 5}\n", "models.b.price", "needs a price on every model");
+    failsAt(GOOD + "budget: {max_dollars: 5}\n", "budget.max_dollars", "unknown field");
+    failsAt(GOOD.replace("max_concurrency: 8}", "max_concurrency: 8, requests_per_minute: -1}"),
+        "models.a.requests_per_minute", "integer");
+    failsAt(GOOD.replace("max_concurrency: 8}", "max_concurrency: 8, adaptive_concurrency: maybe}"),
+        "models.a.adaptive_concurrency", "true or false");
+    failsAt(GOOD.replace("api_key_env: KEY_A,", "api_key_env: KEY_A, api_key_file: /nonexistent/key,"),
+        "models.a", "keep one");
+    failsAt(GOOD.replace("model: model-b,", "model: model-b, api_key_file: /nonexistent/key,"),
+        "models.b.api_key_file", "cannot read");
+  }
+
+  @Test
+  void anApiKeyFile_isReadWhenTheClientStarts_andOnlyItsPathIsKept(@TempDir Path dir) throws Exception {
+    Path key = dir.resolve("key.txt");
+    Files.writeString(key, "sk-from-a-file\n");
+    MoaaConfig c = parse(GOOD.replace("model: model-b,", "model: model-b, api_key_file: \"" + key + "\","));
+    assertEquals(key.toString(), c.models().get("b").apiKeyFile());
+    assertEquals("sk-from-a-file", c.models().get("b").resolveApiKey());
+  }
 }

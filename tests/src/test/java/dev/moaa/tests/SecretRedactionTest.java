@@ -24,9 +24,35 @@ import org.junit.jupiter.api.Test;
 class SecretRedactionTest {
 
   @Test
-  void givenAKeyInTheEnvironment_itIsSentButAppearsInNoOutputLogManifestOrDeadLetter() throws Exception {
-    runAndScan("sft", "secrets", (url) -> Fixtures.config(url, 2, 1, 1, "  api_key_env: MOAA_TEST_KEY\n"));
+  void givenAKeyInTheEnvironment_itIsSentButAppearsInNoOutputLogManifestDeadLetterOrCacheFile() throws Exception {
+    Path cache = Paths.get("target", "e2e", "secrets-cache", "responses.sqlite").toAbsolutePath();
+    Fixtures.workDir("secrets-cache");
+    runAndScan("sft", "secrets", (url) -> Fixtures.config(url, 2, 1, 1, "  api_key_env: MOAA_TEST_KEY\n")
+        + CacheRuns.sqlite(cache));
+    assertTrue(Files.size(cache) > 0, "the cache was written");
+    String key = lastKey;
+    assertEquals(List.of(), containing(cache.getParent(), key), "cache files containing the key");
   }
+
+  @Test
+  void givenARedisCache_noKeyOrValueStoredThereHoldsTheApiKey() throws Exception {
+    try (dev.moaa.runners.LocalRedis redis = dev.moaa.runners.LocalRedis.start()) {
+      runAndScan("sft", "secrets-redis", (url) -> Fixtures.config(url, 2, 1, 1, "  api_key_env: MOAA_TEST_KEY\n")
+          + CacheRuns.redis(redis.url()));
+      int scanned = 0;
+      try (redis.clients.jedis.Jedis j = new redis.clients.jedis.Jedis("127.0.0.1", redis.port())) {
+        for (String k : j.keys("*")) {
+          scanned++;
+          assertTrue(!k.contains(lastKey), "a Redis key holds the API key");
+          String v = j.get(k);
+          assertTrue(v == null || !v.contains(lastKey), "the value of " + k + " holds the API key");
+        }
+      }
+      assertTrue(scanned >= 20, "answers were cached in Redis: " + scanned);
+    }
+  }
+
+  private String lastKey;
 
   @Test
   void givenAKeyInTheEnvironment_theDpoRunLeaksItNowhereEither() throws Exception {
@@ -36,6 +62,7 @@ class SecretRedactionTest {
 
   private void runAndScan(String command, String dirName, java.util.function.Function<String, String> config) throws Exception {
     String key = "sk-moaa-test-" + UUID.randomUUID().toString().replace("-", "");
+    lastKey = key;
     Path work = Fixtures.workDir(dirName);
     Path jar = Paths.get("..", "runners", "target", "moaa.jar").toAbsolutePath().normalize();
     assertTrue(Files.exists(jar), "the bundled jar is built before the tests module: " + jar);
@@ -63,19 +90,25 @@ class SecretRedactionTest {
       assertTrue(sim.requests().stream().anyMatch(r -> r.authorized()), "the key reached the endpoint");
       assertTrue(printed.contains("read 21 = written"), printed);
     }
-    List<Path> hits = new ArrayList<>();
-    long scanned = 0;
+    long scanned;
     try (Stream<Path> files = Files.walk(work)) {
+      scanned = files.filter(Files::isRegularFile).count();
+    }
+    assertTrue(scanned >= 8, "shards, dead letters, manifest, counts, log: " + scanned);
+    assertEquals(List.of(), containing(work, key), "files containing the key");
+  }
+
+  /** Every file under {@code dir} whose bytes hold {@code key}. */
+  private static List<Path> containing(Path dir, String key) throws IOException {
+    List<Path> hits = new ArrayList<>();
+    try (Stream<Path> files = Files.walk(dir)) {
       for (Path f : files.filter(Files::isRegularFile).toList()) {
-        scanned++;
-        byte[] bytes = Files.readAllBytes(f);
-        if (new String(bytes, StandardCharsets.ISO_8859_1).contains(key)) {
+        if (new String(Files.readAllBytes(f), StandardCharsets.ISO_8859_1).contains(key)) {
           hits.add(f);
         }
       }
     }
-    assertTrue(scanned >= 8, "shards, dead letters, manifest, counts, log: " + scanned);
-    assertEquals(List.of(), hits, "files containing the key");
+    return hits;
   }
 
   private static String javaBin() throws IOException {

@@ -43,6 +43,7 @@ public final class RequestGate {
   private double threshold = Double.MAX_VALUE;
   private double lowest;
   private int inFlight;
+  private int waiting;
   private long pausedUntil;
   private long epoch;
   private long admitted;
@@ -62,33 +63,60 @@ public final class RequestGate {
   public Permit acquire(long estimatedTokens) throws InterruptedException {
     lock.lock();
     try {
-      while (true) {
-        long now = System.nanoTime();
-        long waitNanos = 0;
-        if (pausedUntil - now > 0) {
-          waitNanos = pausedUntil - now;
-        } else if (inFlight >= Math.max(1, (int) Math.floor(limit))) {
-          waitNanos = TimeUnit.MILLISECONDS.toNanos(100);
-        } else if (requests != null && (waitNanos = requests.waitFor(1, now)) > 0) {
-          // wait for the request bucket
-        } else if (tokens != null && (waitNanos = tokens.waitFor(estimatedTokens, now)) > 0) {
-          // wait for the token bucket
-        } else {
-          if (requests != null) {
-            requests.take(1, now);
+      waiting++;
+      try {
+        while (true) {
+          long now = System.nanoTime();
+          long waitNanos = admissionWait(estimatedTokens, now);
+          if (waitNanos == 0) {
+            return admit(estimatedTokens, now);
           }
-          if (tokens != null) {
-            tokens.take(estimatedTokens, now);
-          }
-          inFlight++;
-          admitted++;
-          return new Permit(epoch, estimatedTokens);
+          changed.awaitNanos(waitNanos);
         }
-        changed.awaitNanos(waitNanos);
+      } finally {
+        waiting--;
       }
     } finally {
       lock.unlock();
     }
+  }
+
+  /** Admits an attempt if it may be sent now; null when it would have to wait. */
+  public Permit tryAcquire(long estimatedTokens) {
+    lock.lock();
+    try {
+      long now = System.nanoTime();
+      return admissionWait(estimatedTokens, now) == 0 ? admit(estimatedTokens, now) : null;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Nanoseconds to wait before an attempt may go; 0 when it may go now. Holds the lock. */
+  private long admissionWait(long estimatedTokens, long now) {
+    if (pausedUntil - now > 0) {
+      return pausedUntil - now;
+    }
+    if (inFlight >= Math.max(1, (int) Math.floor(limit))) {
+      return TimeUnit.MILLISECONDS.toNanos(100);
+    }
+    long w = requests == null ? 0 : requests.waitFor(1, now);
+    if (w > 0) {
+      return w;
+    }
+    return tokens == null ? 0 : tokens.waitFor(estimatedTokens, now);
+  }
+
+  private Permit admit(long estimatedTokens, long now) {
+    if (requests != null) {
+      requests.take(1, now);
+    }
+    if (tokens != null) {
+      tokens.take(estimatedTokens, now);
+    }
+    inFlight++;
+    admitted++;
+    return new Permit(epoch, estimatedTokens);
   }
 
   /**
@@ -98,7 +126,8 @@ public final class RequestGate {
   public void release(Permit permit, Result result, long usedTokens, long retryAfterMs) {
     lock.lock();
     try {
-      boolean wasFull = inFlight >= Math.floor(limit);
+      // Grow only while the limit is what holds requests back: it was full, or someone is waiting.
+      boolean wasFull = inFlight >= Math.floor(limit) || waiting > 0;
       inFlight--;
       if (tokens != null && usedTokens >= 0) {
         tokens.take(usedTokens - permit.tokens, System.nanoTime());

@@ -1,0 +1,87 @@
+package dev.moaa.transforms.cache;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.moaa.transforms.client.ChatResponse;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class SqliteResponseCacheTest {
+  @TempDir Path dir;
+
+  private static ChatResponse answer(String text) {
+    return new ChatResponse(text, "stop", 11, 7, 2, 340, 1, List.of(text, text + " (second choice)"));
+  }
+
+  @Test
+  void anAnswerIsStoredWithItsUsage_andSurvivesReopening() throws Exception {
+    Path file = dir.resolve("nested/folder/answers.sqlite");
+    try (SqliteResponseCache c = SqliteResponseCache.open(file.toString())) {
+      assertNull(c.get("k1"));
+      c.put("k1", "m", answer("hello"));
+    }
+    try (SqliteResponseCache c = SqliteResponseCache.open(file.toString())) {
+      ChatResponse r = c.get("k1");
+      assertEquals("hello", r.content());
+      assertEquals("stop", r.finishReason());
+      assertEquals(11, r.promptTokens());
+      assertEquals(7, r.completionTokens());
+      assertEquals(List.of("hello", "hello (second choice)"), r.choices());
+      assertEquals(1, c.size());
+    }
+  }
+
+  @Test
+  void theFirstWriterWins() throws Exception {
+    try (SqliteResponseCache c = SqliteResponseCache.open(dir.resolve("a.sqlite").toString())) {
+      c.put("k", "m", answer("first"));
+      c.put("k", "m", answer("second"));
+      assertEquals("first", c.get("k").content());
+    }
+  }
+
+  @Test
+  void manyThreadsWriteAndReadConcurrently_andEveryAnswerIsThere() throws Exception {
+    ExecutorService pool = Executors.newFixedThreadPool(16);
+    try (SqliteResponseCache c = SqliteResponseCache.open(dir.resolve("b.sqlite").toString())) {
+      List<Future<?>> done = new ArrayList<>();
+      for (int t = 0; t < 16; t++) {
+        int thread = t;
+        done.add(pool.submit(() -> {
+          for (int i = 0; i < 100; i++) {
+            String key = thread + ":" + i;
+            c.put(key, "m", answer("answer " + key));
+            if (!("answer " + key).equals(c.get(key).content())) {
+              throw new AssertionError("read back another answer for " + key);
+            }
+          }
+          return null;
+        }));
+      }
+      for (Future<?> f : done) {
+        f.get();
+      }
+      assertEquals(1600, c.size());
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  @Test
+  void twoOpenHandlesOnOneFile_seeEachOthersWrites() throws Exception {
+    String file = dir.resolve("shared.sqlite").toString();
+    try (SqliteResponseCache a = SqliteResponseCache.open(file); SqliteResponseCache b = SqliteResponseCache.open(file)) {
+      a.put("x", "m", answer("from a"));
+      assertEquals("from a", b.get("x").content());
+      assertTrue(b.claim("x"), "a file-backed cache never makes a caller wait");
+    }
+  }
+}
