@@ -66,7 +66,9 @@ final class SftBenchmark {
           + ", retry: {max_attempts: 8, initial_backoff_ms: 20, max_backoff_ms: 1000}}\n"
           + "models:\n" + models + "  agg: {model: sim-aggregator}\n"
           + "sft: {proposers: [" + names + "], aggregator: agg, layers: " + layers + ", min_proposals: " + proposers + "}\n"
-          + "output: {shards: 4}\n";
+          + "output: {shards: 4}\n"
+          // A benchmark measures calls: no answer may come from an earlier run's cache.
+          + "cache: {backend: none}\n";
       Path config = output.resolve("bench-config.yaml");
       Files.writeString(config, yaml, StandardCharsets.UTF_8);
       List<String> sftArgs = new ArrayList<>(List.of("--config=" + config, "--input=" + input + "/prompts.jsonl",
