@@ -19,15 +19,16 @@ import java.util.Map;
  * {@code moaa bench-sft}: N single-turn prompts through P proposers and one aggregator, every model
  * on the simulated endpoint with latency L and an in-flight cap C per model. The bound is N·L/C
  * per model; with the stages overlapping the whole run needs about that plus one chain of calls.
- * Prints wall time, the bound and their ratio. A benchmark, not a test: figures go to
- * docs/benchmarks.md.
+ * Prints wall time, the bound and their ratio. {@code --allowed=A} configures {@code
+ * max_concurrency} A instead of C, to measure how the adaptive gate finds a cap the config does not
+ * know. A benchmark, not a test: figures go to docs/benchmarks.md.
  */
 final class SftBenchmark {
   private SftBenchmark() {}
 
   static int run(String[] args, PrintStream out, PrintStream err) {
     Map<String, String> f = new HashMap<>(Map.of("prompts", "1000", "proposers", "4", "latency-ms", "500",
-        "cap", "32", "layers", "1", "output", "moaa-out/bench-sft"));
+        "cap", "32", "layers", "1", "output", "moaa-out/bench-sft", "allowed", ""));
     List<String> extra = new ArrayList<>();
     for (String a : args) {
       int eq = a.indexOf('=');
@@ -43,6 +44,7 @@ final class SftBenchmark {
     int latency = Integer.parseInt(f.get("latency-ms"));
     int cap = Integer.parseInt(f.get("cap"));
     int layers = Integer.parseInt(f.get("layers"));
+    int allowed = f.get("allowed").isEmpty() ? cap : Integer.parseInt(f.get("allowed"));
     Path output = Paths.get(f.get("output"));
     try (SimulatedEndpoint sim = SimulatedEndpoint.start(SimulatedEndpoint.Settings.defaults()
         .withLatencyMs(latency).withMaxInFlightPerModel(cap).withRetryAfterMs(20)
@@ -61,7 +63,7 @@ final class SftBenchmark {
         models.append("  p").append(i).append(": {model: sim-proposer-").append(i).append("}\n");
         names.append(i > 1 ? ", " : "").append("p").append(i);
       }
-      String yaml = "defaults: {base_url: " + sim.baseUrl() + ", max_concurrency: " + cap
+      String yaml = "defaults: {base_url: " + sim.baseUrl() + ", max_concurrency: " + allowed
           + ", max_tokens: 256, read_timeout_ms: " + (latency * 4 + 5000)
           + ", retry: {max_attempts: 8, initial_backoff_ms: 20, max_backoff_ms: 1000}}\n"
           + "models:\n" + models + "  agg: {model: sim-aggregator}\n"
@@ -80,8 +82,8 @@ final class SftBenchmark {
       double ideal = (double) n * layers * latency / 1000.0 / cap;
       double chain = (layers + 1) * latency / 1000.0;
       out.println();
-      out.printf(Locale.ROOT, "bench-sft: %d prompts, %d proposers x %d layer(s) + aggregator, latency %d ms, cap %d per model%n",
-          n, proposers, layers, latency, cap);
+      out.printf(Locale.ROOT, "bench-sft: %d prompts, %d proposers x %d layer(s) + aggregator, latency %d ms, cap %d per model"
+          + " (config allows %d)%n", n, proposers, layers, latency, cap, allowed);
       out.printf(Locale.ROOT, "  wall %.1f s | ideal N*L/C %.1f s | ratio %.2f | bound with one chain %.1f s (ratio %.2f)%n",
           wall, ideal, wall / ideal, ideal + chain, wall / (ideal + chain));
       for (int i = 1; i <= proposers; i++) {
@@ -90,7 +92,8 @@ final class SftBenchmark {
       }
       out.printf(Locale.ROOT, "  %-16s requests %6d  peak in flight %3d%n", "sim-aggregator",
           sim.requestCount("sim-aggregator"), sim.peakInFlight("sim-aggregator"));
-      out.printf(Locale.ROOT, "  429 answers: %d%n", sim.count429());
+      out.printf(Locale.ROOT, "  429 answers: %d of %d requests (%.1f%%)%n", sim.count429(), sim.requestCount(),
+          100.0 * sim.count429() / Math.max(1, sim.requestCount()));
       // Stage overlap: with a barrier between proposers and aggregator, the first aggregator call
       // would arrive after every proposer call.
       long proposerCalls = 0;

@@ -139,7 +139,7 @@ class ResumeEndToEndTest {
   }
 
   @Test
-  void twoPipelineProcessesSharingOneRedisPayForEachCallOnce() throws Exception {
+  void pipelineProcessesSharingOneRedisPayForEachCallOnce_atTheSameTimeAndAfterwards() throws Exception {
     Path work = Fixtures.workDir("cache-two-processes");
     try (SimulatedEndpoint sim = SimulatedEndpoint.start(SimulatedEndpoint.Settings.defaults().withLatencyMs(100))) {
       Path input = CacheRuns.prompts(work.resolve("in"), "pair", ROWS);
@@ -157,6 +157,12 @@ class ResumeEndToEndTest {
       Map<String, String> rows = CacheRuns.rows(work.resolve("a"));
       assertEquals(ROWS, rows.size());
       assertEquals(rows, CacheRuns.rows(work.resolve("b")), "both processes wrote the same rows");
+
+      // A third process on the same Redis, later: everything is already paid for.
+      Process c = CacheRuns.start(work.resolve("config.yaml"), input, work.resolve("c"), work.resolve("c.log"));
+      assertEquals(0, CacheRuns.await(c, work.resolve("c.log")));
+      assertEquals(CALLS, sim.requestCount(), "the third process sent no request");
+      assertEquals(rows, CacheRuns.rows(work.resolve("c")));
     }
   }
 }
