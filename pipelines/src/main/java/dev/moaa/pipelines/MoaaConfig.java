@@ -20,6 +20,7 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.Paths;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
@@ -28,6 +29,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Function;
@@ -51,6 +53,7 @@ import java.util.function.Function;
  *               criteria: {enabled?, count?, model?}?, scoring: win_rate|bradley_terry?, min_margin?}}
  * input: {format?, max_prompt_chars?}
  * output: {shards?}
+ * train: {…}  serve: {…}  loop: {…}     # training, serving and `moaa run`: TrainSettings, ServeSettings, LoopSettings
  * </pre>
  */
 public final class MoaaConfig {
@@ -58,7 +61,8 @@ public final class MoaaConfig {
   private static final ObjectMapper CANONICAL =
       new ObjectMapper().configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true);
 
-  private static final Set<String> TOP = Set.of("models", "defaults", "sft", "dpo", "input", "output");
+  private static final Set<String> TOP = Set.of("models", "defaults", "sft", "dpo", "input", "output",
+      "train", "serve", "loop");
   private static final Set<String> DPO = Set.of("policy", "k", "temperature", "use_n", "seed", "judge", "max_turns");
   private static final Set<String> JUDGE = Set.of("mode", "judges", "aggregator", "criteria", "scoring", "min_margin");
   private static final Set<String> CRITERIA = Set.of("enabled", "count", "model");
@@ -82,9 +86,13 @@ public final class MoaaConfig {
   private final int maxPromptChars;
   private final int shards;
   private final String hash;
+  private final TrainSettings train;
+  private final ServeSettings serve;
+  private final LoopSettings loop;
 
   private MoaaConfig(Map<String, ModelEndpoint> models, MoaTopology sft, DpoTopology dpo, boolean hasPolicy, int dpoMaxTurns,
-      InputFormat inputFormat, int maxPromptChars, int shards, String hash) {
+      InputFormat inputFormat, int maxPromptChars, int shards, String hash,
+      TrainSettings train, ServeSettings serve, LoopSettings loop) {
     this.models = models;
     this.sft = sft;
     this.dpo = dpo;
@@ -94,11 +102,14 @@ public final class MoaaConfig {
     this.maxPromptChars = maxPromptChars;
     this.shards = shards;
     this.hash = hash;
+    this.train = train;
+    this.serve = serve;
+    this.loop = loop;
   }
 
   public static MoaaConfig load(Path file) {
     try {
-      return parse(Files.readString(file, StandardCharsets.UTF_8), System::getenv);
+      return parse(Files.readString(file, StandardCharsets.UTF_8), System::getenv, file.toAbsolutePath().getParent());
     } catch (IOException e) {
       throw new ConfigException("--config", "cannot read " + file + ": " + e.getMessage());
     }
@@ -106,6 +117,11 @@ public final class MoaaConfig {
 
   /** Parses and validates; {@code env} looks up environment variables (API keys must be set). */
   public static MoaaConfig parse(String yaml, Function<String, String> env) {
+    return parse(yaml, env, Paths.get("").toAbsolutePath());
+  }
+
+  /** As {@link #parse(String, Function)}; relative paths in the file are resolved against {@code baseDir}. */
+  public static MoaaConfig parse(String yaml, Function<String, String> env, Path baseDir) {
     JsonNode root;
     try {
       root = YAML.readTree(yaml);
@@ -175,7 +191,9 @@ public final class MoaaConfig {
       shards = intIn(output, "shards", "output", 1, 10_000, shards);
     }
     boolean hasPolicy = dpoNode.has("policy");
-    return new MoaaConfig(Map.copyOf(models), sft, dpo, hasPolicy, dpoMaxTurns, format, maxPromptChars, shards, hash(root));
+    return new MoaaConfig(Map.copyOf(models), sft, dpo, hasPolicy, dpoMaxTurns, format, maxPromptChars, shards, hash(root),
+        TrainSettings.parse(root.path("train"), baseDir), ServeSettings.parse(root.path("serve")),
+        LoopSettings.parse(root.path("loop"), baseDir));
   }
 
   private static ModelEndpoint model(String name, JsonNode n, String path, Function<String, String> env) {
@@ -354,7 +372,7 @@ public final class MoaaConfig {
     return m;
   }
 
-  private static void onlyKnown(JsonNode n, String path, Set<String> allowed) {
+  static void onlyKnown(JsonNode n, String path, Set<String> allowed) {
     if (!n.isObject()) {
       throw new ConfigException(path.isEmpty() ? "(file)" : path, "must be a mapping");
     }
@@ -366,7 +384,7 @@ public final class MoaaConfig {
     });
   }
 
-  private static JsonNode required(JsonNode n, String field, String path) {
+  static JsonNode required(JsonNode n, String field, String path) {
     JsonNode v = n.get(field);
     if (v == null || v.isNull()) {
       throw new ConfigException(path.isEmpty() ? field : path + "." + field, "missing required field");
@@ -374,7 +392,7 @@ public final class MoaaConfig {
     return v;
   }
 
-  private static String text(JsonNode n, String field, String path) {
+  static String text(JsonNode n, String field, String path) {
     JsonNode v = n.isValueNode() ? n : n.get(field);
     if (v == null || !v.isTextual() || v.asText().isBlank()) {
       throw new ConfigException(path + "." + field, "must be a non-empty string");
@@ -382,7 +400,7 @@ public final class MoaaConfig {
     return v.asText();
   }
 
-  private static int intIn(JsonNode n, String field, String path, int min, int max, int dflt) {
+  static int intIn(JsonNode n, String field, String path, int min, int max, int dflt) {
     JsonNode v = n.get(field);
     if (v == null || v.isNull()) {
       return dflt;
@@ -462,6 +480,21 @@ public final class MoaaConfig {
 
   public int shards() {
     return shards;
+  }
+
+  /** The {@code train:} section, if the file has one. */
+  public Optional<TrainSettings> train() {
+    return Optional.ofNullable(train);
+  }
+
+  /** The {@code serve:} section, if the file has one. */
+  public Optional<ServeSettings> serve() {
+    return Optional.ofNullable(serve);
+  }
+
+  /** The {@code loop:} section, if the file has one. */
+  public Optional<LoopSettings> loop() {
+    return Optional.ofNullable(loop);
   }
 
   /** SHA-256 of the file's content in canonical JSON form (key order and layout do not matter). */
