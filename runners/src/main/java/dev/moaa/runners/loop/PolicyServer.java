@@ -63,7 +63,7 @@ final class PolicyServer implements AutoCloseable {
     LogFile log = LogFile.open(logPath);
     try {
       ChildProcess child = ChildProcess.start("moaa-serve", argv, Map.of("PYTHONUNBUFFERED", "1"), null, redactor,
-          TAIL_LINES, (stderr, line) -> log.write(line));
+          TAIL_LINES, (raw, line) -> log.write(line));
       String key = s.apiKeyEnv() == null ? null : System.getenv(s.apiKeyEnv());
       return new PolicyServer(s, child, log, out, key);
     } catch (IOException e) {

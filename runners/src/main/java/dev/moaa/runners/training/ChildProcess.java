@@ -19,9 +19,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * A child process (a trainer, a model server) whose standard output and error are read line by
- * line as they come: each line, with secrets masked, goes to a {@link LineSink}, and the last lines
- * are kept for the error message when it fails. Standard input is closed at once.
+ * A child process (a trainer, a model server) whose output is read line by line as it comes:
+ * standard error is merged into standard output by the OS, so lines keep the order the child wrote
+ * them in (an error message stays after what led to it). Each line, with secrets masked, goes to a
+ * {@link LineSink}, and the last lines are kept for the error message when it fails. Standard input
+ * is closed at once.
  *
  * <p>{@link #stop(Duration)} ends the whole process tree (the child and every descendant, e.g. the
  * workers of {@code torchrun} or of a model server): SIGTERM to all of them, then SIGKILL to those
@@ -29,10 +31,13 @@ import java.util.concurrent.TimeoutException;
  * running, so none outlives {@code moaa}.
  */
 public final class ChildProcess implements AutoCloseable {
-  /** Where each line goes; called from the reading threads, one call at a time per stream. */
+  /**
+   * Where each line goes; called from the reading thread, one line at a time. {@code masked} is the
+   * line to show or store; {@code raw} is only for reading values out of it.
+   */
   @FunctionalInterface
   public interface LineSink {
-    void line(boolean stderr, String line);
+    void line(String raw, String masked);
   }
 
   private static final Set<ChildProcess> LIVE = ConcurrentHashMap.newKeySet();
@@ -50,15 +55,13 @@ public final class ChildProcess implements AutoCloseable {
   private final Redactor redactor;
   private final int tailLines;
   private final Deque<String> tail = new ArrayDeque<>();
-  private final Thread outPump;
-  private final Thread errPump;
+  private final Thread pump;
 
   private ChildProcess(Process process, Redactor redactor, int tailLines, LineSink sink, String name) {
     this.process = process;
     this.redactor = redactor;
     this.tailLines = tailLines;
-    this.outPump = pump(process.getInputStream(), false, sink, name + "-out");
-    this.errPump = pump(process.getErrorStream(), true, sink, name + "-err");
+    this.pump = pump(process.getInputStream(), sink, name + "-output");
   }
 
   /**
@@ -69,7 +72,7 @@ public final class ChildProcess implements AutoCloseable {
    */
   public static ChildProcess start(String name, List<String> argv, Map<String, String> extraEnv, Path workDir,
       Redactor redactor, int tailLines, LineSink sink) throws IOException {
-    ProcessBuilder pb = new ProcessBuilder(argv);
+    ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true);
     pb.environment().putAll(extraEnv);
     if (workDir != null) {
       pb.directory(workDir.toFile());
@@ -82,11 +85,14 @@ public final class ChildProcess implements AutoCloseable {
     return c;
   }
 
-  private Thread pump(InputStream in, boolean stderr, LineSink sink, String name) {
+  private Thread pump(InputStream in, LineSink sink, String name) {
     Thread t = new Thread(() -> {
       try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
         String line;
         while ((line = r.readLine()) != null) {
+          if (line.isBlank()) {
+            continue; // progress bars redraw with a bare carriage return: nothing to keep
+          }
           String clean = redactor.apply(line);
           synchronized (tail) {
             tail.addLast(clean);
@@ -94,7 +100,7 @@ public final class ChildProcess implements AutoCloseable {
               tail.removeFirst();
             }
           }
-          sink.line(stderr, clean);
+          sink.line(line, clean);
         }
       } catch (IOException e) {
         // the stream closed under us: the process is gone
@@ -121,8 +127,7 @@ public final class ChildProcess implements AutoCloseable {
    */
   public int waitFor() throws InterruptedException {
     int code = process.waitFor();
-    outPump.join(5000);
-    errPump.join(5000);
+    pump.join(5000);
     return code;
   }
 
@@ -135,7 +140,7 @@ public final class ChildProcess implements AutoCloseable {
     return process.exitValue();
   }
 
-  /** The last lines of output (both streams, in the order read), secrets masked. */
+  /** The last lines of output, secrets masked. */
   public List<String> tail() {
     synchronized (tail) {
       return new ArrayList<>(tail);

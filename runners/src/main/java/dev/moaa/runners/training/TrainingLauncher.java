@@ -27,9 +27,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * {@code accelerate launch} for several processes; the command launcher renders the configured
  * template (a scheduler's {@code sbatch --wait …}) into an argument vector, never through a shell.
  * The child inherits the environment (API keys stay there, never on its command line) plus {@code
- * PYTHONUNBUFFERED=1} so its lines arrive as they are written. Every line is printed with a {@code
- * [train STAGE]} prefix (standard output to {@code out}, standard error to {@code err}) and, when
- * given, appended to a log file; secrets are masked. Success is exit 0 and a checkpoint: the path
+ * PYTHONUNBUFFERED=1} so its lines arrive as they are written, and the project's {@code
+ * runners/training} first on {@code PYTHONPATH}. Every line of its output (standard error merged in, in order) is printed to {@code out}
+ * with a {@code [train STAGE]} prefix and, when given, appended to a log file; secrets are masked. Success is exit 0 and a checkpoint: the path
  * of the trainer's last {@code moaa-training: checkpoint PATH} line, else the {@code checkpoint} of
  * {@code OUTPUT_DIR/training_complete.json}, which the trainer writes last (a stale one is removed
  * before the launch).
@@ -114,6 +114,24 @@ public final class TrainingLauncher {
         .map(Path::toString).orElse("python3");
   }
 
+  /**
+   * The folder holding the trainer's package ({@code runners/training}, which is not pip-installed):
+   * under the current directory, the project whose {@code .venv} the Python is, or the project the
+   * jar was built in. It goes first on the child's {@code PYTHONPATH}.
+   */
+  Optional<Path> trainerPackage() {
+    List<Path> roots = new ArrayList<>();
+    roots.add(Paths.get("").toAbsolutePath());
+    Path py = Paths.get(python()).toAbsolutePath();
+    if (py.getNameCount() >= 3 && py.getParent().getFileName().toString().equals("bin")
+        && py.getParent().getParent().getFileName().toString().equals(".venv")) {
+      roots.add(py.getParent().getParent().getParent());
+    }
+    projectRoot().ifPresent(roots::add);
+    return roots.stream().map(r -> r.resolve("runners").resolve("training"))
+        .filter(d -> Files.isDirectory(d.resolve("moaa_training"))).findFirst();
+  }
+
   /** The checkout this code runs from: runners/target/{moaa.jar,classes} is three levels below it. */
   static Optional<Path> projectRoot() {
     try {
@@ -126,7 +144,7 @@ public final class TrainingLauncher {
     }
   }
 
-  /** The trainer's own arguments: {@code --recipe R [--stage S] [--data G…] [--base-model B] [--output-dir D] [--set k=v…]}. */
+  /** The trainer's own arguments: {@code --recipe R [--stage S] [--data G…] [--base-model B] [--output-dir D] [--set k=v]…}. */
   public static List<String> trainerArgs(Job job) {
     List<String> a = new ArrayList<>();
     a.add("--recipe");
@@ -147,10 +165,10 @@ public final class TrainingLauncher {
       a.add("--output-dir");
       a.add(job.outputDir().toString());
     }
-    if (!job.overrides().isEmpty()) {
+    job.overrides().forEach((k, v) -> {
       a.add("--set");
-      job.overrides().forEach((k, v) -> a.add(k + "=" + v));
-    }
+      a.add(k + "=" + v);
+    });
     return a;
   }
 
@@ -195,7 +213,7 @@ public final class TrainingLauncher {
         Files.createDirectories(job.outputDir());
         Files.deleteIfExists(job.outputDir().resolve(COMPLETE_FILE));
       } catch (IOException e) {
-        err.println("moaa: " + label + ": cannot prepare " + job.outputDir() + ": " + e.getMessage());
+        err.println(redactor.apply("moaa: " + label + ": cannot prepare " + job.outputDir() + ": " + e.getMessage()));
         return new Result(1, null, List.of(), 0);
       }
     }
@@ -203,21 +221,25 @@ public final class TrainingLauncher {
     AtomicReference<String> reported = new AtomicReference<>();
     Map<String, String> childEnv = new LinkedHashMap<>(extraEnv);
     childEnv.put("PYTHONUNBUFFERED", "1");
+    trainerPackage().ifPresent(dir -> {
+      String before = childEnv.containsKey("PYTHONPATH") ? childEnv.get("PYTHONPATH") : env.get("PYTHONPATH");
+      childEnv.put("PYTHONPATH", before == null || before.isBlank() ? dir.toString() : dir + ":" + before);
+    });
     int code;
     List<String> tail;
     try (LogFile file = LogFile.open(log)) {
       ChildProcess child;
       try {
         child = ChildProcess.start("moaa-" + label.replace(' ', '-'), argv, childEnv, workDir, redactor, TAIL_LINES,
-            (stderr, line) -> {
-              if (!stderr && line.startsWith(CHECKPOINT_LINE)) {
-                reported.set(line.substring(CHECKPOINT_LINE.length()).trim());
+            (raw, line) -> {
+              if (raw.startsWith(CHECKPOINT_LINE)) {
+                reported.set(raw.substring(CHECKPOINT_LINE.length()).trim());
               }
-              (stderr ? err : out).println(prefix + line);
+              out.println(prefix + line);
               file.write(line);
             });
       } catch (IOException e) {
-        err.println("moaa: " + label + ": cannot start " + redactor.apply(argv.get(0)) + ": " + e.getMessage());
+        err.println(redactor.apply("moaa: " + label + ": cannot start " + argv.get(0) + ": " + e.getMessage()));
         return new Result(127, null, List.of(), seconds(start));
       }
       try {
@@ -235,12 +257,13 @@ public final class TrainingLauncher {
         .or(() -> job.outputDir() == null ? Optional.empty() : completedCheckpoint(job.outputDir())).orElse(null) : null;
     Result result = new Result(code, checkpoint, tail, secs);
     if (result.ok()) {
-      out.printf(Locale.ROOT, "moaa: %s finished in %.1f s; checkpoint: %s%n", label, secs, checkpoint);
+      out.printf(Locale.ROOT, "moaa: %s finished in %.1f s; checkpoint: %s%n", label, secs, redactor.apply(checkpoint));
     } else {
       err.printf(Locale.ROOT, "moaa: %s failed after %.1f s: %s; its last %d lines:%n", label, secs,
           code != 0 ? "exit code " + code
               : "exit code 0 but no checkpoint (no '" + CHECKPOINT_LINE.trim() + "' line"
-                  + (job.outputDir() == null ? "" : ", no " + job.outputDir().resolve(COMPLETE_FILE)) + ")",
+                  + (job.outputDir() == null ? "" : ", no " + redactor.apply(job.outputDir().resolve(COMPLETE_FILE).toString()))
+                  + ")",
           tail.size());
       tail.forEach(l -> err.println("  | " + l));
     }
