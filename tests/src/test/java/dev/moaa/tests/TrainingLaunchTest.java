@@ -77,7 +77,7 @@ class TrainingLaunchTest {
     assertTrue(run.out().contains("MoAA SFT DONE"), "the pipeline finished before training started");
     Fixtures.assertReconciles(Fixtures.manifest(out), 3, 3, 0, 0);
     assertTrue(run.err().contains("moaa: train sft failed after"), run.err());
-    assertTrue(run.err().contains("exit code 3; its last 40 lines:"), run.err());
+    assertTrue(run.err().contains("exit code 3; the last 40 line(s) of its output:"), run.err());
     assertTrue(run.err().contains("  | step 50\n  | moaa-training: error: RuntimeError: CUDA out of memory\n"), run.err());
     assertTrue(run.err().contains("  | step 12\n"), run.err());
     assertFalse(run.err().contains("  | step 11\n"), "only the last 40 lines: " + run.err());

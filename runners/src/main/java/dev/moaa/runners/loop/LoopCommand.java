@@ -213,12 +213,12 @@ public final class LoopCommand {
       out.println("  SFT checkpoint: " + sft.checkpoint());
       out.println("  DPO checkpoint: " + dpo.checkpoint());
       return 0;
-    } catch (StepFailure f) {
+    } catch (StepFailure | RuntimeException f) {
       double secs = (System.nanoTime() - start) / 1e9;
       state.finish("failed", secs);
       out.printf(Locale.ROOT, "MoAA loop FAILED after %.1f s%n", secs);
       summary();
-      err.println("moaa run: " + f.getMessage());
+      err.println("moaa run: " + (f instanceof StepFailure ? f.getMessage() : "unexpected error: " + f));
       err.println("moaa run: run the same command again to resume at the failed step");
       return 1;
     }
@@ -243,7 +243,9 @@ public final class LoopCommand {
     stepNumber++;
     String tag = "moaa run: [" + stepNumber + "/" + LoopState.STEPS.size() + "] " + name;
     String recorded = state.fingerprint(name);
-    Optional<String> why = recorded == null ? Optional.of("no completed run recorded")
+    Optional<String> why = recorded == null
+        ? Optional.of("failed".equals(state.lastStatus(name)) || "running".equals(state.lastStatus(name))
+            ? "it did not complete in the last run" : "no completed run recorded")
         : !recorded.equals(fingerprint) ? Optional.of("its config, inputs or the step before changed")
         : incomplete.get();
     if (why.isEmpty()) {
@@ -295,7 +297,7 @@ public final class LoopCommand {
     step(name, fp, () -> TrainingLauncher.completedCheckpoint(dir).isPresent() ? Optional.empty()
         : Optional.of("no " + TrainingLauncher.COMPLETE_FILE), () -> {
           TrainingLauncher.Result r = TrainingLauncher.of(plan.train(), plan.redactor())
-              .run(job, out, err, plan.output().resolve("logs").resolve(name + ".log"));
+              .run(job, out, err, dir.resolve("train.log"));
           if (!r.ok()) {
             throw new StepFailure(r.exitCode() != 0 ? "the trainer exited with code " + r.exitCode()
                 : "the trainer exited 0 but reported no checkpoint");

@@ -66,12 +66,21 @@ final class LoopState {
       } else {
         step.putNull("fingerprint");
       }
+      if (old != null && old.path("steps").path(s).path("status").isTextual()) {
+        step.put("last_status", old.path("steps").path(s).path("status").asText());
+      }
     }
     return new LoopState(f, root);
   }
 
   ObjectNode step(String name) {
     return (ObjectNode) root.path("steps").path(name);
+  }
+
+  /** How the step ended in the loop before this one ({@code failed}, {@code done}, …), or null. */
+  String lastStatus(String name) {
+    JsonNode f = step(name).get("last_status");
+    return f == null || f.isNull() ? null : f.asText();
   }
 
   /** The fingerprint of the step's last completed output, or null. */

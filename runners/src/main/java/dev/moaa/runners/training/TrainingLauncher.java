@@ -259,7 +259,7 @@ public final class TrainingLauncher {
     if (result.ok()) {
       out.printf(Locale.ROOT, "moaa: %s finished in %.1f s; checkpoint: %s%n", label, secs, redactor.apply(checkpoint));
     } else {
-      err.printf(Locale.ROOT, "moaa: %s failed after %.1f s: %s; its last %d lines:%n", label, secs,
+      err.printf(Locale.ROOT, "moaa: %s failed after %.1f s: %s; the last %d line(s) of its output:%n", label, secs,
           code != 0 ? "exit code " + code
               : "exit code 0 but no checkpoint (no '" + CHECKPOINT_LINE.trim() + "' line"
                   + (job.outputDir() == null ? "" : ", no " + redactor.apply(job.outputDir().resolve(COMPLETE_FILE).toString()))

@@ -131,7 +131,7 @@ class TrainingLauncherTest {
     assertEquals("moaa-training: error: learning_rate: expected a number, got 'fast'", r.tail().get(39));
     assertEquals("line 22", r.tail().get(0));
     assertTrue(err().contains("moaa: train sft failed after"), err());
-    assertTrue(err().contains("exit code 7; its last 40 lines:\n"), err());
+    assertTrue(err().contains("exit code 7; the last 40 line(s) of its output:\n"), err());
     assertTrue(err().contains("  | line 60\n  | moaa-training: error: learning_rate"), err());
     assertFalse(err().contains("  | line 21\n"), err());
   }
