@@ -65,12 +65,14 @@ def main(argv: list[str] | None = None) -> int:
             },
             sets=args.set,
         )
+        from .data import check_columns
         from .recipe import resolve_data_files
-        from .train import check_base_model, run
+        from .train import _rank, check_base_model, run
 
-        resolve_data_files(recipe)
+        check_columns(recipe.stage, resolve_data_files(recipe))
         check_base_model(recipe.base_model)
         final = run(recipe)
+        main_process = _rank() == 0
     except RecipeError as e:
         sys.stdout.flush()
         print(f"{PREFIX} error: {_one_line(e)}", file=sys.stderr, flush=True)
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         print(f"{PREFIX} error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr, flush=True)
         return 1
-    if int(os.environ.get("RANK", "0")) == 0:
+    if main_process:
         sys.stderr.flush()
         print(f"{PREFIX} checkpoint {final}", flush=True)
     return 0

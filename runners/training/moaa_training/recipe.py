@@ -55,6 +55,7 @@ SCHEMA: dict[str, tuple[str, Any]] = {
     "lr_scheduler": ("str", "linear"),  # transformers
     "warmup": ("float", 0.0),  # transformers warmup_steps: steps, or a ratio of all steps when < 1
     "packing": ("bool", False),  # TRL SFTConfig (SFT only)
+    "packing_strategy": ("choice:bfd|bfd_split|wrapped", "bfd"),  # TRL SFTConfig
     "assistant_only_loss": ("bool", False),  # TRL SFTConfig (SFT only)
 }
 
@@ -74,6 +75,7 @@ DEFAULTS_SOURCE = {
     "lr_scheduler": "transformers (linear)",
     "warmup": "transformers (0)",
     "packing": "TRL (off)",
+    "packing_strategy": "TRL (bfd; bfd is padding-free, meant for FlashAttention; wrapped suits sdpa)",
     "assistant_only_loss": "TRL (off)",
 }
 
@@ -110,6 +112,7 @@ class Recipe:
     lr_scheduler: str
     warmup: float
     packing: bool
+    packing_strategy: str
     assistant_only_loss: bool
     source: str | None = None  # the recipe file, if any
     data_files: list[str] = field(default_factory=list)  # filled by resolve_data_files

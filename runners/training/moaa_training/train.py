@@ -12,7 +12,6 @@ Outputs under `output_dir`:
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -22,11 +21,17 @@ MARKER = "training_complete.json"
 
 
 def _rank() -> int:
-    return int(os.environ.get("RANK", "0"))
+    """This process's index among the training processes, however they were launched (plain,
+    torchrun, accelerate launch); the same shared state the Trainer uses."""
+    from accelerate import PartialState
+
+    return PartialState().process_index
 
 
 def _world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    from accelerate import PartialState
+
+    return PartialState().num_processes
 
 
 def _use_bf16(setting) -> bool:
@@ -75,6 +80,7 @@ def _config(recipe: Recipe, micro: int, accum: int, bf16: bool):
         lr_scheduler_type=recipe.lr_scheduler,
         warmup_steps=recipe.warmup,
         report_to="none",
+        ddp_find_unused_parameters=False,  # every weight of a causal LM takes part in each forward pass
         disable_tqdm=True,
         use_cpu=not torch.cuda.is_available(),
         model_init_kwargs={"dtype": "float32"},
@@ -82,7 +88,12 @@ def _config(recipe: Recipe, micro: int, accum: int, bf16: bool):
     if recipe.stage == "sft":
         from trl import SFTConfig
 
-        return SFTConfig(**common, packing=recipe.packing, assistant_only_loss=recipe.assistant_only_loss)
+        return SFTConfig(
+            **common,
+            packing=recipe.packing,
+            packing_strategy=recipe.packing_strategy,
+            assistant_only_loss=recipe.assistant_only_loss,
+        )
     from trl import DPOConfig
 
     return DPOConfig(**common, beta=recipe.beta)
