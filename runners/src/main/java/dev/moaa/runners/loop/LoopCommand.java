@@ -106,6 +106,9 @@ public final class LoopCommand {
           if (own.put(name, a.substring(eq + 1)) != null) {
             throw new IllegalArgumentException("--" + name + " given twice");
           }
+        } else if (a.startsWith("--input=") || a.startsWith("--overwrite")) {
+          throw new IllegalArgumentException(a.substring(0, Math.max(a.indexOf('='), 2))
+              + " is set by moaa run itself (use --sft-input and --dpo-input for the inputs)");
         } else if (a.startsWith("--")) {
           beam.add(a);
         } else {

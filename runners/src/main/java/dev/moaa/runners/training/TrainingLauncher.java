@@ -227,7 +227,14 @@ public final class TrainingLauncher {
     });
     int code;
     List<String> tail;
-    try (LogFile file = LogFile.open(log)) {
+    LogFile opened;
+    try {
+      opened = LogFile.open(log);
+    } catch (java.io.UncheckedIOException e) {
+      err.println(redactor.apply("moaa: " + label + ": " + e.getMessage() + ": " + e.getCause().getMessage()));
+      return new Result(1, null, List.of(), seconds(start));
+    }
+    try (LogFile file = opened) {
       ChildProcess child;
       try {
         child = ChildProcess.start("moaa-" + label.replace(' ', '-'), argv, childEnv, workDir, redactor, TAIL_LINES,

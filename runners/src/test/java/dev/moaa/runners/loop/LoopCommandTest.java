@@ -66,5 +66,6 @@ class LoopCommandTest {
         .contains("--dpo-input " + dir.resolve("nothing*.jsonl") + " matches no file"));
     assertTrue(refused(BASE + TRAIN + SERVE + LOOP, "stray").contains("unexpected argument 'stray'"));
     assertTrue(refused(BASE + TRAIN + SERVE + LOOP, "--output=a", "--output=b").contains("--output given twice"));
+    assertTrue(refused(BASE + TRAIN + SERVE + LOOP, "--input=x.jsonl").contains("--input is set by moaa run itself"));
   }
 }
