@@ -7,6 +7,10 @@ public final class DpoCommand {
   private DpoCommand() {}
 
   public static int run(String[] args, PrintStream out, PrintStream err) {
-    return RunCommand.execute(DpoPipeline.KIND, args, out, err).exitCode();
+    return execute(args, out, err).exitCode();
+  }
+
+  public static RunCommand.Outcome execute(String[] args, PrintStream out, PrintStream err) {
+    return RunCommand.execute(DpoPipeline.KIND, args, out, err);
   }
 }

@@ -23,6 +23,7 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.Paths;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
@@ -31,6 +32,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Function;
@@ -58,6 +60,7 @@ import java.util.function.Function;
  * cache: {backend: sqlite|redis|none?, path? (sqlite), url? (redis://host:port[/db]),
  *         password_env? (redis), lock_ttl_ms? (redis)}   # default: sqlite in $MOAA_CACHE_DIR or ~/.cache/moaa
  * budget: {max_cost_usd?, max_tokens?, assumed_completion_tokens?}
+ * train: {…}  serve: {…}  loop: {…}     # training, serving and `moaa run`: TrainSettings, ServeSettings, LoopSettings
  * </pre>
  */
 public final class MoaaConfig {
@@ -65,7 +68,8 @@ public final class MoaaConfig {
   private static final ObjectMapper CANONICAL =
       new ObjectMapper().configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true);
 
-  private static final Set<String> TOP = Set.of("models", "defaults", "sft", "dpo", "input", "output", "cache", "budget");
+  private static final Set<String> TOP = Set.of("models", "defaults", "sft", "dpo", "input", "output",
+      "cache", "budget", "train", "serve", "loop");
   private static final Set<String> DPO = Set.of("policy", "k", "temperature", "use_n", "seed", "judge", "max_turns");
   private static final Set<String> JUDGE = Set.of("mode", "judges", "aggregator", "criteria", "scoring", "min_margin");
   private static final Set<String> CRITERIA = Set.of("enabled", "count", "model");
@@ -96,9 +100,13 @@ public final class MoaaConfig {
   private final String hash;
   private final CacheSpec cache;
   private final BudgetSpec budget;
+  private final TrainSettings train;
+  private final ServeSettings serve;
+  private final LoopSettings loop;
 
   private MoaaConfig(Map<String, ModelEndpoint> models, MoaTopology sft, DpoTopology dpo, boolean hasPolicy, int dpoMaxTurns,
-      InputFormat inputFormat, int maxPromptChars, int shards, String hash, CacheSpec cache, BudgetSpec budget) {
+      InputFormat inputFormat, int maxPromptChars, int shards, String hash, CacheSpec cache, BudgetSpec budget,
+      TrainSettings train, ServeSettings serve, LoopSettings loop) {
     this.cache = cache;
     this.budget = budget;
     this.models = models;
@@ -110,11 +118,14 @@ public final class MoaaConfig {
     this.maxPromptChars = maxPromptChars;
     this.shards = shards;
     this.hash = hash;
+    this.train = train;
+    this.serve = serve;
+    this.loop = loop;
   }
 
   public static MoaaConfig load(Path file) {
     try {
-      return parse(Files.readString(file, StandardCharsets.UTF_8), System::getenv);
+      return parse(Files.readString(file, StandardCharsets.UTF_8), System::getenv, file.toAbsolutePath().getParent());
     } catch (IOException e) {
       throw new ConfigException("--config", "cannot read " + file + ": " + e.getMessage());
     }
@@ -122,6 +133,11 @@ public final class MoaaConfig {
 
   /** Parses and validates; {@code env} looks up environment variables (API keys must be set). */
   public static MoaaConfig parse(String yaml, Function<String, String> env) {
+    return parse(yaml, env, Paths.get("").toAbsolutePath());
+  }
+
+  /** As {@link #parse(String, Function)}; relative paths in the file are resolved against {@code baseDir}. */
+  public static MoaaConfig parse(String yaml, Function<String, String> env, Path baseDir) {
     JsonNode root;
     try {
       root = YAML.readTree(yaml);
@@ -202,7 +218,8 @@ public final class MoaaConfig {
     }
     boolean hasPolicy = dpoNode.has("policy");
     return new MoaaConfig(Map.copyOf(models), sft, dpo, hasPolicy, dpoMaxTurns, format, maxPromptChars, shards,
-        hash(root), cache, budget);
+        hash(root), cache, budget, TrainSettings.parse(root.path("train"), baseDir), ServeSettings.parse(root.path("serve")),
+        LoopSettings.parse(root.path("loop"), baseDir));
   }
 
   private static CacheSpec cache(JsonNode n, Function<String, String> env) {
@@ -480,7 +497,7 @@ public final class MoaaConfig {
     return m;
   }
 
-  private static void onlyKnown(JsonNode n, String path, Set<String> allowed) {
+  static void onlyKnown(JsonNode n, String path, Set<String> allowed) {
     if (!n.isObject()) {
       throw new ConfigException(path.isEmpty() ? "(file)" : path, "must be a mapping");
     }
@@ -492,7 +509,7 @@ public final class MoaaConfig {
     });
   }
 
-  private static JsonNode required(JsonNode n, String field, String path) {
+  static JsonNode required(JsonNode n, String field, String path) {
     JsonNode v = n.get(field);
     if (v == null || v.isNull()) {
       throw new ConfigException(path.isEmpty() ? field : path + "." + field, "missing required field");
@@ -500,7 +517,7 @@ public final class MoaaConfig {
     return v;
   }
 
-  private static String text(JsonNode n, String field, String path) {
+  static String text(JsonNode n, String field, String path) {
     JsonNode v = n.isValueNode() ? n : n.get(field);
     if (v == null || !v.isTextual() || v.asText().isBlank()) {
       throw new ConfigException(path + "." + field, "must be a non-empty string");
@@ -508,7 +525,7 @@ public final class MoaaConfig {
     return v.asText();
   }
 
-  private static int intIn(JsonNode n, String field, String path, int min, int max, int dflt) {
+  static int intIn(JsonNode n, String field, String path, int min, int max, int dflt) {
     JsonNode v = n.get(field);
     if (v == null || v.isNull()) {
       return dflt;
@@ -527,12 +544,16 @@ public final class MoaaConfig {
     return v.asDouble();
   }
 
-  /** The hash of what decides a run's rows: everything but where answers are cached and the budget. */
+  /**
+   * The hash of what decides a run's rows: everything but where answers are cached, the budget,
+   * and what happens to the rows afterwards (training, serving, the loop).
+   */
   private static String hash(JsonNode root) {
     try {
       ObjectNode content = ((ObjectNode) root).deepCopy();
-      content.remove("cache");
-      content.remove("budget");
+      for (String section : List.of("cache", "budget", "train", "serve", "loop")) {
+        content.remove(section);
+      }
       Object canonical = CANONICAL.treeToValue(content, Object.class);
       byte[] bytes = CANONICAL.writeValueAsBytes(canonical);
       return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
@@ -602,6 +623,21 @@ public final class MoaaConfig {
 
   public int shards() {
     return shards;
+  }
+
+  /** The {@code train:} section, if the file has one. */
+  public Optional<TrainSettings> train() {
+    return Optional.ofNullable(train);
+  }
+
+  /** The {@code serve:} section, if the file has one. */
+  public Optional<ServeSettings> serve() {
+    return Optional.ofNullable(serve);
+  }
+
+  /** The {@code loop:} section, if the file has one. */
+  public Optional<LoopSettings> loop() {
+    return Optional.ofNullable(loop);
   }
 
   /** SHA-256 of the file's content in canonical JSON form (key order and layout do not matter). */

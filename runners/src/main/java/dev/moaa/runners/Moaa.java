@@ -1,12 +1,13 @@
 package dev.moaa.runners;
 
 import dev.moaa.pipelines.ConfigException;
-import dev.moaa.pipelines.DpoCommand;
 import dev.moaa.pipelines.JudgeEvalCommand;
 import dev.moaa.pipelines.MoaaConfig;
-import dev.moaa.pipelines.SftCommand;
 import dev.moaa.runners.flink.FlinkClusterCommand;
+import dev.moaa.runners.loop.LoopCommand;
 import dev.moaa.runners.sim.SimulatedEndpointMain;
+import dev.moaa.runners.training.TrainAfterRun;
+import dev.moaa.runners.training.TrainCommand;
 import dev.moaa.transforms.client.ModelEndpoint;
 import java.io.PrintStream;
 import java.nio.file.Paths;
@@ -19,6 +20,8 @@ import java.util.Arrays;
  * moaa sft --config=FILE --input=GLOB[,GLOB] --output=DIR [--overwrite=true] [Beam flags]
  * moaa dpo --config=FILE --input=GLOB[,GLOB] --output=DIR [--overwrite=true] [Beam flags]
  * moaa judge-eval --config=FILE --input=PAIRS.jsonl --output=DIR
+ * moaa train --recipe=R.yaml [--stage=sft|dpo --data=GLOB --base-model=PATH --output-dir=DIR --config=FILE …]
+ * moaa run --config=FILE [--output=DIR --sft-input=GLOB --dpo-input=GLOB] [Beam flags]
  * moaa quickstart [--output=DIR]
  * moaa simulate [--port=8089 --latency-ms=… --max-in-flight=… …]
  * moaa bench-sft [--prompts=1000 --proposers=4 --latency-ms=500 --cap=32 …]
@@ -41,9 +44,13 @@ public final class Moaa {
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
     switch (args[0]) {
       case "sft":
-        return SftCommand.run(withDirectDefaults(rest), out, err);
+        return TrainAfterRun.sft(withDirectDefaults(rest), out, err);
       case "dpo":
-        return DpoCommand.run(withDirectDefaults(rest), out, err);
+        return TrainAfterRun.dpo(withDirectDefaults(rest), out, err);
+      case "train":
+        return TrainCommand.run(rest, out, err);
+      case "run":
+        return LoopCommand.run(rest, out, err);
       case "judge-eval":
         return JudgeEvalCommand.run(withDirectDefaults(rest), out, err);
       case "simulate":
@@ -87,6 +94,11 @@ public final class Moaa {
         "              preference data: K answers from the policy, judged pairwise in both orders",
         "  judge-eval  --config=FILE --input=PAIRS.jsonl --output=DIR  accuracy, consistency and agreement",
         "              of the configured judge on labelled pairs (RewardBench layout)",
+        "  train       --recipe=R.yaml [--stage=sft|dpo --data=GLOB --base-model=PATH --output-dir=DIR",
+        "              --set=key=value --config=FILE --launcher=local|command --processes=N]  run the trainer",
+        "              (sft and dpo also train when done if the config's train.after names them)",
+        "  run         --config=FILE [--output=DIR --sft-input=GLOB --dpo-input=GLOB] [Beam flags]  the whole",
+        "              loop: SFT data, SFT training, serve the SFT model, DPO data, DPO training; resumes",
         "  quickstart  [--output=DIR]  the SFT pipeline on a bundled sample against the simulated endpoint",
         "  simulate    [--port=8089 --latency-ms=200 --max-in-flight=32 ...]  a SIMULATED OpenAI-compatible",
         "              endpoint for tests and demos (no real model behind it)",

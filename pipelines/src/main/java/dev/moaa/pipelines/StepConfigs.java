@@ -1,0 +1,101 @@
+package dev.moaa.pipelines;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The config files {@code moaa run} hands to its data steps, derived from the user's file: the
+ * sections a pipeline reads, without {@code train}, {@code serve} and {@code loop} (so editing a
+ * recipe or the serve command does not make the data look stale, and the manifest's config hash
+ * names exactly what the pipeline ran with). The DPO step's file also points the policy at the
+ * served SFT model.
+ */
+public final class StepConfigs {
+  /** The model entry the DPO step's policy becomes (a suffix is added if the file already uses it). */
+  public static final String SERVED_POLICY = "served-policy";
+
+  private static final ObjectMapper YAML = new ObjectMapper(
+      new YAMLFactory().disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER));
+  private static final List<String> LOOP_ONLY = List.of("train", "serve", "loop");
+
+  private StepConfigs() {}
+
+  /** The user's file without the loop's own sections, as YAML. */
+  public static String sftData(Path configFile) {
+    ObjectNode root = read(configFile);
+    root.remove(LOOP_ONLY);
+    return write(root);
+  }
+
+  /**
+   * The user's file for the DPO step: a new model entry, the policy's settings (defaults merged in)
+   * with {@code base_url} and {@code model} of the served checkpoint, no price (a local server) and
+   * the serve key variable (or none); {@code dpo.policy} names it. Judges keep their own entries,
+   * even one that is also the policy. {@code defaults} is merged into every model, so a default key
+   * variable does not reach the served policy.
+   */
+  public static String dpoData(Path configFile, String baseUrl, String modelId, String apiKeyEnv) {
+    ObjectNode root = read(configFile);
+    root.remove(LOOP_ONLY);
+    JsonNode defaults = root.path("defaults");
+    ObjectNode models = (ObjectNode) root.path("models");
+    String policy = root.path("dpo").path("policy").asText();
+    if (!models.has(policy)) {
+      throw new ConfigException("dpo.policy", "unknown model '" + policy + "'");
+    }
+    for (Iterator<Map.Entry<String, JsonNode>> it = models.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      ObjectNode merged = defaults.isObject() ? ((ObjectNode) defaults).deepCopy() : YAML.createObjectNode();
+      e.getValue().fields().forEachRemaining(f -> merged.set(f.getKey(), f.getValue()));
+      e.setValue(merged);
+    }
+    root.remove("defaults");
+    ObjectNode served = ((ObjectNode) models.get(policy)).deepCopy();
+    served.put("base_url", baseUrl);
+    served.put("model", modelId);
+    served.remove("price");
+    served.remove("api_key_env");
+    if (apiKeyEnv != null) {
+      served.put("api_key_env", apiKeyEnv);
+    }
+    String name = SERVED_POLICY;
+    for (int i = 2; models.has(name); i++) {
+      name = SERVED_POLICY + "-" + i;
+    }
+    models.set(name, served);
+    ((ObjectNode) root.get("dpo")).put("policy", name);
+    return write(root);
+  }
+
+  private static ObjectNode read(Path configFile) {
+    try {
+      JsonNode root = YAML.readTree(Files.readString(configFile, StandardCharsets.UTF_8));
+      if (root == null || !root.isObject()) {
+        throw new ConfigException("(file)", "expected a mapping");
+      }
+      return (ObjectNode) root;
+    } catch (IOException e) {
+      throw new ConfigException("--config", "cannot read " + configFile + ": " + e.getMessage());
+    }
+  }
+
+  private static String write(ObjectNode root) {
+    try {
+      return "# Written by `moaa run` from the loop's config: the sections this data step reads.\n"
+          + YAML.writeValueAsString(root);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

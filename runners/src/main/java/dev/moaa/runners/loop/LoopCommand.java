@@ -1,0 +1,440 @@
+package dev.moaa.runners.loop;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.moaa.pipelines.ConfigException;
+import dev.moaa.pipelines.DpoCommand;
+import dev.moaa.pipelines.LoopSettings;
+import dev.moaa.pipelines.MoaaConfig;
+import dev.moaa.pipelines.RunCommand;
+import dev.moaa.pipelines.ServeSettings;
+import dev.moaa.pipelines.SftCommand;
+import dev.moaa.pipelines.StepConfigs;
+import dev.moaa.pipelines.TrainSettings;
+import dev.moaa.runners.RunnerDefaults;
+import dev.moaa.runners.training.Redactor;
+import dev.moaa.runners.training.TrainAfterRun;
+import dev.moaa.runners.training.TrainingLauncher;
+import dev.moaa.transforms.client.ModelEndpoint;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.Supplier;
+import org.apache.beam.sdk.io.FileSystems;
+import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
+import org.apache.beam.sdk.io.fs.MatchResult;
+import org.apache.beam.sdk.options.PipelineOptionsFactory;
+
+/**
+ * {@code moaa run --config=FILE [--output=DIR] [--sft-input=GLOB] [--dpo-input=GLOB] [Beam flags]}:
+ * the whole MoAA loop in one folder.
+ *
+ * <ol>
+ *   <li>{@code sft-data}: the SFT pipeline on the corpus, into {@code OUTPUT/sft-data};
+ *   <li>{@code sft-train}: the trainer's SFT stage on those shards, into {@code OUTPUT/sft-model};
+ *   <li>{@code serve-policy}: the serve command with the SFT checkpoint, until {@code /v1/models} answers;
+ *   <li>{@code dpo-data}: the DPO pipeline on the prompts, its policy the served model, into {@code
+ *       OUTPUT/dpo-data}; then the server is stopped (also when the step fails);
+ *   <li>{@code dpo-train}: the trainer's DPO stage from the SFT checkpoint, into {@code OUTPUT/dpo-model}.
+ * </ol>
+ *
+ * <p>A step is skipped when its output is complete and was made from the same things: the data
+ * steps' manifests say DONE, reconciled, with the config hash of the file the step would get now;
+ * the training steps' {@code training_complete.json} exists; and {@code loop.json} records the same
+ * fingerprint (config, inputs, recipe, overrides and the step before). So a failed loop, run again,
+ * resumes at the step that failed, and changing a recipe redoes that training and what follows it.
+ * Exit codes: 0 the loop completed, 1 a step failed, 2 bad flags or configuration.
+ */
+public final class LoopCommand {
+  private static final Set<String> OWN_FLAGS = Set.of("config", "output", "sft-input", "dpo-input");
+  private static final Set<String> FINGERPRINTED_FLAGS = Set.of("inputFormat", "shards");
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final Plan plan;
+  private final PrintStream out;
+  private final PrintStream err;
+  private LoopState state;
+  private int stepNumber;
+
+  private LoopCommand(Plan plan, PrintStream out, PrintStream err) {
+    this.plan = plan;
+    this.out = out;
+    this.err = err;
+  }
+
+  public static int run(String[] args, PrintStream out, PrintStream err) {
+    Plan plan;
+    try {
+      plan = Plan.of(args);
+    } catch (ConfigException e) {
+      err.println("moaa run: configuration error: " + e.getMessage());
+      return 2;
+    } catch (IllegalArgumentException e) {
+      err.println("moaa run: " + e.getMessage());
+      err.println("usage: moaa run --config=FILE [--output=DIR] [--sft-input=GLOB[,GLOB]] [--dpo-input=GLOB[,GLOB]]"
+          + " [Beam flags]");
+      return 2;
+    }
+    return new LoopCommand(plan, out, err).loop();
+  }
+
+  /** Everything the loop needs, checked before the first step. */
+  private record Plan(Path configFile, MoaaConfig config, Path output, List<String> sftInput, List<String> dpoInput,
+      List<String> beamFlags, TrainSettings train, TrainSettings.Stage sftStage, TrainSettings.Stage dpoStage,
+      ServeSettings serve, Redactor redactor) {
+
+    static Plan of(String[] args) {
+      Map<String, String> own = new java.util.TreeMap<>();
+      List<String> beam = new ArrayList<>();
+      for (String a : args) {
+        int eq = a.indexOf('=');
+        String name = a.startsWith("--") && eq > 2 ? a.substring(2, eq) : null;
+        if (name != null && OWN_FLAGS.contains(name)) {
+          if (own.put(name, a.substring(eq + 1)) != null) {
+            throw new IllegalArgumentException("--" + name + " given twice");
+          }
+        } else if (a.startsWith("--input=") || a.startsWith("--overwrite")) {
+          throw new IllegalArgumentException(a.substring(0, Math.max(a.indexOf('='), 2))
+              + " is set by moaa run itself (use --sft-input and --dpo-input for the inputs)");
+        } else if (a.startsWith("--")) {
+          beam.add(a);
+        } else {
+          throw new IllegalArgumentException("unexpected argument '" + a + "'");
+        }
+      }
+      if (!own.containsKey("config")) {
+        throw new IllegalArgumentException("--config=FILE is required");
+      }
+      Path configFile = Paths.get(own.get("config")).toAbsolutePath().normalize();
+      MoaaConfig config = MoaaConfig.load(configFile);
+      config.sft();
+      config.dpo();
+      TrainSettings train = config.train().orElseThrow(() ->
+          new ConfigException("train", "missing required section for moaa run (recipes of the sft and dpo stages)"));
+      TrainSettings.Stage sft = train.stage("sft").orElseThrow(() ->
+          new ConfigException("train.sft.recipe", "missing: moaa run trains the sft stage (or set train.recipe)"));
+      TrainSettings.Stage dpo = train.stage("dpo").orElseThrow(() ->
+          new ConfigException("train.dpo.recipe", "missing: moaa run trains the dpo stage (or set train.recipe)"));
+      ServeSettings serve = config.serve().orElseThrow(() ->
+          new ConfigException("serve", "missing required section for moaa run (how to serve the SFT model)"));
+      if (serve.apiKeyEnv() != null && (System.getenv(serve.apiKeyEnv()) == null
+          || System.getenv(serve.apiKeyEnv()).isBlank())) {
+        throw new ConfigException("serve.api_key_env", "environment variable " + serve.apiKeyEnv() + " is not set");
+      }
+      Optional<LoopSettings> loop = config.loop();
+      String output = own.containsKey("output") ? Paths.get(own.get("output")).toAbsolutePath().toString()
+          : loop.map(LoopSettings::output).orElse(null);
+      if (output == null) {
+        throw new IllegalArgumentException("the loop needs a folder: --output=DIR or loop.output in the config");
+      }
+      List<String> sftInput = own.containsKey("sft-input") ? globs(own.get("sft-input"))
+          : loop.map(LoopSettings::sftInput).orElse(List.of());
+      List<String> dpoInput = own.containsKey("dpo-input") ? globs(own.get("dpo-input"))
+          : loop.map(LoopSettings::dpoInput).filter(l -> !l.isEmpty()).orElse(sftInput);
+      if (sftInput.isEmpty()) {
+        throw new IllegalArgumentException("the loop needs a corpus: --sft-input=GLOB or loop.sft_input");
+      }
+      FileSystems.setDefaultPipelineOptions(PipelineOptionsFactory.create());
+      List<String> names = new ArrayList<>();
+      config.models().values().stream().map(ModelEndpoint::apiKeyEnv).forEach(names::add);
+      names.add(serve.apiKeyEnv());
+      Plan plan = new Plan(configFile, config, Paths.get(output).normalize(), sftInput, dpoInput, List.copyOf(beam),
+          train, sft, dpo, serve, Redactor.forEnvironment(System.getenv(), names));
+      plan.inputFiles(sftInput, "--sft-input");
+      plan.inputFiles(dpoInput, "--dpo-input");
+      // the data steps' configs, checked now rather than after hours of training
+      plan.stepConfig(StepConfigs.sftData(configFile));
+      plan.stepConfig(StepConfigs.dpoData(configFile, serve.baseUrl(), serve.modelFor("checkpoint"),
+          serve.apiKeyEnv()));
+      return plan;
+    }
+
+    private static List<String> globs(String flag) {
+      return Arrays.stream(flag.split(",")).map(String::trim).filter(s -> !s.isEmpty())
+          .map(s -> s.matches("[A-Za-z][A-Za-z0-9+.-]*://.*") ? s : Paths.get(s).toAbsolutePath().toString()).toList();
+    }
+
+    /** Each matched file with its size, in order: what the data was made from. */
+    List<String> inputFiles(List<String> patterns, String what) {
+      List<String> files = new ArrayList<>();
+      for (String p : patterns) {
+        try {
+          MatchResult m = FileSystems.match(p, EmptyMatchTreatment.ALLOW);
+          if (m.status() != MatchResult.Status.OK || m.metadata().isEmpty()) {
+            throw new IllegalArgumentException(what + " " + p + " matches no file");
+          }
+          m.metadata().stream().map(md -> md.resourceId() + " " + md.sizeBytes()).sorted().forEach(files::add);
+        } catch (IOException e) {
+          throw new IllegalArgumentException(what + " " + p + ": " + e.getMessage());
+        }
+      }
+      return files;
+    }
+
+    MoaaConfig stepConfig(String yaml) {
+      return MoaaConfig.parse(yaml, System::getenv, configFile.getParent());
+    }
+
+    List<String> fingerprintedFlags() {
+      return beamFlags.stream().filter(f -> FINGERPRINTED_FLAGS.stream().anyMatch(n -> f.startsWith("--" + n + "=")))
+          .sorted().toList();
+    }
+  }
+
+  private int loop() {
+    long start = System.nanoTime();
+    Path output = plan.output();
+    state = LoopState.open(output, plan.configFile(), plan.config().hash());
+    out.println("MoAA loop: " + plan.configFile() + " -> " + output);
+    out.println("  SFT corpus " + plan.sftInput() + ", DPO prompts " + plan.dpoInput());
+    try {
+      String sftData = sftData();
+      Trained sft = train("sft-train", "sft", plan.sftStage(), sftData,
+          output.resolve("sft-data").resolve("sft").resolve("parquet"), null, output.resolve("sft-model"));
+      state.put("sft_checkpoint", sft.checkpoint());
+      String dpoData = dpoData(sft);
+      Trained dpo = train("dpo-train", "dpo", plan.dpoStage(), dpoData,
+          output.resolve("dpo-data").resolve("dpo").resolve("parquet"), sft.checkpoint(), output.resolve("dpo-model"));
+      state.put("dpo_checkpoint", dpo.checkpoint());
+      double secs = (System.nanoTime() - start) / 1e9;
+      state.finish("done", secs);
+      out.printf(Locale.ROOT, "MoAA loop DONE in %.1f s%n", secs);
+      summary();
+      out.println("  SFT checkpoint: " + sft.checkpoint());
+      out.println("  DPO checkpoint: " + dpo.checkpoint());
+      return 0;
+    } catch (StepFailure | RuntimeException f) {
+      double secs = (System.nanoTime() - start) / 1e9;
+      state.finish("failed", secs);
+      out.printf(Locale.ROOT, "MoAA loop FAILED after %.1f s%n", secs);
+      summary();
+      err.println("moaa run: " + (f instanceof StepFailure ? f.getMessage() : "unexpected error: " + f));
+      err.println("moaa run: run the same command again to resume at the failed step");
+      return 1;
+    }
+  }
+
+  private void summary() {
+    for (String s : LoopState.STEPS) {
+      JsonNode n = state.step(s);
+      out.printf(Locale.ROOT, "  %-13s %-8s %s%n", s, n.path("status").asText(),
+          n.has("seconds") ? String.format(Locale.ROOT, "%.1f s", n.path("seconds").asDouble()) : "");
+    }
+    out.println("  state: " + state.file());
+  }
+
+  private interface Body {
+    void run() throws StepFailure;
+  }
+
+  /** Runs a step unless its output is complete and made from the same things; records what happened. */
+  private void step(String name, String fingerprint, Supplier<Optional<String>> incomplete, Body body)
+      throws StepFailure {
+    stepNumber++;
+    String tag = "moaa run: [" + stepNumber + "/" + LoopState.STEPS.size() + "] " + name;
+    String recorded = state.fingerprint(name);
+    Optional<String> why = recorded == null
+        ? Optional.of("failed".equals(state.lastStatus(name)) || "running".equals(state.lastStatus(name))
+            ? "it did not complete in the last run" : "no completed run recorded")
+        : !recorded.equals(fingerprint) ? Optional.of("its config, inputs or the step before changed")
+        : incomplete.get();
+    if (why.isEmpty()) {
+      state.skipped(name, "complete, made from the same config and inputs");
+      out.println(tag + ": skipped (output complete, same config and inputs)");
+      return;
+    }
+    out.println(tag + ": start (" + why.get() + ")");
+    state.started(name);
+    long t0 = System.nanoTime();
+    try {
+      body.run();
+    } catch (StepFailure | RuntimeException e) {
+      double secs = (System.nanoTime() - t0) / 1e9;
+      String msg = e instanceof StepFailure ? e.getMessage() : e.toString();
+      state.failed(name, msg, secs);
+      out.printf(Locale.ROOT, "%s: FAILED after %.1f s%n", tag, secs);
+      throw new StepFailure("step " + name + " failed: " + msg);
+    }
+    double secs = (System.nanoTime() - t0) / 1e9;
+    state.done(name, fingerprint, secs);
+    out.printf(Locale.ROOT, "%s: done in %.1f s%n", tag, secs);
+  }
+
+  private String sftData() throws StepFailure {
+    Path out = plan.output().resolve("sft-data");
+    String yaml = StepConfigs.sftData(plan.configFile());
+    Path cfg = writeStepConfig("sft-data.yaml", yaml);
+    MoaaConfig stepConfig = plan.stepConfig(yaml);
+    String fp = fingerprint("sft-data", stepConfig.hash(), String.join(",", plan.sftInput()),
+        String.join("\n", plan.inputFiles(plan.sftInput(), "--sft-input")), String.join(" ", plan.fingerprintedFlags()));
+    step("sft-data", fp, () -> dataIncomplete(out, stepConfig.hash()), () -> {
+      RunCommand.Outcome o = SftCommand.execute(pipelineArgs(cfg, plan.sftInput(), out, stepConfig), this.out, err);
+      checkData(o, "sft");
+    });
+    return fp;
+  }
+
+  /** What a training step produced: its checkpoint, and the fingerprint the next step builds on. */
+  private record Trained(String checkpoint, String fingerprint) {}
+
+  private Trained train(String name, String stage, TrainSettings.Stage s, String dataFingerprint, Path shards,
+      String baseModel, Path dir) throws StepFailure {
+    String fp = fingerprint(name, dataFingerprint, baseModel == null ? "" : baseModel, sha256(readBytes(s.recipe())),
+        s.overrides().toString());
+    TrainingLauncher.Job job = new TrainingLauncher.Job(stage, s.recipe(), List.of(shards + "/*.parquet"), baseModel,
+        dir, s.overrides());
+    String[] reported = new String[1];
+    step(name, fp, () -> TrainingLauncher.completedCheckpoint(dir).isPresent() ? Optional.empty()
+        : Optional.of("no " + TrainingLauncher.COMPLETE_FILE), () -> {
+          TrainingLauncher.Result r = TrainingLauncher.of(plan.train(), plan.redactor())
+              .run(job, out, err, dir.resolve("train.log"));
+          if (!r.ok()) {
+            throw new StepFailure(r.exitCode() != 0 ? "the trainer exited with code " + r.exitCode()
+                : "the trainer exited 0 but reported no checkpoint");
+          }
+          reported[0] = r.checkpoint();
+        });
+    String checkpoint = TrainingLauncher.completedCheckpoint(dir).orElse(reported[0]);
+    if (checkpoint == null) {
+      throw new StepFailure("step " + name + ": no checkpoint in " + dir.resolve(TrainingLauncher.COMPLETE_FILE));
+    }
+    return new Trained(checkpoint, fp);
+  }
+
+  private String dpoData(Trained sft) throws StepFailure {
+    Path out = plan.output().resolve("dpo-data");
+    ServeSettings serve = plan.serve();
+    String model = serve.modelFor(sft.checkpoint());
+    String yaml = StepConfigs.dpoData(plan.configFile(), serve.baseUrl(), model, serve.apiKeyEnv());
+    Path cfg = writeStepConfig("dpo-data.yaml", yaml);
+    MoaaConfig stepConfig = plan.stepConfig(yaml);
+    String fp = fingerprint("dpo-data", sft.fingerprint(), sft.checkpoint(), stepConfig.hash(),
+        serve.command().source(), String.join(",", plan.dpoInput()),
+        String.join("\n", plan.inputFiles(plan.dpoInput(), "--dpo-input")), String.join(" ", plan.fingerprintedFlags()));
+    Supplier<Optional<String>> incomplete = () -> dataIncomplete(out, stepConfig.hash());
+    String recorded = state.fingerprint("dpo-data");
+    if (fp.equals(recorded) && incomplete.get().isEmpty()) {
+      stepNumber++;
+      state.skipped("serve-policy", "the DPO data is complete");
+      this.out.println("moaa run: [" + stepNumber + "/" + LoopState.STEPS.size()
+          + "] serve-policy: skipped (the DPO data is complete)");
+      step("dpo-data", fp, incomplete, () -> { });
+      return fp;
+    }
+    stepNumber++;
+    String serveTag = "moaa run: [" + stepNumber + "/" + LoopState.STEPS.size() + "] serve-policy";
+    this.out.println(serveTag + ": start (the policy for the DPO data: " + sft.checkpoint() + ")");
+    state.started("serve-policy");
+    long t0 = System.nanoTime();
+    PolicyServer server;
+    try {
+      server = PolicyServer.start(serve, sft.checkpoint(), plan.redactor(),
+          plan.output().resolve("logs").resolve("serve-policy.log"), this.out);
+    } catch (StepFailure e) {
+      state.failed("serve-policy", e.getMessage(), (System.nanoTime() - t0) / 1e9);
+      throw new StepFailure("step serve-policy failed: " + e.getMessage());
+    }
+    try (server) {
+      try {
+        double ready = server.awaitReady();
+        state.done("serve-policy", null, ready);
+        this.out.printf(Locale.ROOT, "%s: done in %.1f s (serving until the DPO data is written)%n", serveTag, ready);
+      } catch (StepFailure e) {
+        state.failed("serve-policy", e.getMessage(), (System.nanoTime() - t0) / 1e9);
+        throw new StepFailure("step serve-policy failed: " + e.getMessage());
+      }
+      step("dpo-data", fp, incomplete, () -> {
+        RunCommand.Outcome o = DpoCommand.execute(pipelineArgs(cfg, plan.dpoInput(), out, stepConfig), this.out, err);
+        checkData(o, "dpo");
+      });
+    }
+    return fp;
+  }
+
+  private String[] pipelineArgs(Path config, List<String> inputs, Path out, MoaaConfig stepConfig) {
+    List<String> a = new ArrayList<>(List.of("--config=" + config, "--input=" + String.join(",", inputs),
+        "--output=" + out, "--overwrite=true"));
+    a.addAll(plan.beamFlags());
+    int total = stepConfig.models().values().stream().mapToInt(ModelEndpoint::maxConcurrency).sum();
+    return RunnerDefaults.apply(a.toArray(String[]::new), total);
+  }
+
+  private static void checkData(RunCommand.Outcome o, String kind) throws StepFailure {
+    if (o.exitCode() != 0) {
+      throw new StepFailure("moaa " + kind + " exited with code " + o.exitCode());
+    }
+    if (o.counts().written() == 0 || TrainAfterRun.countParquet(o.output().resolve(kind).resolve("parquet")) == 0) {
+      throw new StepFailure("moaa " + kind + " wrote no rows to train on (" + o.counts().line() + ")");
+    }
+  }
+
+  /** Empty when {@code out} holds a DONE, reconciled run with rows, made with the config of this hash. */
+  private static Optional<String> dataIncomplete(Path out, String configHash) {
+    Path m = out.resolve("manifest.json");
+    if (!Files.isRegularFile(m)) {
+      return Optional.of("no manifest.json");
+    }
+    try {
+      JsonNode n = JSON.readTree(m.toFile());
+      if (!"DONE".equals(n.path("state").asText())) {
+        return Optional.of("the last run ended " + n.path("state").asText());
+      }
+      if (!n.path("counts").path("reconciled").asBoolean(false)) {
+        return Optional.of("the last run did not reconcile");
+      }
+      if (!configHash.equals(n.path("config_hash").asText())) {
+        return Optional.of("the last run had another config");
+      }
+      if (n.path("counts").path("written").asLong(0) == 0) {
+        return Optional.of("the last run wrote no rows");
+      }
+      return Optional.empty();
+    } catch (IOException e) {
+      return Optional.of("manifest.json is unreadable");
+    }
+  }
+
+  private Path writeStepConfig(String name, String yaml) throws StepFailure {
+    Path f = plan.output().resolve("_loop").resolve(name);
+    try {
+      Files.createDirectories(f.getParent());
+      Files.writeString(f, yaml, StandardCharsets.UTF_8);
+      return f;
+    } catch (IOException e) {
+      throw new StepFailure("cannot write " + f + ": " + e.getMessage());
+    }
+  }
+
+  private static byte[] readBytes(Path p) throws StepFailure {
+    try {
+      return Files.readAllBytes(p);
+    } catch (IOException e) {
+      throw new StepFailure("cannot read the recipe " + p + ": " + e.getMessage());
+    }
+  }
+
+  static String fingerprint(String... parts) {
+    return sha256(String.join("\u0000", parts).getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static String sha256(byte[] bytes) {
+    try {
+      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}
