@@ -76,7 +76,7 @@ public final class MoaaConfig {
   private static final Set<String> MODEL = Set.of("base_url", "model", "api_key_env", "temperature",
       "top_p", "max_tokens", "seed", "stop", "max_concurrency", "connect_timeout_ms",
       "read_timeout_ms", "retry", "price", "api_key_file", "requests_per_minute", "tokens_per_minute",
-      "adaptive_concurrency", "initial_concurrency", "backoff_factor");
+      "adaptive_concurrency", "initial_concurrency", "backoff_factor", "revision");
   private static final Set<String> CACHE = Set.of("backend", "path", "url", "password_env", "lock_ttl_ms");
   private static final Set<String> BUDGET = Set.of("max_cost_usd", "max_tokens", "assumed_completion_tokens");
   /** The folder of the default cache file; {@code none} turns the default cache off. */
@@ -311,6 +311,9 @@ public final class MoaaConfig {
         throw new ConfigException(path + ".api_key_env", "environment variable " + var + " is not set");
       }
       b.apiKeyEnv(var);
+    }
+    if (n.has("revision")) {
+      b.revision(text(n, "revision", path));
     }
     if (n.has("api_key_file")) {
       if (n.has("api_key_env")) {

@@ -41,11 +41,12 @@ public final class StepConfigs {
   /**
    * The user's file for the DPO step: a new model entry, the policy's settings (defaults merged in)
    * with {@code base_url} and {@code model} of the served checkpoint, no price (a local server) and
-   * the serve key variable (or none); {@code dpo.policy} names it. Judges keep their own entries,
+   * the serve key variable (or none), and {@code revision} naming the checkpoint so that cached
+   * answers of another checkpoint served under the same name are never reused; {@code dpo.policy} names it. Judges keep their own entries,
    * even one that is also the policy. {@code defaults} is merged into every model, so a default key
    * variable does not reach the served policy.
    */
-  public static String dpoData(Path configFile, String baseUrl, String modelId, String apiKeyEnv) {
+  public static String dpoData(Path configFile, String baseUrl, String modelId, String apiKeyEnv, String revision) {
     ObjectNode root = read(configFile);
     root.remove(LOOP_ONLY);
     JsonNode defaults = root.path("defaults");
@@ -65,6 +66,7 @@ public final class StepConfigs {
     served.put("base_url", baseUrl);
     served.put("model", modelId);
     served.remove("price");
+    served.put("revision", revision); // the checkpoint's answers are cached apart from any other's
     served.remove("api_key_env");
     if (apiKeyEnv != null) {
       served.put("api_key_env", apiKeyEnv);

@@ -132,13 +132,14 @@ class TrainingConfigTest {
     assertTrue(sft.train().isEmpty() && sft.serve().isEmpty() && sft.loop().isEmpty());
     assertEquals(MoaaConfig.parse(MODELS, Map.of("KEY_A", "sk-a")::get).hash(), sft.hash(),
         "the SFT step's config is the user's file without the loop's sections");
-    assertFalse(original.hash().equals(sft.hash()));
+    assertEquals(original.hash(), sft.hash(), "training, serving and the loop do not change what a row holds");
 
-    String dpoYaml = StepConfigs.dpoData(file, "http://127.0.0.1:8123/v1", "sft-model", null);
+    String dpoYaml = StepConfigs.dpoData(file, "http://127.0.0.1:8123/v1", "sft-model", null, "fp-1");
     MoaaConfig dpo = MoaaConfig.parse(dpoYaml, Map.of("KEY_A", "sk-a")::get, dir);
     assertEquals(StepConfigs.SERVED_POLICY, dpo.dpo().policy().name());
     assertEquals("http://127.0.0.1:8123/v1", dpo.dpo().policy().baseUrl());
     assertEquals("sft-model", dpo.dpo().policy().modelId());
+    assertEquals("fp-1", dpo.dpo().policy().revision(), "the checkpoint's answers are cached apart");
     assertNull(dpo.dpo().policy().apiKeyEnv(), "the default key is not sent to the local server");
     assertEquals(0.0, dpo.dpo().policy().inputPricePerMillion());
     assertEquals(0.9, dpo.models().get(StepConfigs.SERVED_POLICY).temperature(), "the policy entry keeps its settings");
@@ -146,7 +147,7 @@ class TrainingConfigTest {
     assertEquals("KEY_A", dpo.models().get("pol").apiKeyEnv());
     JsonNode tree = new ObjectMapper(new YAMLFactory()).readTree(dpoYaml);
     assertTrue(tree.path("defaults").isMissingNode());
-    assertEquals("KEY_B", MoaaConfig.parse(StepConfigs.dpoData(file, "http://127.0.0.1:8123/v1", "m", "KEY_B"),
+    assertEquals("KEY_B", MoaaConfig.parse(StepConfigs.dpoData(file, "http://127.0.0.1:8123/v1", "m", "KEY_B", "fp-1"),
         Map.of("KEY_A", "a", "KEY_B", "b")::get, dir).dpo().policy().apiKeyEnv());
   }
 }

@@ -158,7 +158,7 @@ public final class LoopCommand {
       // the data steps' configs, checked now rather than after hours of training
       plan.stepConfig(StepConfigs.sftData(configFile));
       plan.stepConfig(StepConfigs.dpoData(configFile, serve.baseUrl(), serve.modelFor("checkpoint"),
-          serve.apiKeyEnv()));
+          serve.apiKeyEnv(), "checked-before-training"));
       return plan;
     }
 
@@ -318,7 +318,7 @@ public final class LoopCommand {
     Path out = plan.output().resolve("dpo-data");
     ServeSettings serve = plan.serve();
     String model = serve.modelFor(sft.checkpoint());
-    String yaml = StepConfigs.dpoData(plan.configFile(), serve.baseUrl(), model, serve.apiKeyEnv());
+    String yaml = StepConfigs.dpoData(plan.configFile(), serve.baseUrl(), model, serve.apiKeyEnv(), sft.fingerprint());
     Path cfg = writeStepConfig("dpo-data.yaml", yaml);
     MoaaConfig stepConfig = plan.stepConfig(yaml);
     String fp = fingerprint("dpo-data", sft.fingerprint(), sft.checkpoint(), stepConfig.hash(),

@@ -34,6 +34,7 @@ public final class ModelEndpoint implements Serializable {
   private final double inputPricePerMillion;
   private final double outputPricePerMillion;
   private final String apiKeyFile;
+  private final String revision;
   private final RateLimits rateLimits;
   private final CacheSpec cache;
   private final BudgetSpec budget;
@@ -55,6 +56,7 @@ public final class ModelEndpoint implements Serializable {
     this.inputPricePerMillion = b.inputPricePerMillion;
     this.outputPricePerMillion = b.outputPricePerMillion;
     this.apiKeyFile = b.apiKeyFile;
+    this.revision = b.revision;
     this.rateLimits = b.rateLimits;
     this.cache = b.cache;
     this.budget = b.budget;
@@ -89,6 +91,7 @@ public final class ModelEndpoint implements Serializable {
     b.inputPricePerMillion = inputPricePerMillion;
     b.outputPricePerMillion = outputPricePerMillion;
     b.apiKeyFile = apiKeyFile;
+    b.revision = revision;
     b.rateLimits = rateLimits;
     b.cache = cache;
     b.budget = budget;
@@ -113,6 +116,12 @@ public final class ModelEndpoint implements Serializable {
   public double outputPricePerMillion() { return outputPricePerMillion; }
   /** The file holding the API key, or null. */
   public String apiKeyFile() { return apiKeyFile; }
+  /**
+   * What identifies the weights behind the endpoint beyond the model id (null if nothing): part of
+   * every call's cache key, so a new checkpoint served under the same name never gets the answers
+   * of the old one.
+   */
+  public String revision() { return revision; }
   public RateLimits rateLimits() { return rateLimits; }
   public CacheSpec cache() { return cache; }
   public BudgetSpec budget() { return budget; }
@@ -183,6 +192,7 @@ public final class ModelEndpoint implements Serializable {
     private double inputPricePerMillion;
     private double outputPricePerMillion;
     private String apiKeyFile;
+    private String revision;
     private RateLimits rateLimits = RateLimits.defaults();
     private CacheSpec cache = CacheSpec.none();
     private BudgetSpec budget = BudgetSpec.unlimited();
@@ -206,6 +216,7 @@ public final class ModelEndpoint implements Serializable {
     public Builder inputPricePerMillion(double v) { this.inputPricePerMillion = v; return this; }
     public Builder outputPricePerMillion(double v) { this.outputPricePerMillion = v; return this; }
     public Builder apiKeyFile(String v) { this.apiKeyFile = v; return this; }
+    public Builder revision(String v) { this.revision = v; return this; }
     public Builder rateLimits(RateLimits v) { this.rateLimits = Objects.requireNonNull(v); return this; }
     public Builder cache(CacheSpec v) { this.cache = Objects.requireNonNull(v); return this; }
     public Builder budget(BudgetSpec v) { this.budget = Objects.requireNonNull(v); return this; }

@@ -17,7 +17,7 @@ public final class Calls {
 
   /**
    * The call's identity: SHA-256 of the endpoint URL, the exact request body (model id, messages,
-   * sampling parameters, seed) and the template version. Equal hashes mean the same paid call.
+   * sampling parameters, seed), the template version and the model's revision, if it has one. Equal hashes mean the same paid call.
    */
   public static String requestHash(ModelEndpoint endpoint, ChatRequest request, String template) {
     try {
@@ -27,6 +27,10 @@ public final class Calls {
       d.update(OpenAiChatClient.requestBody(endpoint, request));
       d.update((byte) 0);
       d.update(String.valueOf(template).getBytes(StandardCharsets.UTF_8));
+      if (endpoint.revision() != null) {
+        d.update((byte) 0);
+        d.update(endpoint.revision().getBytes(StandardCharsets.UTF_8));
+      }
       return HexFormat.of().formatHex(d.digest());
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException(e);
