@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shlex
 import sys
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import recipe as recipes
     from .tiny import build_model, build_tokenizer, corpus_texts
-    from .train import _world_size, build_trainer
+    from .train import build_trainer
 
     out = Path(a.output).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     del model
     build_seconds = time.perf_counter() - t0
 
-    world = _world_size()
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun / accelerate launch on GPUs set it
     recipe_doc = {
         "stage": "sft",
         "base_model": str(model_dir),
@@ -135,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.cuda.reset_peak_memory_stats()
     trainer, log = build_trainer(recipe, extra_callbacks=[clock.callback()])
     clock.trainer = trainer
+    if trainer.args.world_size != world:
+        raise SystemExit(f"moaa-training: error: {trainer.args.world_size} processes, but WORLD_SIZE says {world}")
     trainer.train()
 
     marks = {step: (t, tokens) for step, t, tokens in clock.marks}

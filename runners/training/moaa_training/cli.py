@@ -9,6 +9,12 @@ import os
 import sys
 import traceback
 
+# These modules import only the standard library, PyYAML and pyarrow at load time; torch,
+# transformers and TRL are imported inside functions, after the environment below is set.
+from .data import check_columns
+from .recipe import RecipeError, load, resolve_data_files
+from .train import check_base_model, forget_completion, run
+
 PREFIX = "moaa-training:"
 
 
@@ -52,8 +58,6 @@ def _one_line(e: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     _quiet_environment()
     args = parser().parse_args(argv)
-    from .recipe import RecipeError, load
-
     try:
         recipe = load(
             args.recipe,
@@ -65,14 +69,10 @@ def main(argv: list[str] | None = None) -> int:
             },
             sets=args.set,
         )
-        from .data import check_columns
-        from .recipe import resolve_data_files
-        from .train import _rank, check_base_model, run
-
+        forget_completion(recipe)
         check_columns(recipe.stage, resolve_data_files(recipe))
         check_base_model(recipe.base_model)
-        final = run(recipe)
-        main_process = _rank() == 0
+        final, main_process = run(recipe)
     except RecipeError as e:
         sys.stdout.flush()
         print(f"{PREFIX} error: {_one_line(e)}", file=sys.stderr, flush=True)

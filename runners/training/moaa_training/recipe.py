@@ -153,7 +153,7 @@ def _path(key: str, value: Any, base: Path) -> str:
 
 
 def _lora(value: Any, current: Lora) -> Lora:
-    if isinstance(value, (bool, str)) and not isinstance(value, dict):
+    if isinstance(value, (bool, str)):
         return Lora(**{**vars(current), "enabled": _bool("lora", value)})
     if not isinstance(value, dict):
         raise RecipeError(f"lora: expected true/false or a mapping, got {value!r}")

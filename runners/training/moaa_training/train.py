@@ -20,18 +20,6 @@ from .recipe import Recipe, RecipeError, batch_layout, resolve_data_files
 MARKER = "training_complete.json"
 
 
-def _rank() -> int:
-    """This process's index among the training processes, however they were launched (plain,
-    torchrun, accelerate launch); the same shared state the Trainer uses."""
-    from accelerate import PartialState
-
-    return PartialState().process_index
-
-
-def _world_size() -> int:
-    from accelerate import PartialState
-
-    return PartialState().num_processes
 
 
 def _use_bf16(setting) -> bool:
@@ -120,11 +108,15 @@ def build_trainer(recipe: Recipe, extra_callbacks=()):
 
     files = recipe.data_files or resolve_data_files(recipe)
     check_base_model(recipe.base_model)
-    micro, accum = batch_layout(recipe.batch_size, recipe.per_device_batch_size, _world_size())
     bf16 = _use_bf16(recipe.bf16)
     tokenizer = _load_tokenizer(recipe.base_model)
     rows = load_rows(recipe.stage, files)
-    args = _config(recipe, micro, accum, bf16)
+    # The process count is read from the arguments themselves, which set up torch.distributed the
+    # way the Trainer will (plain, torchrun or accelerate launch; CPU or GPU).
+    args = _config(recipe, recipe.per_device_batch_size, 1, bf16)
+    micro, accum = batch_layout(recipe.batch_size, recipe.per_device_batch_size, args.world_size)
+    args.per_device_train_batch_size = micro
+    args.gradient_accumulation_steps = accum
     log = MetricsLog(Path(recipe.output_dir) / "metrics.jsonl")
     kwargs = dict(
         model=recipe.base_model,
@@ -166,14 +158,20 @@ def _save_final(trainer, recipe: Recipe) -> dict:
     return extra
 
 
-def run(recipe: Recipe) -> Path:
-    """Trains one stage and writes its outputs; returns the absolute path of final/."""
+def forget_completion(recipe: Recipe) -> None:
+    """Removes the marker of an earlier run in the same output_dir: from the moment a run starts,
+    the folder is incomplete until this run finishes. Every process may call it (before any of
+    them has initialised torch.distributed); the removal tolerates the others' doing the same."""
+    (Path(recipe.output_dir) / MARKER).unlink(missing_ok=True)
+
+
+def run(recipe: Recipe) -> tuple[Path, bool]:
+    """Trains one stage and writes its outputs; returns the absolute path of final/ and whether
+    this is the main process (the one that wrote the outputs)."""
     out = Path(recipe.output_dir)
     marker = out / MARKER
-    if _rank() == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        if marker.exists():
-            marker.unlink()  # a rerun is incomplete until it finishes again
+    forget_completion(recipe)
+    out.mkdir(parents=True, exist_ok=True)
     trainer, log = build_trainer(recipe)
     started = time.perf_counter()
     result = trainer.train()
@@ -192,7 +190,10 @@ def run(recipe: Recipe) -> Path:
             "train_tokens": tokens,
             "tokens_per_second": round(tokens / seconds, 2) if seconds > 0 else None,
             "seconds": round(seconds, 3),
-            "processes": _world_size(),
+            "processes": trainer.args.world_size,
+            "per_device_batch_size": trainer.args.per_device_train_batch_size,
+            "gradient_accumulation_steps": trainer.args.gradient_accumulation_steps,
+            "bf16": bool(trainer.args.bf16),
             "base_model": recipe.base_model,
             "data": recipe.data_files,
             **extra,
@@ -202,4 +203,4 @@ def run(recipe: Recipe) -> Path:
         tmp = marker.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(complete, indent=2) + "\n")
         tmp.replace(marker)
-    return final
+    return final, trainer.is_world_process_zero()

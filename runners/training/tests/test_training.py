@@ -124,30 +124,26 @@ def test_lora_trains_and_final_holds_the_merged_model(workdir, tiny_model):
     assert not torch.allclose(merged_logits, base_logits, atol=1e-4)
 
 
-def test_two_processes_under_torchrun_write_once(workdir, tiny_model):
+def test_two_processes_under_torchrun_write_once_and_flags_override_the_recipe(workdir, tiny_model, sft_shards):
     torchrun = pathlib.Path(sys.executable).parent / "torchrun"
     assert torchrun.is_file(), "torchrun comes with torch, beside this python"
-    recipe = {**SFT_RECIPE, "output_dir": "ddp", "max_steps": 4, "save_steps": 1000}
-    run = train(workdir, recipe, name="ddp.yaml", launcher=[str(torchrun), "--nproc_per_node", "2", "-m"])
+    out = workdir / "ddp"
+    recipe = {**SFT_RECIPE, "output_dir": "ignored", "data": "/nowhere/*.parquet", "save_steps": 1000}
+    run = train(workdir, recipe, "--data", str(sft_shards[0]), "--output-dir", str(out), "--set", "max_steps=4",
+                "--set", "learning_rate=1e-4", name="ddp.yaml",
+                launcher=[str(torchrun), "--nproc_per_node", "2", "-m"])
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count("moaa-training: checkpoint") == 1
-    assert run.last_stdout_line().startswith("moaa-training: checkpoint ")
+    assert run.last_stdout_line() == f"moaa-training: checkpoint {(out / 'final').resolve()}"
     assert [s["step"] for s in run.steps()] == [1, 2, 3, 4]
     complete = run.complete()
     assert complete["processes"] == 2
-    AutoModelForCausalLM.from_pretrained(run.output_dir / "final")
-
-
-def test_command_line_overrides_the_recipe(workdir, tiny_model, sft_shards):
-    out = workdir / "override"
-    run = train(workdir, {**SFT_RECIPE, "output_dir": "ignored", "data": "/nowhere/*.parquet"}, "--data",
-                str(sft_shards[0]), "--output-dir", str(out), "--set", "max_steps=2", "--set", "learning_rate=1e-4",
-                name="override.yaml")
-    assert run.returncode == 0, run.stderr[-3000:]
-    complete = run.complete()
-    assert complete["steps"] == 2 and complete["data"] == [str(sft_shards[0])]
-    assert complete["recipe"]["learning_rate"] == 1e-4
+    # batch_size 8 over two processes: 4 rows per process and step, no accumulation.
+    assert (complete["per_device_batch_size"], complete["gradient_accumulation_steps"]) == (4, 1)
+    assert complete["data"] == [str(sft_shards[0])]
+    assert complete["recipe"]["learning_rate"] == 1e-4 and complete["recipe"]["max_steps"] == 4
     assert not (workdir / "ignored").exists()
+    AutoModelForCausalLM.from_pretrained(out / "final")
 
 
 @pytest.mark.parametrize(
@@ -168,7 +164,17 @@ def test_a_bad_recipe_fails_with_one_clear_line(workdir, tiny_model, change, ext
     assert run.returncode == 2
     assert message in run.last_stderr_line()
     assert run.last_stderr_line().startswith("moaa-training: error: ")
-    assert not (workdir / "bad" / "training_complete.json").exists()
+    assert "moaa-training: checkpoint" not in run.stdout
+    assert not (workdir / "bad").exists()
+
+
+def test_a_rerun_that_fails_its_checks_no_longer_claims_completion(workdir, tiny_model):
+    out = workdir / "rerun"
+    out.mkdir(exist_ok=True)
+    (out / "training_complete.json").write_text(json.dumps({"stage": "sft"}))
+    run = train(workdir, {**SFT_RECIPE, "output_dir": str(out), "data": "/nowhere/*.parquet"}, name="rerun.yaml")
+    assert run.returncode == 2
+    assert not (out / "training_complete.json").exists()
 
 
 def test_a_failure_after_the_checks_exits_1_and_removes_a_stale_marker(workdir, tiny_model):
