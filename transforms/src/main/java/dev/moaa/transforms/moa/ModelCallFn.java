@@ -7,7 +7,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
-import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Distribution;
 import org.apache.beam.sdk.metrics.Metrics;
 import org.apache.beam.sdk.transforms.DoFn;
@@ -32,13 +31,7 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
   public static final String NAMESPACE = "moaa";
 
   protected final ModelEndpoint endpoint;
-  private final Counter calls;
-  private final Counter failures;
-  private final Counter retries;
-  private final Counter promptTokens;
-  private final Counter completionTokens;
-  private final Counter cacheHits;
-  private final Distribution latency;
+  private final CallMetrics metrics;
   private final Distribution bundleSize;
 
   private transient SharedModelClients.Lease lease;
@@ -46,15 +39,8 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
 
   protected ModelCallFn(ModelEndpoint endpoint) {
     this.endpoint = endpoint;
-    String m = endpoint.name();
-    this.calls = Metrics.counter(NAMESPACE, "calls/" + m);
-    this.failures = Metrics.counter(NAMESPACE, "failures/" + m);
-    this.retries = Metrics.counter(NAMESPACE, "retries/" + m);
-    this.promptTokens = Metrics.counter(NAMESPACE, "prompt_tokens/" + m);
-    this.completionTokens = Metrics.counter(NAMESPACE, "completion_tokens/" + m);
-    this.cacheHits = Metrics.counter(NAMESPACE, "cache_hits/" + m);
-    this.latency = Metrics.distribution(NAMESPACE, "latency_ms/" + m);
-    this.bundleSize = Metrics.distribution(NAMESPACE, "bundle_calls/" + m);
+    this.metrics = new CallMetrics(endpoint);
+    this.bundleSize = Metrics.distribution(NAMESPACE, "bundle_calls/" + endpoint.name());
   }
 
   /** Where an element's results go: the same calls in process and finish-bundle contexts. */
@@ -156,19 +142,7 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
   }
 
   private void record(Call call) {
-    calls.inc();
-    if (call.getCached()) {
-      cacheHits.inc();
-      return;
-    }
-    retries.inc(Math.max(0, call.getAttempts() - 1));
-    if (!call.getOk()) {
-      failures.inc();
-    } else {
-      promptTokens.inc(call.getPromptTokens());
-      completionTokens.inc(call.getCompletionTokens());
-      latency.update(call.getLatencyMs());
-    }
+    metrics.record(call);
   }
 
   @Teardown
