@@ -201,6 +201,35 @@ public final class SimulatedEndpoint implements AutoCloseable {
     return counters == null ? 0 : counters.peakInFlight();
   }
 
+  /** How many requests for {@code model} were answered with HTTP {@code status}. */
+  public long statusCount(String model, int status) {
+    ModelCounters counters = perModel.get(model);
+    return counters == null ? 0 : counters.status(status);
+  }
+
+  /**
+   * The sum of the simulated latencies (the sleeps, stalls included) of the admitted requests for
+   * {@code model}, in ms: how long its in-flight slots were busy.
+   */
+  public long busyMs(String model) {
+    ModelCounters counters = perModel.get(model);
+    return counters == null ? 0 : counters.busyMs();
+  }
+
+  /**
+   * When the first and the last request for {@code model} arrived, as {@link System#nanoTime()}
+   * values; {@code [0, 0]} when none did.
+   */
+  public long[] arrivalSpanNanos(String model) {
+    ModelCounters counters = perModel.get(model);
+    return counters == null ? new long[] {0, 0} : counters.arrivalSpanNanos();
+  }
+
+  /** The models that received a chat-completion request or were listed up front, sorted. */
+  public List<String> modelNames() {
+    return List.copyOf(new TreeSet<>(perModel.keySet()));
+  }
+
   /** How many requests for {@code model} are in progress right now. */
   public int inFlight(String model) {
     ModelCounters counters = perModel.get(model);
@@ -318,6 +347,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
 
     requestedModels.add(request.model());
     ModelCounters counters = countersFor(request.model());
+    counters.countArrival(System.nanoTime());
     int cap = settings.maxInFlightPerModel();
     if (!counters.tryAcquire(cap)) {
       record(request.model(), request.messages(), request.params(), true, 429, 0, order);
@@ -359,6 +389,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
     long delay = decision.fault() == FaultPlan.Fault.TIMEOUT
         ? settings.timeoutDelayMs()
         : faults.latencyMs(bodyHash, attempt);
+    counters.addBusy(delay);
     if (!pause(delay)) {
       return null;
     }
@@ -526,6 +557,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
     private final int port;
     private final long latencyMs;
     private final long latencyJitterMs;
+    private final LatencyShape latencyShape;
     private final int maxInFlightPerModel;
     private final long retryAfterMs;
     private final double rate5xx;
@@ -554,6 +586,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
       this.port = b.port;
       this.latencyMs = b.latencyMs;
       this.latencyJitterMs = b.latencyJitterMs;
+      this.latencyShape = b.latencyShape;
       this.maxInFlightPerModel = b.maxInFlightPerModel;
       this.retryAfterMs = b.retryAfterMs;
       this.rate5xx = b.rate5xx;
@@ -599,6 +632,15 @@ public final class SimulatedEndpoint implements AutoCloseable {
     /** Extra latency of up to this many ms, uniform and deterministic per request attempt. */
     public long latencyJitterMs() {
       return latencyJitterMs;
+    }
+
+    /**
+     * How the latency of an admitted request is drawn: {@link LatencyShape#FIXED} uses {@link
+     * #latencyMs()} as it is, {@link LatencyShape#LONG_TAIL} makes it the median of a log-normal
+     * draw (see {@link LatencyShape}). Jitter is added after either.
+     */
+    public LatencyShape latencyShape() {
+      return latencyShape;
     }
 
     /** Requests per model allowed in progress at once; 0 means no cap. */
@@ -703,6 +745,11 @@ public final class SimulatedEndpoint implements AutoCloseable {
       return toBuilder().latencyJitterMs(value).build();
     }
 
+    /** A copy with another latency shape. */
+    public Settings withLatencyShape(LatencyShape value) {
+      return toBuilder().latencyShape(value).build();
+    }
+
     /** A copy with another per-model concurrency cap. */
     public Settings withMaxInFlightPerModel(int value) {
       return toBuilder().maxInFlightPerModel(value).build();
@@ -782,7 +829,8 @@ public final class SimulatedEndpoint implements AutoCloseable {
     @Override
     public String toString() {
       return "Settings{port=" + port + ", latencyMs=" + latencyMs
-          + ", latencyJitterMs=" + latencyJitterMs + ", maxInFlightPerModel=" + maxInFlightPerModel
+          + ", latencyJitterMs=" + latencyJitterMs + ", latencyShape=" + latencyShape
+          + ", maxInFlightPerModel=" + maxInFlightPerModel
           + ", retryAfterMs=" + retryAfterMs + ", rate5xx=" + rate5xx
           + ", rateTimeout=" + rateTimeout + ", rateMalformed=" + rateMalformed
           + ", rateEmpty=" + rateEmpty + ", timeoutDelayMs=" + timeoutDelayMs + ", seed=" + seed
@@ -797,6 +845,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
       private int port = 0;
       private long latencyMs = 0;
       private long latencyJitterMs = 0;
+      private LatencyShape latencyShape = LatencyShape.FIXED;
       private int maxInFlightPerModel = 0;
       private long retryAfterMs = 50;
       private double rate5xx = 0;
@@ -819,6 +868,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
         port = s.port;
         latencyMs = s.latencyMs;
         latencyJitterMs = s.latencyJitterMs;
+        latencyShape = s.latencyShape;
         maxInFlightPerModel = s.maxInFlightPerModel;
         retryAfterMs = s.retryAfterMs;
         rate5xx = s.rate5xx;
@@ -851,6 +901,12 @@ public final class SimulatedEndpoint implements AutoCloseable {
       /** See {@link Settings#latencyJitterMs()}. */
       public Builder latencyJitterMs(long value) {
         latencyJitterMs = value;
+        return this;
+      }
+
+      /** See {@link Settings#latencyShape()}. */
+      public Builder latencyShape(LatencyShape value) {
+        latencyShape = Objects.requireNonNull(value, "latencyShape");
         return this;
       }
 
