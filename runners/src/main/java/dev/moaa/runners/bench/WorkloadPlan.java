@@ -13,7 +13,7 @@ import java.util.Map;
  * n·L/C, plus one chain of dependent calls (SFT: turns × (layers + 1) calls; DPO: policy sample →
  * criteria → judge → lead judge = 4 calls). <b>Barrier bound</b>: each stage waits for the previous
  * one, so the stages' times add up (SFT: every turn's layers and aggregator; DPO: policy, criteria,
- * judges, lead judge).
+ * judges, lead judge), each at least ceil(calls/C) rounds of L.
  *
  * @param calls successful calls per model name (simulator model ids), in stage order
  * @param chainCalls dependent calls on the longest path of one prompt
@@ -58,7 +58,7 @@ public record WorkloadPlan(Map<String, Long> calls, int chainCalls, List<Long> s
       }
     }
     return new WorkloadPlan(calls, maxTurns * (layers + 1), List.copyOf(stages),
-        "overlap: max over models of calls*L/C + turns*(layers+1)*L; barrier: sum over turns of (layers+1)*prompts_in_turn*L/C");
+        "overlap: max over models of calls*L/C + turns*(layers+1)*L; barrier: sum over turns of (layers+1)*ceil(prompts_in_turn/C)*L");
   }
 
   /**
@@ -76,7 +76,7 @@ public record WorkloadPlan(Map<String, Long> calls, int chainCalls, List<Long> s
     return new WorkloadPlan(calls, 4,
         List.of((long) prompts * k, (long) prompts, prompts * pairs, prompts * pairs),
         "overlap: max(policy N*K, judge N*K(K-1), lead N*(K(K-1)+1)) * L/C + 4*L (sample, criteria, judge, lead);"
-            + " barrier: (N*K + N + 2*N*K(K-1)) * L/C");
+            + " barrier: (ceil(N*K/C) + ceil(N/C) + 2*ceil(N*K(K-1)/C)) * L");
   }
 
   public long totalCalls() {
@@ -89,8 +89,12 @@ public record WorkloadPlan(Map<String, Long> calls, int chainCalls, List<Long> s
     return busiest * meanMs / 1000.0 / cap + chainCalls * meanMs / 1000.0;
   }
 
-  /** The barrier bound: every stage after the previous one. */
+  /**
+   * The barrier bound: every stage after the previous one, each taking ceil(calls/C) rounds of L
+   * (a stage cannot take less than one call's latency).
+   */
   public double barrierBoundSeconds(double meanMs, int cap) {
-    return stageCalls.stream().mapToLong(Long::longValue).sum() * meanMs / 1000.0 / cap;
+    long rounds = stageCalls.stream().mapToLong(n -> (n + cap - 1) / cap).sum();
+    return rounds * meanMs / 1000.0;
   }
 }
