@@ -3,6 +3,7 @@ package dev.moaa.runners;
 import dev.moaa.pipelines.ConfigException;
 import dev.moaa.pipelines.JudgeEvalCommand;
 import dev.moaa.pipelines.MoaaConfig;
+import dev.moaa.runners.bench.BenchCommand;
 import dev.moaa.runners.flink.FlinkClusterCommand;
 import dev.moaa.runners.loop.LoopCommand;
 import dev.moaa.runners.sim.SimulatedEndpointMain;
@@ -24,6 +25,7 @@ import java.util.Arrays;
  * moaa run --config=FILE [--output=DIR --sft-input=GLOB --dpo-input=GLOB] [Beam flags]
  * moaa quickstart [--output=DIR]
  * moaa simulate [--port=8089 --latency-ms=… --max-in-flight=… …]
+ * moaa bench --workload=W1|W2|W3|W4 [--prompts=N --latency-ms=L --latency=fixed|longtail --cap=C …]
  * moaa bench-sft [--prompts=1000 --proposers=4 --latency-ms=500 --cap=32 …]
  * moaa flink-cluster start|stop|status [--dir=moaa-out/flink-cluster --taskmanagers=2 --slots=2]
  * </pre>
@@ -57,6 +59,8 @@ public final class Moaa {
         return SimulatedEndpointMain.run(rest, out, err);
       case "quickstart":
         return Quickstart.run(rest, out, err);
+      case "bench":
+        return BenchCommand.run(rest, out, err);
       case "bench-sft":
         return SftBenchmark.run(rest, out, err);
       case "flink-cluster":
@@ -68,7 +72,7 @@ public final class Moaa {
   }
 
   /** Adds the runner flags (sized from the config for the DirectRunner); config errors are left to the command. */
-  static String[] withDirectDefaults(String[] args) {
+  public static String[] withDirectDefaults(String[] args) {
     String config = Arrays.stream(args).filter(a -> a.startsWith("--config="))
         .map(a -> a.substring("--config=".length())).findFirst().orElse(null);
     if (config == null) {
@@ -102,7 +106,10 @@ public final class Moaa {
         "  quickstart  [--output=DIR]  the SFT pipeline on a bundled sample against the simulated endpoint",
         "  simulate    [--port=8089 --latency-ms=200 --max-in-flight=32 ...]  a SIMULATED OpenAI-compatible",
         "              endpoint for tests and demos (no real model behind it)",
-        "  bench-sft   [--prompts=1000 --proposers=4 --latency-ms=500 --cap=32]  throughput benchmark",
+        "  bench       --workload=W1|W2|W3|W4 [--prompts=N --latency-ms=L --latency=fixed|longtail --cap=C",
+        "              --allowed=A --fault-rate=F --output=DIR] [Beam flags]  the benchmark suite (issue 7):",
+        "              wall time against the endpoint bound, calls per model, CPU and peak memory",
+        "  bench-sft   [--prompts=1000 --proposers=4 --latency-ms=500 --cap=32]  the first SFT benchmark",
         "  flink-cluster start|stop|status [--dir=moaa-out/flink-cluster --taskmanagers=2 --slots=2]",
         "              a local Flink 1.19 session cluster on 127.0.0.1; submit with --flinkMaster=127.0.0.1:PORT",
         "  help        this text");

@@ -49,14 +49,23 @@ final class FaultPlan {
     return new Decision(Fault.NONE, 200);
   }
 
-  /** The simulated latency of one attempt: the fixed part plus a uniform share of the jitter. */
+  /**
+   * The simulated latency of one attempt: the configured latency, drawn from the long tail when
+   * the settings ask for it, plus a uniform share of the jitter.
+   */
   long latencyMs(String bodyHash, int attempt) {
+    long base = settings.latencyMs();
+    if (settings.latencyShape() != LatencyShape.FIXED) {
+      String material = settings.seed() + "|" + bodyHash + "|" + attempt;
+      base = settings.latencyShape().draw(base,
+          SimHashing.uniform("latency-a|" + material), SimHashing.uniform("latency-b|" + material));
+    }
     long jitter = settings.latencyJitterMs();
     if (jitter <= 0) {
-      return settings.latencyMs();
+      return base;
     }
     double u = SimHashing.uniform("jitter|" + settings.seed() + "|" + bodyHash + "|" + attempt);
-    return settings.latencyMs() + (long) Math.floor(u * (jitter + 1));
+    return base + (long) Math.floor(u * (jitter + 1));
   }
 
   /** Mostly 500, sometimes 502 or 503, picked from a separate draw. */

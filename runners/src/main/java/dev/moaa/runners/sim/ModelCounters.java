@@ -17,6 +17,9 @@ final class ModelCounters {
   private final Map<Integer, AtomicLong> statuses = new ConcurrentHashMap<>();
   private final Map<FaultPlan.Fault, AtomicLong> faults = new ConcurrentHashMap<>();
   private final AtomicLong poisoned = new AtomicLong();
+  private final AtomicLong busyMs = new AtomicLong();
+  private final AtomicLong firstArrival = new AtomicLong();
+  private final AtomicLong lastArrival = new AtomicLong();
 
   /**
    * Takes an in-flight slot unless {@code cap} (when positive) slots are already taken.
@@ -51,6 +54,24 @@ final class ModelCounters {
     }
   }
 
+  /** Notes a request arriving at {@code nanos} ({@link System#nanoTime()}). */
+  void countArrival(long nanos) {
+    firstArrival.compareAndSet(0, nanos);
+    lastArrival.accumulateAndGet(nanos, Math::max);
+  }
+
+  void addBusy(long millis) {
+    busyMs.addAndGet(Math.max(0, millis));
+  }
+
+  long busyMs() {
+    return busyMs.get();
+  }
+
+  long[] arrivalSpanNanos() {
+    return new long[] {firstArrival.get(), lastArrival.get()};
+  }
+
   void countPoisoned() {
     poisoned.incrementAndGet();
   }
@@ -78,6 +99,9 @@ final class ModelCounters {
     statuses.clear();
     faults.clear();
     poisoned.set(0);
+    busyMs.set(0);
+    firstArrival.set(0);
+    lastArrival.set(0);
     peakInFlight.set(inFlight.get());
   }
 
@@ -106,6 +130,7 @@ final class ModelCounters {
     injected.put("poison", poisoned.get());
     out.put("in_flight", inFlight.get());
     out.put("peak_in_flight", peakInFlight.get());
+    out.put("busy_ms", busyMs.get());
     return out;
   }
 

@@ -14,7 +14,7 @@ import java.util.function.Function;
  * <p>Flags, all in {@code --name=value} form (defaults shown):
  *
  * <pre>
- * --port=8089 --latency-ms=200 --jitter-ms=0 --max-in-flight=32 --retry-after-ms=50
+ * --port=8089 --latency-ms=200 --latency=fixed --jitter-ms=0 --max-in-flight=32 --retry-after-ms=50
  * --rate-5xx=0 --rate-timeout=0 --rate-malformed=0 --rate-empty=0 --timeout-delay-ms=30000
  * --seed=0 --words=40 --models=a,b --require-key-env=VARNAME
  * --judge-noise=0 --judge-bias=0 --judge=MODEL:NOISE:BIAS (repeatable) --help
@@ -38,6 +38,7 @@ public final class SimulatedEndpointMain {
       "Runs a SIMULATED OpenAI-compatible endpoint (no real model) on 127.0.0.1.",
       "  --port=8089              port to listen on (0 = any free port)",
       "  --latency-ms=200         fixed latency of every answer",
+      "  --latency=fixed          fixed, or longtail: log-normal, median --latency-ms, p99 10x, cut at 30x",
       "  --jitter-ms=0            extra latency of up to this many ms (deterministic)",
       "  --max-in-flight=32       requests per model in progress at once before 429 (0 = no cap)",
       "  --retry-after-ms=50      value of the retry-after-ms header of a 429",
@@ -158,6 +159,7 @@ public final class SimulatedEndpointMain {
       switch (name) {
         case "port" -> b.port(intValue(name, value));
         case "latency-ms" -> b.latencyMs(longValue(name, value));
+        case "latency" -> b.latencyShape(LatencyShape.parse(value));
         case "jitter-ms" -> b.latencyJitterMs(longValue(name, value));
         case "max-in-flight" -> b.maxInFlightPerModel(intValue(name, value));
         case "retry-after-ms" -> b.retryAfterMs(longValue(name, value));

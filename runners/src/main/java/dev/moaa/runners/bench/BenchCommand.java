@@ -1,0 +1,422 @@
+package dev.moaa.runners.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.moaa.pipelines.DpoCommand;
+import dev.moaa.pipelines.RunCommand;
+import dev.moaa.pipelines.SftCommand;
+import dev.moaa.runners.Moaa;
+import dev.moaa.runners.sim.LatencyShape;
+import dev.moaa.runners.sim.SimulatedEndpoint;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code moaa bench --workload=W1|W2|W3|W4 …}: the benchmark suite of issue 7. Starts the simulated
+ * endpoint in this process with the workload's latency distribution, cap and fault rate, writes the
+ * workload's input and config ({@code cache: {backend: none}}: every answer is a real call), runs
+ * the pipeline in this process (DirectRunner unless Beam flags say otherwise) and prints, and writes
+ * to {@code OUTPUT/bench.json}: wall time, the overlap bound and the barrier bound (see {@link
+ * WorkloadPlan}), calls, 429s and peak in-flight per model, and the CPU seconds, GC and peak memory
+ * of this process over the run. W4 then runs a plain load generator against the same simulator and
+ * compares calls per second. The simulator runs in the same JVM, so CPU and memory include it.
+ *
+ * <p>A benchmark, not a test: it asserts nothing about time; figures go to docs/benchmarks.md.
+ */
+public final class BenchCommand {
+
+  static final String USAGE = String.join("\n",
+      "usage: moaa bench --workload=W1|W2|W3|W4 [--prompts=N] [--latency-ms=L] [--latency=fixed|longtail]",
+      "                  [--cap=C] [--allowed=A] [--fault-rate=F] [--output=DIR]",
+      "                  [--duration-s=10 --workers=32 (W4's load generator)] [Beam flags]",
+      "  W1  2,000 single-turn prompts, 4 proposers + aggregator, L=500 ms, C=32",
+      "  W2  as W1 with 2 layers and 30% two-turn conversations",
+      "  W3  DPO: 500 prompts, K=5, all pairs, moa judge (3 judges + lead), L=300 ms, C=64",
+      "  W4  overhead: W1's topology at L=0, no endpoint cap (config allows 32 per model), against a",
+      "      plain load generator on the same simulator",
+      "  --cap: the endpoint's in-flight cap per model (429 beyond; 0 = none); --allowed: the config's",
+      "  max_concurrency per model (default: the cap); --fault-rate: share of attempts answered 5xx");
+
+  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  /** The benchmark's settings, defaults filled in from the workload. */
+  record Options(Workload workload, int prompts, int latencyMs, LatencyShape shape, int cap, int allowed,
+      double faultRate, Path output, double durationS, int workers, List<String> beamArgs) {
+
+    static Options parse(String[] args) {
+      Map<String, String> f = new LinkedHashMap<>();
+      List<String> beam = new ArrayList<>();
+      List<String> known = List.of("workload", "prompts", "latency-ms", "latency", "cap", "allowed", "fault-rate",
+          "output", "duration-s", "workers");
+      for (String a : args) {
+        int eq = a.indexOf('=');
+        String k = a.startsWith("--") && eq > 2 ? a.substring(2, eq) : null;
+        if (k != null && known.contains(k)) {
+          f.put(k, a.substring(eq + 1).trim());
+        } else {
+          beam.add(a);
+        }
+      }
+      Workload w = Workload.parse(f.getOrDefault("workload", "W1"));
+      int cap = intFlag(f, "cap", w.defaultCap());
+      int allowed = intFlag(f, "allowed", cap > 0 ? cap : Workload.W4_ALLOWED);
+      Options o = new Options(w, intFlag(f, "prompts", w.defaultPrompts()), intFlag(f, "latency-ms", w.defaultLatencyMs()),
+          LatencyShape.parse(f.getOrDefault("latency", "fixed")), cap, allowed,
+          Double.parseDouble(f.getOrDefault("fault-rate", "0")),
+          Paths.get(f.getOrDefault("output", "moaa-out/bench/" + w.name().toLowerCase(Locale.ROOT))),
+          Double.parseDouble(f.getOrDefault("duration-s", "10")), intFlag(f, "workers", 32), List.copyOf(beam));
+      if (o.prompts < 1 || o.latencyMs < 0 || o.cap < 0 || o.allowed < 1 || o.faultRate < 0 || o.faultRate >= 1
+          || o.durationS <= 0 || o.workers < 1) {
+        throw new IllegalArgumentException("--prompts, --allowed and --workers must be at least 1, --latency-ms and"
+            + " --cap not negative, --fault-rate within [0, 1), --duration-s positive");
+      }
+      return o;
+    }
+
+    private static int intFlag(Map<String, String> f, String name, int dflt) {
+      String v = f.get(name);
+      if (v == null) {
+        return dflt;
+      }
+      try {
+        return Integer.parseInt(v);
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("--" + name + " needs a whole number, got '" + v + "'");
+      }
+    }
+
+    /** The cap the bound divides by: the endpoint's, or the config's own limit when the endpoint has none. */
+    int effectiveCap() {
+      return cap > 0 ? Math.min(cap, allowed) : allowed;
+    }
+  }
+
+  private BenchCommand() {}
+
+  public static int run(String[] args, PrintStream out, PrintStream err) {
+    if (List.of(args).contains("--help")) {
+      out.println(USAGE);
+      return 0;
+    }
+    Options options;
+    try {
+      options = Options.parse(args);
+    } catch (IllegalArgumentException e) {
+      err.println("moaa bench: " + e.getMessage());
+      err.println(USAGE);
+      return 2;
+    }
+    try {
+      ObjectNode report = run(options, out, err);
+      return report.path("exit_code").asInt(1);
+    } catch (IOException e) {
+      err.println("moaa bench: " + e.getMessage());
+      return 1;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      err.println("moaa bench: interrupted");
+      return 1;
+    }
+  }
+
+  /** Runs one workload, prints the figures and returns what it wrote to {@code bench.json}. */
+  static ObjectNode run(Options o, PrintStream out, PrintStream err) throws IOException, InterruptedException {
+    Workload w = o.workload();
+    WorkloadPlan plan = w.dpo()
+        ? WorkloadPlan.dpo(o.prompts(), Workload.DPO_K, Workload.DPO_JUDGES)
+        : WorkloadPlan.sft(o.prompts(), Workload.PROPOSERS, w.layers(), w.twoTurnShare());
+    SimulatedEndpoint.Settings settings = SimulatedEndpoint.Settings.defaults()
+        .withLatencyMs(o.latencyMs()).withLatencyShape(o.shape()).withMaxInFlightPerModel(o.cap())
+        .withRetryAfterMs(20).withRate5xx(o.faultRate()).withRequestLogLimit(1000)
+        .withModels(List.copyOf(plan.calls().keySet()));
+    Path output = o.output();
+    Files.createDirectories(output);
+    try (SimulatedEndpoint sim = SimulatedEndpoint.start(settings)) {
+      Path input = writeInput(o, output.resolve("input"));
+      Path config = output.resolve("bench-config.yaml");
+      Files.writeString(config, w.dpo() ? dpoConfig(o, sim.baseUrl()) : sftConfig(o, sim.baseUrl()),
+          StandardCharsets.UTF_8);
+      List<String> runArgs = new ArrayList<>(List.of("--config=" + config, "--input=" + input,
+          "--output=" + output.resolve("run"), "--overwrite=true"));
+      runArgs.addAll(o.beamArgs());
+      String[] withDefaults = Moaa.withDirectDefaults(runArgs.toArray(String[]::new));
+
+      ProcessProbe probe = ProcessProbe.start();
+      long t0 = System.nanoTime();
+      RunCommand.Outcome outcome = w.dpo()
+          ? DpoCommand.execute(withDefaults, out, err)
+          : SftCommand.execute(withDefaults, out, err);
+      double wall = (System.nanoTime() - t0) / 1e9;
+      ProcessProbe.Usage usage = probe.stop();
+
+      ObjectNode report = report(o, plan, sim, outcome, wall, t0, usage);
+      if (w == Workload.W4) {
+        sim.reset();
+        LoadGenerator.Result gen = LoadGenerator.run(sim.baseUrl(), List.copyOf(plan.calls().keySet()),
+            o.workers(), o.durationS(), Math.min(2.0, o.durationS() / 5));
+        ObjectNode g = report.putObject("load_generator");
+        g.put("workers", gen.workers());
+        g.put("seconds", gen.seconds());
+        g.put("ok", gen.ok());
+        g.put("failed", gen.failed());
+        g.put("requests_per_s", round(gen.requestsPerSecond()));
+        g.put("cpu_ms_per_request", gen.ok() == 0 ? 0 : round(gen.cpuSeconds() * 1000 / gen.ok()));
+        double pipelineRate = report.path("pipeline_calls_per_s_sustained").asDouble();
+        report.put("pipeline_over_generator", gen.requestsPerSecond() == 0 ? 0 : round(pipelineRate / gen.requestsPerSecond()));
+      }
+      Files.writeString(output.resolve("bench.json"), JSON.writeValueAsString(report), StandardCharsets.UTF_8);
+      print(report, out);
+      out.println("  written: " + output.resolve("bench.json"));
+      return report;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // inputs and configs
+
+  private static Path writeInput(Options o, Path dir) throws IOException {
+    Files.createDirectories(dir);
+    Path file = dir.resolve("prompts.jsonl");
+    double share = o.workload().twoTurnShare();
+    try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
+      for (int i = 0; i < o.prompts(); i++) {
+        String first = "Benchmark question " + i + ": explain one idea from distributed data processing to a new engineer.";
+        if (!o.workload().dpo() && WorkloadPlan.twoTurns(i, share)) {
+          w.write("{\"id\": \"bench-" + i + "\", \"messages\": [{\"role\": \"user\", \"content\": \"" + first + "\"},"
+              + " {\"role\": \"assistant\", \"content\": \"An earlier answer.\"},"
+              + " {\"role\": \"user\", \"content\": \"Follow-up " + i + ": give a concrete example.\"}]}\n");
+        } else {
+          w.write("{\"id\": \"bench-" + i + "\", \"prompt\": \"" + first + "\"}\n");
+        }
+      }
+    }
+    return file;
+  }
+
+  private static String defaults(Options o, String baseUrl) {
+    long slowest = (long) o.latencyMs() * (o.shape() == LatencyShape.FIXED ? 1 : LatencyShape.TAIL_CAP_MEDIANS);
+    return "defaults: {base_url: " + baseUrl + ", max_concurrency: " + o.allowed()
+        + ", max_tokens: 256, read_timeout_ms: " + (slowest * 2 + 5000)
+        + ", retry: {max_attempts: 8, initial_backoff_ms: 20, max_backoff_ms: 1000}}\n";
+  }
+
+  static String sftConfig(Options o, String baseUrl) {
+    StringBuilder models = new StringBuilder();
+    StringBuilder names = new StringBuilder();
+    for (int i = 1; i <= Workload.PROPOSERS; i++) {
+      models.append("  p").append(i).append(": {model: ").append(WorkloadPlan.proposer(i)).append("}\n");
+      names.append(i > 1 ? ", " : "").append("p").append(i);
+    }
+    return defaults(o, baseUrl)
+        + "models:\n" + models + "  agg: {model: " + WorkloadPlan.AGGREGATOR + "}\n"
+        + "sft: {proposers: [" + names + "], aggregator: agg, layers: " + o.workload().layers()
+        + ", min_proposals: " + Workload.PROPOSERS + "}\n"
+        + "output: {shards: 4}\n"
+        // A benchmark measures calls: no answer may come from an earlier run's cache.
+        + "cache: {backend: none}\n";
+  }
+
+  static String dpoConfig(Options o, String baseUrl) {
+    StringBuilder models = new StringBuilder("  policy: {model: " + WorkloadPlan.POLICY + "}\n");
+    StringBuilder judges = new StringBuilder();
+    for (int i = 1; i <= Workload.DPO_JUDGES; i++) {
+      models.append("  j").append(i).append(": {model: ").append(WorkloadPlan.judge(i)).append("}\n");
+      judges.append(i > 1 ? ", " : "").append("j").append(i);
+    }
+    return defaults(o, baseUrl)
+        + "models:\n" + models + "  lead: {model: " + WorkloadPlan.LEAD + "}\n"
+        + "dpo: {policy: policy, k: " + Workload.DPO_K + ", seed: 100,"
+        + " judge: {mode: moa, judges: [" + judges + "], aggregator: lead}}\n"
+        + "output: {shards: 4}\n"
+        + "cache: {backend: none}\n";
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // figures
+
+  private static ObjectNode report(Options o, WorkloadPlan plan, SimulatedEndpoint sim, RunCommand.Outcome outcome,
+      double wall, long t0, ProcessProbe.Usage usage) {
+    ObjectNode r = JSON.createObjectNode();
+    r.put("workload", o.workload().name());
+    r.put("simulated", true);
+    ObjectNode s = r.putObject("settings");
+    s.put("prompts", o.prompts());
+    s.put("latency_ms", o.latencyMs());
+    s.put("latency", o.shape().flag());
+    double meanMs = o.shape().meanMs(o.latencyMs());
+    s.put("mean_latency_ms", round(meanMs));
+    s.put("cap", o.cap());
+    s.put("allowed", o.allowed());
+    s.put("fault_rate", o.faultRate());
+    s.put("layers", o.workload().layers());
+    s.put("two_turn_share", o.workload().twoTurnShare());
+    ArrayNode beam = s.putArray("beam_args");
+    o.beamArgs().forEach(beam::add);
+    s.put("processors", Runtime.getRuntime().availableProcessors());
+    s.put("java", System.getProperty("java.version"));
+
+    r.put("exit_code", outcome.exitCode());
+    if (outcome.counts() != null) {
+      ObjectNode c = r.putObject("records");
+      c.put("read", outcome.counts().read());
+      c.put("written", outcome.counts().written());
+      c.put("dead_lettered", outcome.counts().deadLettered());
+      c.put("dropped", outcome.counts().dropped());
+    }
+    r.put("wall_s", round(wall));
+    int capForBound = o.effectiveCap();
+    r.put("bound_cap", capForBound);
+    r.put("bound_formula", plan.formula());
+    if (meanMs > 0) {
+      double bound = plan.boundSeconds(meanMs, capForBound);
+      double barrier = plan.barrierBoundSeconds(meanMs, capForBound);
+      r.put("bound_s", round(bound));
+      r.put("ratio", round(wall / bound));
+      r.put("barrier_bound_s", round(barrier));
+      r.put("barrier_ratio", round(wall / barrier));
+    }
+
+    ObjectNode models = r.putObject("models");
+    long ok = 0;
+    long firstArrival = Long.MAX_VALUE;
+    long lastArrival = 0;
+    double busiestBusy = 0;
+    for (Map.Entry<String, Long> e : plan.calls().entrySet()) {
+      String m = e.getKey();
+      ObjectNode n = models.putObject(m);
+      long[] span = sim.arrivalSpanNanos(m);
+      n.put("expected_calls", e.getValue());
+      n.put("ok", sim.statusCount(m, 200));
+      n.put("requests", sim.requestCount(m));
+      n.put("rate_limited_429", sim.statusCount(m, 429));
+      n.put("server_errors_5xx", sim.statusCount(m, 500) + sim.statusCount(m, 502) + sim.statusCount(m, 503));
+      n.put("peak_in_flight", sim.peakInFlight(m));
+      n.put("busy_s", round(sim.busyMs(m) / 1000.0));
+      if (span[0] != 0) {
+        n.put("first_call_s", round((span[0] - t0) / 1e9));
+        n.put("last_call_s", round((span[1] - t0) / 1e9));
+        firstArrival = Math.min(firstArrival, span[0]);
+        lastArrival = Math.max(lastArrival, span[1]);
+      }
+      ok += sim.statusCount(m, 200);
+      busiestBusy = Math.max(busiestBusy, sim.busyMs(m) / 1000.0);
+    }
+    r.put("calls_ok", ok);
+    r.put("requests", sim.requestCount());
+    r.put("rate_limited_429", sim.count429());
+    // The bound from the latencies the simulator actually drew (long tail, faults and retries included).
+    r.put("busy_bound_s", round(busiestBusy / capForBound));
+    r.put("stage_overlap", round(overlap(o, plan, sim)));
+    if (firstArrival != Long.MAX_VALUE) {
+      r.put("first_call_after_s", round((firstArrival - t0) / 1e9));
+      r.put("last_call_before_end_s", round(wall - (lastArrival - t0) / 1e9));
+    }
+    r.put("pipeline_calls_per_s", round(ok / wall));
+    double span = (lastArrival - firstArrival) / 1e9;
+    r.put("pipeline_calls_per_s_sustained", firstArrival == Long.MAX_VALUE || span <= 0 ? 0 : round(ok / span));
+
+    ObjectNode p = r.putObject("process");
+    p.put("cpu_s", round(usage.cpuSeconds()));
+    p.put("cpu_ms_per_call", ok == 0 ? 0 : round(usage.cpuSeconds() * 1000 / ok));
+    p.put("cores_busy", round(usage.cpuSeconds() / wall));
+    p.put("gc_s", round(usage.gcSeconds()));
+    p.put("gc_count", usage.gcCount());
+    p.put("peak_heap_mb", mb(usage.peakHeapBytes()));
+    p.put("peak_non_heap_mb", mb(usage.peakNonHeapBytes()));
+    p.put("max_heap_mb", mb(usage.maxHeapBytes()));
+    p.put("peak_rss_mb", usage.peakRssBytes() < 0 ? -1 : mb(usage.peakRssBytes()));
+    p.put("peak_rss_since", usage.rssPeakReset() ? "run start" : "process start");
+    p.put("includes_simulator", true);
+    return r;
+  }
+
+  /**
+   * How much the first and the last stage ran at the same time: the share of the first stage's
+   * arrival span (first to last call of its first model) that was left when the last stage's first
+   * call arrived. 0 is a barrier; near 1, the last stage started right after the first.
+   */
+  private static double overlap(Options o, WorkloadPlan plan, SimulatedEndpoint sim) {
+    String first = plan.calls().keySet().iterator().next();
+    String last = o.workload().dpo() ? WorkloadPlan.judge(1) : WorkloadPlan.AGGREGATOR;
+    long[] a = sim.arrivalSpanNanos(first);
+    long[] b = sim.arrivalSpanNanos(last);
+    if (a[0] == 0 || b[0] == 0 || a[1] <= a[0]) {
+      return 0;
+    }
+    return Math.max(0, Math.min(1, (double) (a[1] - b[0]) / (a[1] - a[0])));
+  }
+
+  private static void print(ObjectNode r, PrintStream out) {
+    ObjectNode s = (ObjectNode) r.get("settings");
+    out.println();
+    out.printf(Locale.ROOT, "moaa bench %s (SIMULATED endpoint): %d prompts, latency %s %d ms (mean %.0f ms), cap %s,"
+            + " config allows %d per model, fault rate %.2f%s%n",
+        r.get("workload").asText(), s.get("prompts").asInt(), s.get("latency").asText(), s.get("latency_ms").asInt(),
+        s.get("mean_latency_ms").asDouble(), s.get("cap").asInt() == 0 ? "none" : s.get("cap").asText(),
+        s.get("allowed").asInt(), s.get("fault_rate").asDouble(),
+        s.get("beam_args").isEmpty() ? "" : ", " + s.get("beam_args"));
+    if (r.has("bound_s")) {
+      out.printf(Locale.ROOT, "  wall %.1f s | bound %.1f s | ratio %.2f | barrier bound %.1f s (ratio %.2f)"
+              + " | bound from drawn latencies %.1f s%n",
+          r.get("wall_s").asDouble(), r.get("bound_s").asDouble(), r.get("ratio").asDouble(),
+          r.get("barrier_bound_s").asDouble(), r.get("barrier_ratio").asDouble(), r.get("busy_bound_s").asDouble());
+      out.println("  bound: " + r.get("bound_formula").asText() + ", C = " + r.get("bound_cap").asInt());
+    } else {
+      out.printf(Locale.ROOT, "  wall %.1f s (no latency: no bound)%n", r.get("wall_s").asDouble());
+    }
+    out.printf(Locale.ROOT, "  %-16s %8s %8s %6s %6s %5s %8s %14s%n", "model", "expected", "ok", "429", "5xx",
+        "peak", "busy s", "calls from-to s");
+    r.get("models").fields().forEachRemaining(e -> {
+      ObjectNode m = (ObjectNode) e.getValue();
+      out.printf(Locale.ROOT, "  %-16s %8d %8d %6d %6d %5d %8.1f %6.1f-%-7.1f%n", e.getKey(),
+          m.get("expected_calls").asLong(), m.get("ok").asLong(), m.get("rate_limited_429").asLong(),
+          m.get("server_errors_5xx").asLong(), m.get("peak_in_flight").asInt(), m.get("busy_s").asDouble(),
+          m.path("first_call_s").asDouble(), m.path("last_call_s").asDouble());
+    });
+    out.printf(Locale.ROOT, "  calls %d ok of %d requests, 429s %d | stage overlap %.0f%% | first call after %.1f s,"
+            + " last call %.1f s before the end%n",
+        r.get("calls_ok").asLong(), r.get("requests").asLong(), r.get("rate_limited_429").asLong(),
+        100 * r.get("stage_overlap").asDouble(), r.path("first_call_after_s").asDouble(),
+        r.path("last_call_before_end_s").asDouble());
+    ObjectNode p = (ObjectNode) r.get("process");
+    out.printf(Locale.ROOT, "  process (pipeline + simulator): CPU %.1f s (%.2f cores, %.2f ms per call), GC %.1f s in %d"
+            + " collections, peak heap %d MB of %d MB, peak non-heap %d MB, peak RSS %d MB (since %s)%n",
+        p.get("cpu_s").asDouble(), p.get("cores_busy").asDouble(), p.get("cpu_ms_per_call").asDouble(),
+        p.get("gc_s").asDouble(), p.get("gc_count").asLong(), p.get("peak_heap_mb").asLong(),
+        p.get("max_heap_mb").asLong(), p.get("peak_non_heap_mb").asLong(), p.get("peak_rss_mb").asLong(),
+        p.get("peak_rss_since").asText());
+    out.printf(Locale.ROOT, "  pipeline: %.0f calls/s over the wall time, %.0f calls/s from its first call to its last%n",
+        r.get("pipeline_calls_per_s").asDouble(), r.get("pipeline_calls_per_s_sustained").asDouble());
+    if (r.has("load_generator")) {
+      ObjectNode g = (ObjectNode) r.get("load_generator");
+      out.printf(Locale.ROOT, "  load generator: %d workers for %.0f s: %.0f requests/s (%d ok, %d failed, %.2f ms CPU"
+              + " per request) | pipeline / generator = %.2f%n",
+          g.get("workers").asInt(), g.get("seconds").asDouble(), g.get("requests_per_s").asDouble(),
+          g.get("ok").asLong(), g.get("failed").asLong(), g.get("cpu_ms_per_request").asDouble(),
+          r.get("pipeline_over_generator").asDouble());
+    }
+    if (r.get("exit_code").asInt() != 0) {
+      out.println("  the pipeline exited with code " + r.get("exit_code").asInt());
+    }
+  }
+
+  private static double round(double v) {
+    return Math.round(v * 1000) / 1000.0;
+  }
+
+  private static long mb(long bytes) {
+    return bytes < 0 ? -1 : Math.round(bytes / (1024.0 * 1024.0));
+  }
+}
