@@ -16,7 +16,7 @@ import java.util.Set;
  * <pre>
  * clean:
  *   dedup: near                 # exact | near | off
- *   near_threshold: 0.9         # Jaccard of word 5-gram shingles (MinHash LSH, confirmed exactly)
+ *   near_threshold: 0.8         # Jaccard of word 5-gram shingles (MinHash LSH, confirmed exactly)
  *   decontaminate: true
  *   benchmarks: [alpaca_eval, arena_hard, mt_bench]   # bundled; arena_hard_v0.1 / arena_hard_v2.0 also accepted
  *   extra_benchmarks: [my_eval.jsonl]                 # JSONL: prompt | instruction | turns per line

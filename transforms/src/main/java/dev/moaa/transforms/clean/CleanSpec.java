@@ -16,7 +16,7 @@ import java.util.List;
  */
 public record CleanSpec(DedupMode dedup, double nearThreshold, boolean decontaminate, List<String> benchmarks,
     List<BenchmarkPrompt> extraPrompts, int ngram, double contaminationThreshold) implements Serializable {
-  public static final double DEFAULT_NEAR_THRESHOLD = 0.9;
+  public static final double DEFAULT_NEAR_THRESHOLD = 0.8;
   public static final int DEFAULT_NGRAM = 8;
   public static final double DEFAULT_CONTAMINATION_THRESHOLD = 0.5;
 
@@ -45,7 +45,7 @@ public record CleanSpec(DedupMode dedup, double nearThreshold, boolean decontami
     }
   }
 
-  /** Near-duplicate removal at 0.9, decontamination against every bundled benchmark with 8-grams at 0.5. */
+  /** Near-duplicate removal at Jaccard 0.8, decontamination against every bundled benchmark with 8-grams at 0.5. */
   public static CleanSpec defaults() {
     return new CleanSpec(DedupMode.NEAR, DEFAULT_NEAR_THRESHOLD, true, BenchmarkPrompts.ALL, List.of(),
         DEFAULT_NGRAM, DEFAULT_CONTAMINATION_THRESHOLD);
