@@ -49,7 +49,7 @@ import org.apache.beam.sdk.values.TypeDescriptors;
  * <ul>
  *   <li>{@code benchmark_contamination}: a user turn copies a benchmark prompt ({@link
  *       ContaminationIndex}); {@code match} is {@code BENCHMARK:QUESTION_ID}, {@code overlap} the
- *       n-gram share. Checked first, so a duplicated benchmark prompt is dropped as contamination.
+ *       share of words in shared n-grams. Checked first, so a duplicated benchmark prompt is dropped as contamination.
  *   <li>{@code duplicate_content}: the same user turns after {@link TextNormalizer normalisation}
  *       as a conversation with a smaller id, which is kept and named in {@code match}.
  *   <li>{@code near_duplicate}: word-shingle Jaccard similarity at or above the threshold with a
@@ -228,7 +228,7 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
       BenchmarkPrompt p = m.get().prompt();
       String preview = p.text().length() > 120 ? p.text().substring(0, 120) + "…" : p.text();
       out.get(DROPPED).output(new Dropped(CONTAMINATION, c.getId(), c.getSource(), c.getLine(),
-          String.format(Locale.ROOT, "copies %s question %s%s (%.0f%% word %d-gram overlap): %s", p.benchmark(),
+          String.format(Locale.ROOT, "copies %s question %s%s (%.0f%% of words in shared word %d-grams): %s", p.benchmark(),
               p.questionId(), p.turn() > 1 ? " turn " + p.turn() : "", 100 * m.get().overlap(), m.get().gramSize(),
               preview.replaceAll("\\s+", " ")),
           p.reference(), m.get().overlap()));

@@ -1,8 +1,8 @@
 package dev.moaa.transforms.clean;
 
 import java.util.ArrayList;
+import java.util.BitSet;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -19,11 +19,12 @@ import java.util.TreeSet;
  * you parallelize it?") would match far too much ordinary text that way: they match only a user
  * turn that is the same text after normalisation.
  *
- * <p>For a user turn and a benchmark prompt indexed with gram size k, let {@code c} be the number
- * of the turn's distinct k-grams found in the prompt. The overlap is the larger of {@code c / (the
- * turn's k-grams)} (the turn is mostly benchmark text) and {@code c / (the prompt's k-grams)} (the
- * prompt is mostly inside the turn); the turn is contaminated when the overlap reaches the
- * threshold. Thread-safe once built.
+ * <p>For a user turn and a benchmark prompt indexed with gram size k, the k-grams they share cover
+ * some of the turn's words and some of the prompt's. The overlap is the larger of the two covered
+ * shares: most of the turn is benchmark text, or most of the prompt is inside the turn. Word
+ * coverage, unlike a count of shared grams, keeps a lightly edited prompt matched: one word added
+ * or changed breaks up to k grams but leaves nearly every word inside some shared gram. The turn
+ * is contaminated when the overlap reaches the threshold. Thread-safe once built.
  */
 public final class ContaminationIndex {
   /** Benchmark prompts with fewer words than this match only a whole user turn. */
@@ -32,7 +33,8 @@ public final class ContaminationIndex {
   private final int n;
   private final double threshold;
   private final List<BenchmarkPrompt> prompts;
-  private final int[] gramCount;
+  private final int[] wordCount;
+  /** gram hash → (prompt, position) pairs, flattened. */
   private final Map<Long, int[]> grams;
   private final Map<String, Integer> whole;
   private final int[] sizes;
@@ -50,7 +52,7 @@ public final class ContaminationIndex {
     this.n = n;
     this.threshold = threshold;
     this.prompts = List.copyOf(prompts);
-    this.gramCount = new int[prompts.size()];
+    this.wordCount = new int[prompts.size()];
     Map<Long, List<Integer>> building = new HashMap<>();
     this.whole = new HashMap<>();
     Set<Integer> usedSizes = new TreeSet<>();
@@ -65,10 +67,11 @@ public final class ContaminationIndex {
       }
       int k = Math.min(n, words.size());
       usedSizes.add(k);
-      Set<Long> distinct = grams(words, k);
-      gramCount[p] = distinct.size();
-      for (long g : distinct) {
-        building.computeIfAbsent(g, x -> new ArrayList<>(1)).add(p);
+      wordCount[p] = words.size();
+      for (int i = 0; i + k <= words.size(); i++) {
+        List<Integer> at = building.computeIfAbsent(Hashing64.ofWords(words, i, k), x -> new ArrayList<>(2));
+        at.add(p);
+        at.add(i);
       }
     }
     this.grams = new HashMap<>(building.size() * 2);
@@ -111,19 +114,22 @@ public final class ContaminationIndex {
       if (words.size() < k) {
         break;
       }
-      Set<Long> mine = grams(words, k);
-      Map<Integer, Integer> found = new HashMap<>();
-      for (long g : mine) {
-        int[] ps = grams.get(g);
-        if (ps != null) {
-          for (int p : ps) {
-            found.merge(p, 1, Integer::sum);
-          }
+      Map<Integer, BitSet[]> covered = new HashMap<>();
+      for (int i = 0; i + k <= words.size(); i++) {
+        int[] at = grams.get(Hashing64.ofWords(words, i, k));
+        if (at == null) {
+          continue;
+        }
+        for (int a = 0; a < at.length; a += 2) {
+          BitSet[] c = covered.computeIfAbsent(at[a], x -> new BitSet[] {new BitSet(), new BitSet()});
+          c[0].set(i, i + k);
+          c[1].set(at[a + 1], at[a + 1] + k);
         }
       }
-      for (Map.Entry<Integer, Integer> e : found.entrySet()) {
+      for (Map.Entry<Integer, BitSet[]> e : covered.entrySet()) {
         int p = e.getKey();
-        double overlap = Math.max(e.getValue() / (double) mine.size(), e.getValue() / (double) gramCount[p]);
+        double overlap = Math.max(e.getValue()[0].cardinality() / (double) words.size(),
+            e.getValue()[1].cardinality() / (double) wordCount[p]);
         if (best == null || overlap > best.overlap() || overlap == best.overlap() && p < bestP) {
           best = new Match(prompts.get(p), overlap, k);
           bestP = p;
@@ -131,14 +137,6 @@ public final class ContaminationIndex {
       }
     }
     return best;
-  }
-
-  private static Set<Long> grams(List<String> words, int k) {
-    Set<Long> out = new HashSet<>();
-    for (int i = 0; i + k <= words.size(); i++) {
-      out.add(Hashing64.ofWords(words, i, k));
-    }
-    return out;
   }
 
   public int ngram() {
