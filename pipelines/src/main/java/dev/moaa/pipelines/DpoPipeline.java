@@ -9,6 +9,7 @@ import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.dpo.BuildPreferencePairs;
 import dev.moaa.transforms.dpo.DpoTopology;
 import dev.moaa.transforms.dpo.JudgePrompts;
+import dev.moaa.transforms.clean.CleanConversations;
 import dev.moaa.transforms.io.DeduplicateConversations;
 import dev.moaa.transforms.io.ReadConversations;
 import dev.moaa.transforms.io.WriteJsonLines;
@@ -60,7 +61,8 @@ public final class DpoPipeline implements RunKind {
     ReadConversations.Result read = p.apply("ReadConversations",
         ReadConversations.from(spec.inputs()).withParser(config.parser(spec.format(), config.dpoMaxTurns())));
     DeduplicateConversations.Result unique = read.conversations().apply("Deduplicate", DeduplicateConversations.byId());
-    BuildPreferencePairs.Result labelled = unique.kept()
+    CleanConversations.Result clean = unique.kept().apply("Clean", CleanConversations.of(config.clean()));
+    BuildPreferencePairs.Result labelled = clean.kept()
         .apply("BuildPreferencePairs", BuildPreferencePairs.with(config.dpo()).withConfigHash(config.hash()));
 
     PCollection<DpoRecord> records = labelled.records().apply("RecordsDefaultTrigger", Windowing.restoreDefault());
@@ -68,7 +70,7 @@ public final class DpoPipeline implements RunKind {
         .apply("AllDeadLetters", Flatten.pCollections())
         .setCoder(AvroCoder.of(DeadLetter.class))
         .apply("DeadDefaultTrigger", Windowing.restoreDefault());
-    PCollection<Dropped> dropped = PCollectionList.of(unique.dropped()).and(labelled.dropped())
+    PCollection<Dropped> dropped = PCollectionList.of(unique.dropped()).and(clean.dropped()).and(labelled.dropped())
         .apply("AllDropped", Flatten.pCollections())
         .setCoder(AvroCoder.of(Dropped.class))
         .apply("DroppedDefaultTrigger", Windowing.restoreDefault());

@@ -12,6 +12,7 @@ import dev.moaa.transforms.cache.CacheSpec;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.client.RateLimits;
 import dev.moaa.transforms.client.RetryPolicy;
+import dev.moaa.transforms.clean.CleanSpec;
 import dev.moaa.transforms.dpo.DpoTopology;
 import dev.moaa.transforms.dpo.JudgeMode;
 import dev.moaa.transforms.dpo.ScoringMethod;
@@ -60,6 +61,8 @@ import java.util.function.Function;
  * cache: {backend: sqlite|redis|none?, path? (sqlite), url? (redis://host:port[/db]),
  *         password_env? (redis), lock_ttl_ms? (redis)}   # default: sqlite in $MOAA_CACHE_DIR or ~/.cache/moaa
  * budget: {max_cost_usd?, max_tokens?, assumed_completion_tokens?}
+ * clean: {dedup?, near_threshold?, decontaminate?, benchmarks?, extra_benchmarks?, ngram?,
+ *         contamination_threshold?}   # before any model call: CleanSettings
  * train: {…}  serve: {…}  loop: {…}     # training, serving and `moaa run`: TrainSettings, ServeSettings, LoopSettings
  * </pre>
  */
@@ -69,7 +72,7 @@ public final class MoaaConfig {
       new ObjectMapper().configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true);
 
   private static final Set<String> TOP = Set.of("models", "defaults", "sft", "dpo", "input", "output",
-      "cache", "budget", "train", "serve", "loop");
+      "cache", "budget", "train", "serve", "loop", "clean");
   private static final Set<String> DPO = Set.of("policy", "k", "temperature", "use_n", "seed", "judge", "max_turns");
   private static final Set<String> JUDGE = Set.of("mode", "judges", "aggregator", "criteria", "scoring", "min_margin");
   private static final Set<String> CRITERIA = Set.of("enabled", "count", "model");
@@ -103,10 +106,11 @@ public final class MoaaConfig {
   private final TrainSettings train;
   private final ServeSettings serve;
   private final LoopSettings loop;
+  private final CleanSpec clean;
 
   private MoaaConfig(Map<String, ModelEndpoint> models, MoaTopology sft, DpoTopology dpo, boolean hasPolicy, int dpoMaxTurns,
       InputFormat inputFormat, int maxPromptChars, int shards, String hash, CacheSpec cache, BudgetSpec budget,
-      TrainSettings train, ServeSettings serve, LoopSettings loop) {
+      TrainSettings train, ServeSettings serve, LoopSettings loop, CleanSpec clean) {
     this.cache = cache;
     this.budget = budget;
     this.models = models;
@@ -121,6 +125,7 @@ public final class MoaaConfig {
     this.train = train;
     this.serve = serve;
     this.loop = loop;
+    this.clean = clean;
   }
 
   public static MoaaConfig load(Path file) {
@@ -219,7 +224,8 @@ public final class MoaaConfig {
     boolean hasPolicy = dpoNode.has("policy");
     return new MoaaConfig(Map.copyOf(models), sft, dpo, hasPolicy, dpoMaxTurns, format, maxPromptChars, shards,
         hash(root), cache, budget, TrainSettings.parse(root.path("train"), baseDir), ServeSettings.parse(root.path("serve")),
-        LoopSettings.parse(root.path("loop"), baseDir));
+        LoopSettings.parse(root.path("loop"), baseDir),
+        CleanSettings.parse(root.path("clean"), baseDir));
   }
 
   private static CacheSpec cache(JsonNode n, Function<String, String> env) {
@@ -636,6 +642,11 @@ public final class MoaaConfig {
   /** The {@code serve:} section, if the file has one. */
   public Optional<ServeSettings> serve() {
     return Optional.ofNullable(serve);
+  }
+
+  /** What is removed before any model call (the {@code clean:} section, or its defaults). */
+  public CleanSpec clean() {
+    return clean;
   }
 
   /** The {@code loop:} section, if the file has one. */

@@ -4,8 +4,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.moaa.prompts.PromptTemplate;
 import dev.moaa.schemas.DeadLetter;
+import dev.moaa.schemas.Dropped;
 import dev.moaa.schemas.SftRecord;
 import dev.moaa.transforms.client.ModelEndpoint;
+import dev.moaa.transforms.clean.CleanConversations;
 import dev.moaa.transforms.io.DeduplicateConversations;
 import dev.moaa.transforms.io.ReadConversations;
 import dev.moaa.transforms.io.WriteJsonLines;
@@ -22,7 +24,7 @@ import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
 
 /**
- * MoAA-SFT: read → dedupe → propose/aggregate per turn and layer → Parquet and Avro shards, with
+ * MoAA-SFT: read → dedupe → clean (duplicates, benchmark contamination) → propose/aggregate per turn and layer → Parquet and Avro shards, with
  * dead letters, dropped rows and the counts that reconcile them.
  *
  * <p>Output folder layout: {@code sft/parquet/}, {@code sft/avro/}, {@code dead-letters/},
@@ -66,7 +68,11 @@ public final class SftPipeline implements RunKind {
     ReadConversations.Result read = p.apply("ReadConversations",
         ReadConversations.from(spec.inputs()).withParser(config.parser(spec.format(), config.sft().maxTurns())));
     DeduplicateConversations.Result unique = read.conversations().apply("Deduplicate", DeduplicateConversations.byId());
-    SynthesizeConversations.Result synthesized = unique.kept()
+    CleanConversations.Result clean = unique.kept().apply("Clean", CleanConversations.of(config.clean()));
+    PCollection<Dropped> dropped = PCollectionList.of(unique.dropped()).and(clean.dropped())
+        .apply("AllDropped", Flatten.pCollections())
+        .setCoder(AvroCoder.of(Dropped.class));
+    SynthesizeConversations.Result synthesized = clean.kept()
         .apply("Synthesize", SynthesizeConversations.of(config.sft()).withConfigHash(config.hash()));
 
     PCollection<SftRecord> records = synthesized.records().apply("RecordsDefaultTrigger", Windowing.restoreDefault());
@@ -78,8 +84,8 @@ public final class SftPipeline implements RunKind {
     records.apply("WriteSftShards", WriteShards.of(SftRecord.class, SftRecord.getClassSchema())
         .to(out + SFT_DIR).withNumShards(spec.shards()));
     dead.apply("WriteDeadLetters", WriteJsonLines.to(out + DEAD_LETTER_DIR));
-    unique.dropped().apply("WriteDropped", WriteJsonLines.to(out + DROPPED_DIR));
-    Tally.write(out, read.conversations(), read.failures(), records, dead, unique.dropped());
+    dropped.apply("WriteDropped", WriteJsonLines.to(out + DROPPED_DIR));
+    Tally.write(out, read.conversations(), read.failures(), records, dead, dropped);
   }
 
   @Override

@@ -171,4 +171,31 @@ class MoaaConfigTest {
     assertEquals(key.toString(), c.models().get("b").apiKeyFile());
     assertEquals("sk-from-a-file", c.models().get("b").resolveApiKey());
   }
+
+  @Test
+  void cleanSection_defaultsToNearDedupAndDecontamination_andChecksEveryField(@TempDir Path dir) throws Exception {
+    dev.moaa.transforms.clean.CleanSpec d = parse(GOOD).clean();
+    assertEquals(dev.moaa.transforms.clean.DedupMode.NEAR, d.dedup());
+    assertTrue(d.decontaminate());
+    assertEquals(java.util.List.of("alpaca_eval", "arena_hard", "mt_bench"), d.benchmarks());
+    dev.moaa.transforms.clean.CleanSpec off = parse(GOOD + "clean: {dedup: off, decontaminate: false}\n").clean();
+    assertEquals(dev.moaa.transforms.clean.DedupMode.OFF, off.dedup());
+    failsAt(GOOD + "clean: {dedup: fuzzy}\n", "clean.dedup", "exact, near or off");
+    failsAt(GOOD + "clean: {near_threshold: 1.5}\n", "clean.near_threshold", "from 0.5 to 1");
+    failsAt(GOOD + "clean: {ngram: 0}\n", "clean.ngram", "from 1 to 50");
+    failsAt(GOOD + "clean: {benchmarks: [mt_bench, mmlu]}\n", "clean.benchmarks[1]", "unknown benchmark");
+    failsAt(GOOD + "clean: {decontaminate: 'yes'}\n", "clean.decontaminate", "true or false");
+    failsAt(GOOD + "clean: {benchmarks: []}\n", "clean", "no benchmark");
+    failsAt(GOOD + "clean: {min_words: 3}\n", "clean.min_words", "unknown field");
+    Path extra = dir.resolve("house_eval.jsonl");
+    Files.writeString(extra, "{\"prompt\": \"Name three rivers that flow north and explain why.\", \"id\": \"q1\"}\n");
+    dev.moaa.transforms.clean.CleanSpec withExtra = MoaaConfig.parse(GOOD + "clean: {extra_benchmarks: [house_eval.jsonl]}\n",
+        Map.of("KEY_A", "k")::get, dir).clean();
+    assertEquals("house_eval:q1", withExtra.extraPrompts().get(0).reference());
+    Files.writeString(dir.resolve("bad.jsonl"), "{\"text\": \"no prompt field\"}\n");
+    ConfigException e = assertThrows(ConfigException.class, () -> MoaaConfig.parse(
+        GOOD + "clean: {extra_benchmarks: [house_eval.jsonl, bad.jsonl]}\n", Map.of("KEY_A", "k")::get, dir));
+    assertEquals("clean.extra_benchmarks[1]", e.path());
+    assertTrue(e.getMessage().contains("line 1"), e.getMessage());
+  }
 }

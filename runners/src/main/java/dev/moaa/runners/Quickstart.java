@@ -83,6 +83,10 @@ final class Quickstart {
           min_proposals: 2
         output:
           shards: 2
+        # The sample holds three MT-Bench questions as realistic two-turn inputs; decontamination
+        # (on by default) would drop them. Keep it on for a real corpus.
+        clean:
+          decontaminate: false
         """.formatted(baseUrl);
   }
 }

@@ -38,7 +38,7 @@ final class DpoFixtures {
     return input;
   }
 
-  /** Models: policy, judges j1..jn and a lead judge, all on the simulator. */
+  /** Models: policy, judges j1..jn and a lead judge, all on the simulator; decontamination off. */
   static String config(String baseUrl, String judgeSection, int k) {
     return "defaults:\n"
         + "  base_url: " + baseUrl + "\n"
@@ -58,7 +58,9 @@ final class DpoFixtures {
         + "  k: " + k + "\n"
         + "  seed: 100\n"
         + "  judge: " + judgeSection + "\n"
-        + "output: {shards: 2}\n";
+        + "output: {shards: 2}\n"
+        // hundredPrompts is half benchmark prompts, used as realistic inputs
+        + Fixtures.BENCHMARK_INPUT;
   }
 
   static double quality(JsonNode messageList) {

@@ -106,6 +106,12 @@ final class Fixtures {
     return rows;
   }
 
+  /**
+   * A {@code clean:} section for runs whose input is benchmark prompts used as realistic test data:
+   * decontamination (on by default) would drop them all.
+   */
+  static final String BENCHMARK_INPUT = "clean: {decontaminate: false}\n";
+
   static String config(String baseUrl, int proposers, int layers, int minProposals, String extraDefaults) {
     StringBuilder models = new StringBuilder();
     StringBuilder names = new StringBuilder();

@@ -90,7 +90,7 @@ class LocalFlinkClusterTest {
     Path input = dir.resolve("input/conversations.jsonl");
     int conversations = writeMixedConversations(input);
     Path config = dir.resolve("config.yaml");
-    Files.writeString(config, Fixtures.config(sim.baseUrl(), 2, 1, 2, ""));
+    Files.writeString(config, Fixtures.config(sim.baseUrl(), 2, 1, 2, "") + Fixtures.BENCHMARK_INPUT);
 
     Fixtures.Run direct = Fixtures.moaa("sft", "--config=" + config, "--input=" + input, "--output=" + dir.resolve("direct"));
     assertEquals(0, direct.code(), direct.err());
@@ -122,7 +122,8 @@ class LocalFlinkClusterTest {
     Path input = dir.resolve("input/prompts.jsonl");
     Set<String> ids = writePrompts(input, RECOVERY_PROMPTS);
     Path config = dir.resolve("config.yaml");
-    Files.writeString(config, Fixtures.config(sim.baseUrl(), 2, 1, 2, "").replace("max_concurrency: 16", "max_concurrency: 8"));
+    Files.writeString(config, Fixtures.config(sim.baseUrl(), 2, 1, 2, "").replace("max_concurrency: 16", "max_concurrency: 8")
+        + Fixtures.BENCHMARK_INPUT);
 
     long t0 = System.nanoTime();
     Submission run = submit(config, input, dir.resolve("out"), dir.resolve("flink-client.log"));

@@ -74,7 +74,7 @@ class SftEndToEndTest {
       userTurnsById.put(n.get("question_id").asText(), List.of(n.get("turns").get(0).asText(), n.get("turns").get(1).asText()));
     }
     writeGeneratedRows(input);
-    Files.writeString(work.resolve("config.yaml"), Fixtures.config(sim.baseUrl(), 3, 2, 3, ""));
+    Files.writeString(work.resolve("config.yaml"), Fixtures.config(sim.baseUrl(), 3, 2, 3, "") + Fixtures.BENCHMARK_INPUT);
     List<String> args = new ArrayList<>(List.of("sft", "--config=" + work.resolve("config.yaml"),
         "--input=" + input + "/*.jsonl," + input + "/*.parquet", "--output=" + work.resolve("out")));
     args.addAll(runnerArgs());

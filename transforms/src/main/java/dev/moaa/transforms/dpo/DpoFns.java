@@ -251,7 +251,7 @@ public final class DpoFns {
       }
       if (ok.size() < 2) {
         out.get(DROPPED).output(new Dropped("identical_candidates", conv.getId(), conv.getSource(), conv.getLine(),
-            "all " + succeeded + " candidates have the same text"));
+            "all " + succeeded + " candidates have the same text", null, null));
         return;
       }
       int tasks = 0;

@@ -89,7 +89,7 @@ public class ScorePromptFn extends DoFn<DpoWork, DpoRecord> {
     inconsistent.inc(o.inconsistentPairs());
     if (o.dropped()) {
       out.get(DpoFns.DROPPED).output(new Dropped(o.dropReason(), w.getConversation().getId(),
-          w.getConversation().getSource(), w.getConversation().getLine(), o.detail()));
+          w.getConversation().getSource(), w.getConversation().getLine(), o.detail(), null, null));
       return;
     }
     long[] tokens = tokens(w);

@@ -1,0 +1,363 @@
+package dev.moaa.transforms.clean;
+
+import dev.moaa.schemas.Conversation;
+import dev.moaa.schemas.Dropped;
+import dev.moaa.transforms.TwoOutputs;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.SerializableCoder;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.coders.VarIntCoder;
+import org.apache.beam.sdk.coders.VarLongCoder;
+import org.apache.beam.sdk.extensions.avro.coders.AvroCoder;
+import org.apache.beam.sdk.metrics.Counter;
+import org.apache.beam.sdk.metrics.Metrics;
+import org.apache.beam.sdk.transforms.Combine;
+import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.transforms.DoFn;
+import org.apache.beam.sdk.transforms.Flatten;
+import org.apache.beam.sdk.transforms.GroupByKey;
+import org.apache.beam.sdk.transforms.MapElements;
+import org.apache.beam.sdk.transforms.PTransform;
+import org.apache.beam.sdk.transforms.ParDo;
+import org.apache.beam.sdk.transforms.WithKeys;
+import org.apache.beam.sdk.transforms.join.CoGbkResult;
+import org.apache.beam.sdk.transforms.join.CoGroupByKey;
+import org.apache.beam.sdk.transforms.join.KeyedPCollectionTuple;
+import org.apache.beam.sdk.values.KV;
+import org.apache.beam.sdk.values.PCollection;
+import org.apache.beam.sdk.values.PCollectionList;
+import org.apache.beam.sdk.values.PCollectionTuple;
+import org.apache.beam.sdk.values.TupleTag;
+import org.apache.beam.sdk.values.TupleTagList;
+import org.apache.beam.sdk.values.TypeDescriptor;
+import org.apache.beam.sdk.values.TypeDescriptors;
+
+/**
+ * Removes, before any model is called, the conversations a training set should not hold. Input:
+ * conversations with distinct ids. Output: the conversations kept, and one {@link Dropped} row per
+ * conversation removed, with its reason and what it matched:
+ *
+ * <ul>
+ *   <li>{@code benchmark_contamination}: a user turn copies a benchmark prompt ({@link
+ *       ContaminationIndex}); {@code match} is {@code BENCHMARK:QUESTION_ID}, {@code overlap} the
+ *       share of words in shared n-grams. Checked first, so a duplicated benchmark prompt is dropped as contamination.
+ *   <li>{@code duplicate_content}: the same user turns after {@link TextNormalizer normalisation}
+ *       as a conversation with a smaller id, which is kept and named in {@code match}.
+ *   <li>{@code near_duplicate}: word-shingle Jaccard similarity at or above the threshold with a
+ *       conversation of smaller id (candidates from MinHash LSH bands, confirmed exactly); {@code
+ *       match} names the smallest such id. In a chain a~b~c where a and c are not similar, both b
+ *       and c are dropped, and c names b.
+ * </ul>
+ *
+ * <p>Scales with the corpus: the exact check groups by content hash, the near check by LSH band
+ * key, and the verdicts are joined back to the conversations by id bucket; no step holds the corpus
+ * in memory. The benchmark index is built once per JVM and spec. Deterministic: the same input and
+ * spec drop the same rows with the same matches on every runner.
+ */
+public final class CleanConversations extends PTransform<PCollection<Conversation>, CleanConversations.Result> {
+  private static final long serialVersionUID = 1L;
+  public static final String CONTAMINATION = "benchmark_contamination";
+  public static final String DUPLICATE_CONTENT = "duplicate_content";
+  public static final String NEAR_DUPLICATE = "near_duplicate";
+  private static final int BUCKETS = 64;
+
+  private static final TupleTag<Conversation> KEPT = new TupleTag<>() {};
+  private static final TupleTag<Dropped> DROPPED = new TupleTag<>() {};
+  private static final TupleTag<Fingerprint> FIRST = new TupleTag<>() {};
+  private static final TupleTag<KV<String, Verdict>> VERDICTS = new TupleTag<>() {};
+
+  private final CleanSpec spec;
+
+  private CleanConversations(CleanSpec spec) {
+    this.spec = spec;
+  }
+
+  public static CleanConversations of(CleanSpec spec) {
+    if (spec == null) {
+      throw new IllegalArgumentException("spec is required");
+    }
+    return new CleanConversations(spec);
+  }
+
+  @Override
+  public Result expand(PCollection<Conversation> input) {
+    AvroCoder<Conversation> convCoder = AvroCoder.of(Conversation.class);
+    AvroCoder<Dropped> droppedCoder = AvroCoder.of(Dropped.class);
+    List<PCollection<Dropped>> dropped = new ArrayList<>();
+    PCollection<Conversation> candidates = input;
+    if (spec.decontaminate()) {
+      PCollectionTuple t = input.apply("Decontaminate",
+          ParDo.of(new DecontaminateFn(spec)).withOutputTags(KEPT, TupleTagList.of(DROPPED)));
+      candidates = t.get(KEPT).setCoder(convCoder);
+      dropped.add(t.get(DROPPED).setCoder(droppedCoder));
+    }
+    PCollection<Conversation> kept = candidates;
+    if (spec.dedup() != DedupMode.OFF) {
+      SerializableCoder<Fingerprint> fpCoder = SerializableCoder.of(Fingerprint.class);
+      KvCoder<String, Verdict> verdictCoder = KvCoder.of(StringUtf8Coder.of(), SerializableCoder.of(Verdict.class));
+      boolean near = spec.dedup() == DedupMode.NEAR;
+      PCollectionTuple exact = candidates
+          .apply("Fingerprint", MapElements.into(TypeDescriptor.of(Fingerprint.class)).via((Conversation c) -> Fingerprint.of(c, near)))
+          .setCoder(fpCoder)
+          .apply("KeyByContent", WithKeys.of((Fingerprint f) -> f.contentKey).withKeyType(TypeDescriptors.strings()))
+          .setCoder(KvCoder.of(StringUtf8Coder.of(), fpCoder))
+          .apply("GroupByContent", GroupByKey.create())
+          .apply("KeepFirstOfContent", ParDo.of(new KeepFirstOfContentFn()).withOutputTags(FIRST, TupleTagList.of(VERDICTS)));
+      List<PCollection<KV<String, Verdict>>> verdicts = new ArrayList<>();
+      verdicts.add(exact.get(VERDICTS).setCoder(verdictCoder));
+      if (near) {
+        verdicts.add(exact.get(FIRST).setCoder(fpCoder)
+            .apply("BandKeys", ParDo.of(new BandKeysFn(MinHasher.rowsPerBand(spec.nearThreshold()))))
+            .setCoder(KvCoder.of(VarLongCoder.of(), fpCoder))
+            .apply("GroupByBand", GroupByKey.create())
+            .apply("ComparePairs", ParDo.of(new ComparePairsFn(spec.nearThreshold())))
+            .setCoder(verdictCoder)
+            .apply("SmallestMatchPerId", Combine.perKey(Verdict::smaller)));
+      }
+      PCollection<KV<Integer, KV<String, Verdict>>> byBucket = PCollectionList.of(verdicts)
+          .apply("AllVerdicts", Flatten.pCollections())
+          .apply("KeyVerdictsByBucket", WithKeys.of((KV<String, Verdict> v) -> bucket(v.getKey()))
+              .withKeyType(TypeDescriptors.integers()))
+          .setCoder(KvCoder.of(VarIntCoder.of(), verdictCoder));
+      PCollection<KV<Integer, Conversation>> convs = candidates
+          .apply("KeyConversationsByBucket", WithKeys.of((Conversation c) -> bucket(c.getId()))
+              .withKeyType(TypeDescriptors.integers()))
+          .setCoder(KvCoder.of(VarIntCoder.of(), convCoder));
+      TupleTag<Conversation> convTag = new TupleTag<>();
+      TupleTag<KV<String, Verdict>> verdictTag = new TupleTag<>();
+      PCollectionTuple applied = KeyedPCollectionTuple.of(convTag, convs).and(verdictTag, byBucket)
+          .apply("JoinVerdicts", CoGroupByKey.create())
+          .apply("ApplyVerdicts", ParDo.of(new ApplyVerdictsFn(convTag, verdictTag))
+              .withOutputTags(KEPT, TupleTagList.of(DROPPED)));
+      kept = applied.get(KEPT).setCoder(convCoder);
+      dropped.add(applied.get(DROPPED).setCoder(droppedCoder));
+    }
+    PCollection<Dropped> allDropped = dropped.isEmpty()
+        ? input.getPipeline().apply("NothingDropped", Create.empty(droppedCoder))
+        : PCollectionList.of(dropped).apply("AllCleanDropped", Flatten.pCollections()).setCoder(droppedCoder);
+    return new Result(kept, allDropped);
+  }
+
+  private static int bucket(String id) {
+    return Math.floorMod(id.hashCode(), BUCKETS);
+  }
+
+  /** What the dedup steps know of a conversation. */
+  static final class Fingerprint implements Serializable {
+    private static final long serialVersionUID = 1L;
+    final String id;
+    final String source;
+    final long line;
+    final String contentKey;
+    final long[] shingles;
+    final long[] signature;
+
+    Fingerprint(String id, String source, long line, String contentKey, long[] shingles, long[] signature) {
+      this.id = id;
+      this.source = source;
+      this.line = line;
+      this.contentKey = contentKey;
+      this.shingles = shingles;
+      this.signature = signature;
+    }
+
+    static Fingerprint of(Conversation c, boolean near) {
+      long[] shingles = new long[0];
+      long[] signature = new long[0];
+      if (near) {
+        List<String> words = new ArrayList<>();
+        c.getTurns().forEach(t -> words.addAll(TextNormalizer.words(t.toString())));
+        shingles = MinHasher.shingles(words);
+        signature = shingles.length == 0 ? signature : MinHasher.signature(shingles);
+      }
+      return new Fingerprint(c.getId(), c.getSource(), c.getLine(), TextNormalizer.contentKey(c.getTurns()),
+          shingles, signature);
+    }
+
+    String where() {
+      return source + " line " + line;
+    }
+  }
+
+  /** Why one conversation (the key it travels with) is dropped. */
+  record Verdict(String reason, String match, double overlap, String detail) implements Serializable {
+    static Verdict smaller(Verdict a, Verdict b) {
+      return a.match().compareTo(b.match()) <= 0 ? a : b;
+    }
+  }
+
+  /** Drops conversations with a user turn that copies a benchmark prompt. */
+  static final class DecontaminateFn extends DoFn<Conversation, Conversation> {
+    private static final long serialVersionUID = 1L;
+    private static final Map<CleanSpec, ContaminationIndex> INDEXES = new ConcurrentHashMap<>();
+    private final CleanSpec spec;
+    private final Counter contaminated = Metrics.counter("clean", CONTAMINATION);
+    private transient ContaminationIndex index;
+
+    DecontaminateFn(CleanSpec spec) {
+      this.spec = spec;
+    }
+
+    static ContaminationIndex indexFor(CleanSpec spec) {
+      return INDEXES.computeIfAbsent(spec,
+          s -> ContaminationIndex.of(s.allPrompts(), s.ngram(), s.contaminationThreshold()));
+    }
+
+    @Setup
+    public void setup() {
+      index = indexFor(spec);
+    }
+
+    @ProcessElement
+    public void process(@Element Conversation c, MultiOutputReceiver out) {
+      Optional<ContaminationIndex.Match> m = index.match(c.getTurns());
+      if (m.isEmpty()) {
+        out.get(KEPT).output(c);
+        return;
+      }
+      contaminated.inc();
+      BenchmarkPrompt p = m.get().prompt();
+      String preview = p.text().length() > 120 ? p.text().substring(0, 120) + "…" : p.text();
+      out.get(DROPPED).output(new Dropped(CONTAMINATION, c.getId(), c.getSource(), c.getLine(),
+          String.format(Locale.ROOT, "copies %s question %s%s (%.0f%% of words in shared word %d-grams): %s", p.benchmark(),
+              p.questionId(), p.turn() > 1 ? " turn " + p.turn() : "", 100 * m.get().overlap(), m.get().gramSize(),
+              preview.replaceAll("\\s+", " ")),
+          p.reference(), m.get().overlap()));
+    }
+  }
+
+  /** Per content hash: the smallest id goes on, every other id gets a {@code duplicate_content} verdict. */
+  static final class KeepFirstOfContentFn extends DoFn<KV<String, Iterable<Fingerprint>>, Fingerprint> {
+    private static final long serialVersionUID = 1L;
+
+    @ProcessElement
+    public void process(@Element KV<String, Iterable<Fingerprint>> group, MultiOutputReceiver out) {
+      Fingerprint first = null;
+      List<Fingerprint> rest = new ArrayList<>();
+      for (Fingerprint f : group.getValue()) {
+        if (first == null || f.id.compareTo(first.id) < 0) {
+          if (first != null) {
+            rest.add(first);
+          }
+          first = f;
+        } else {
+          rest.add(f);
+        }
+      }
+      out.get(FIRST).output(first);
+      for (Fingerprint f : rest) {
+        out.get(VERDICTS).output(KV.of(f.id, new Verdict(DUPLICATE_CONTENT, first.id, 1.0,
+            "same normalized user turns as " + first.id + " (" + first.where() + ")")));
+      }
+    }
+  }
+
+  /** One element per LSH band of a signature, keyed by the band's hash. */
+  static final class BandKeysFn extends DoFn<Fingerprint, KV<Long, Fingerprint>> {
+    private static final long serialVersionUID = 1L;
+    private final int rows;
+
+    BandKeysFn(int rows) {
+      this.rows = rows;
+    }
+
+    @ProcessElement
+    public void process(@Element Fingerprint f, OutputReceiver<KV<Long, Fingerprint>> out) {
+      if (f.signature.length == 0) {
+        return;
+      }
+      for (long key : MinHasher.bandKeys(f.signature, rows)) {
+        out.output(KV.of(key, f));
+      }
+    }
+  }
+
+  /** Within one band bucket: every pair at or above the threshold drops its larger id. */
+  static final class ComparePairsFn extends DoFn<KV<Long, Iterable<Fingerprint>>, KV<String, Verdict>> {
+    private static final long serialVersionUID = 1L;
+    private final double threshold;
+
+    ComparePairsFn(double threshold) {
+      this.threshold = threshold;
+    }
+
+    @ProcessElement
+    public void process(@Element KV<Long, Iterable<Fingerprint>> band, OutputReceiver<KV<String, Verdict>> out) {
+      List<Fingerprint> all = new ArrayList<>();
+      band.getValue().forEach(all::add);
+      if (all.size() < 2) {
+        return;
+      }
+      all.sort(Comparator.comparing((Fingerprint f) -> f.id));
+      for (int j = 1; j < all.size(); j++) {
+        Fingerprint later = all.get(j);
+        for (int i = 0; i < j; i++) {
+          Fingerprint earlier = all.get(i);
+          double jaccard = MinHasher.jaccard(earlier.shingles, later.shingles);
+          if (jaccard >= threshold) {
+            out.output(KV.of(later.id, new Verdict(NEAR_DUPLICATE, earlier.id, jaccard, String.format(Locale.ROOT,
+                "near duplicate of %s (%s): Jaccard %.3f of word %d-gram shingles", earlier.id, earlier.where(),
+                jaccard, MinHasher.SHINGLE))));
+            break;
+          }
+        }
+      }
+    }
+  }
+
+  /** Per id bucket: conversations with a verdict become {@link Dropped} rows, the rest go on. */
+  static final class ApplyVerdictsFn extends DoFn<KV<Integer, CoGbkResult>, Conversation> {
+    private static final long serialVersionUID = 1L;
+    private final TupleTag<Conversation> convTag;
+    private final TupleTag<KV<String, Verdict>> verdictTag;
+    private final Counter duplicates = Metrics.counter("clean", DUPLICATE_CONTENT);
+    private final Counter nearDuplicates = Metrics.counter("clean", NEAR_DUPLICATE);
+
+    ApplyVerdictsFn(TupleTag<Conversation> convTag, TupleTag<KV<String, Verdict>> verdictTag) {
+      this.convTag = convTag;
+      this.verdictTag = verdictTag;
+    }
+
+    @ProcessElement
+    public void process(@Element KV<Integer, CoGbkResult> bucket, MultiOutputReceiver out) {
+      Map<String, Verdict> verdicts = new HashMap<>();
+      for (KV<String, Verdict> v : bucket.getValue().getAll(verdictTag)) {
+        verdicts.merge(v.getKey(), v.getValue(), Verdict::smaller);
+      }
+      for (Conversation c : bucket.getValue().getAll(convTag)) {
+        Verdict v = verdicts.get(c.getId());
+        if (v == null) {
+          out.get(KEPT).output(c);
+          continue;
+        }
+        (DUPLICATE_CONTENT.equals(v.reason()) ? duplicates : nearDuplicates).inc();
+        out.get(DROPPED).output(new Dropped(v.reason(), c.getId(), c.getSource(), c.getLine(), v.detail(),
+            v.match(), v.overlap()));
+      }
+    }
+  }
+
+  /** Conversations kept, and the ones dropped with their reason. */
+  public static final class Result extends TwoOutputs<Conversation, Dropped> {
+    Result(PCollection<Conversation> kept, PCollection<Dropped> dropped) {
+      super(kept, "kept", dropped, "dropped");
+    }
+
+    public PCollection<Conversation> kept() {
+      return first();
+    }
+
+    public PCollection<Dropped> dropped() {
+      return second();
+    }
+  }
+}
