@@ -53,8 +53,7 @@ final class SftBenchmark {
       Files.createDirectories(input);
       try (BufferedWriter w = Files.newBufferedWriter(input.resolve("prompts.jsonl"), StandardCharsets.UTF_8)) {
         for (int i = 0; i < n; i++) {
-          w.write("{\"id\": \"bench-" + i + "\", \"prompt\": \"Benchmark question " + i
-              + ": explain one idea from distributed data processing to a new engineer.\"}\n");
+          w.write("{\"id\": \"bench-" + i + "\", \"prompt\": \"" + dev.moaa.runners.bench.BenchPrompts.prompt(i) + "\"}\n");
         }
       }
       StringBuilder models = new StringBuilder();

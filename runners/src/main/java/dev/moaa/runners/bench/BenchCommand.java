@@ -192,7 +192,7 @@ public final class BenchCommand {
     double share = o.workload().twoTurnShare();
     try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
       for (int i = 0; i < o.prompts(); i++) {
-        String first = "Benchmark question " + i + ": explain one idea from distributed data processing to a new engineer.";
+        String first = BenchPrompts.prompt(i);
         if (!o.workload().dpo() && WorkloadPlan.twoTurns(i, share)) {
           w.write("{\"id\": \"bench-" + i + "\", \"messages\": [{\"role\": \"user\", \"content\": \"" + first + "\"},"
               + " {\"role\": \"assistant\", \"content\": \"An earlier answer.\"},"

@@ -3,6 +3,11 @@ package dev.moaa.transforms.clean;
 import dev.moaa.schemas.Conversation;
 import dev.moaa.schemas.Dropped;
 import dev.moaa.transforms.TwoOutputs;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -13,6 +18,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.AtomicCoder;
 import org.apache.beam.sdk.coders.SerializableCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.coders.VarIntCoder;
@@ -20,7 +26,6 @@ import org.apache.beam.sdk.coders.VarLongCoder;
 import org.apache.beam.sdk.extensions.avro.coders.AvroCoder;
 import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Metrics;
-import org.apache.beam.sdk.transforms.Combine;
 import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.Flatten;
@@ -102,14 +107,16 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
     }
     PCollection<Conversation> kept = candidates;
     if (spec.dedup() != DedupMode.OFF) {
-      SerializableCoder<Fingerprint> fpCoder = SerializableCoder.of(Fingerprint.class);
+      FingerprintCoder fpCoder = new FingerprintCoder();
       KvCoder<String, Verdict> verdictCoder = KvCoder.of(StringUtf8Coder.of(), SerializableCoder.of(Verdict.class));
       boolean near = spec.dedup() == DedupMode.NEAR;
       PCollectionTuple exact = candidates
           .apply("Fingerprint", MapElements.into(TypeDescriptor.of(Fingerprint.class)).via((Conversation c) -> Fingerprint.of(c, near)))
           .setCoder(fpCoder)
-          .apply("KeyByContent", WithKeys.of((Fingerprint f) -> f.contentKey).withKeyType(TypeDescriptors.strings()))
-          .setCoder(KvCoder.of(StringUtf8Coder.of(), fpCoder))
+          // Grouped by a bucket of the content hash, not the hash itself: a runner pays per key
+          // group (the DirectRunner a bundle each), and one key per row costs seconds per thousand.
+          .apply("KeyByContent", WithKeys.of((Fingerprint f) -> bucket(f.contentKey)).withKeyType(TypeDescriptors.integers()))
+          .setCoder(KvCoder.of(VarIntCoder.of(), fpCoder))
           .apply("GroupByContent", GroupByKey.create())
           .apply("KeepFirstOfContent", ParDo.of(new KeepFirstOfContentFn()).withOutputTags(FIRST, TupleTagList.of(VERDICTS)));
       List<PCollection<KV<String, Verdict>>> verdicts = new ArrayList<>();
@@ -117,11 +124,10 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
       if (near) {
         verdicts.add(exact.get(FIRST).setCoder(fpCoder)
             .apply("BandKeys", ParDo.of(new BandKeysFn(MinHasher.rowsPerBand(spec.nearThreshold()))))
-            .setCoder(KvCoder.of(VarLongCoder.of(), fpCoder))
+            .setCoder(KvCoder.of(VarIntCoder.of(), KvCoder.of(VarLongCoder.of(), fpCoder)))
             .apply("GroupByBand", GroupByKey.create())
             .apply("ComparePairs", ParDo.of(new ComparePairsFn(spec.nearThreshold())))
-            .setCoder(verdictCoder)
-            .apply("SmallestMatchPerId", Combine.perKey(Verdict::smaller)));
+            .setCoder(verdictCoder)); // several verdicts per id are reduced to the smallest match when applied
       }
       PCollection<KV<Integer, KV<String, Verdict>>> byBucket = PCollectionList.of(verdicts)
           .apply("AllVerdicts", Flatten.pCollections())
@@ -188,6 +194,54 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
     }
   }
 
+  /**
+   * A compact binary form of a {@link Fingerprint}: every row travels once per LSH band through a
+   * group, so Java serialization's per-object cost would dominate the cleaning step.
+   */
+  static final class FingerprintCoder extends AtomicCoder<Fingerprint> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public void encode(Fingerprint f, OutputStream out) throws IOException {
+      DataOutputStream d = new DataOutputStream(out);
+      d.writeUTF(f.id);
+      d.writeBoolean(f.source != null);
+      if (f.source != null) {
+        d.writeUTF(f.source);
+      }
+      d.writeLong(f.line);
+      d.writeUTF(f.contentKey);
+      writeLongs(d, f.shingles);
+      writeLongs(d, f.signature);
+      d.flush();
+    }
+
+    @Override
+    public Fingerprint decode(InputStream in) throws IOException {
+      DataInputStream d = new DataInputStream(in);
+      String id = d.readUTF();
+      String source = d.readBoolean() ? d.readUTF() : null;
+      long line = d.readLong();
+      String contentKey = d.readUTF();
+      return new Fingerprint(id, source, line, contentKey, readLongs(d), readLongs(d));
+    }
+
+    private static void writeLongs(DataOutputStream d, long[] values) throws IOException {
+      d.writeInt(values.length);
+      for (long v : values) {
+        d.writeLong(v);
+      }
+    }
+
+    private static long[] readLongs(DataInputStream d) throws IOException {
+      long[] values = new long[d.readInt()];
+      for (int i = 0; i < values.length; i++) {
+        values[i] = d.readLong();
+      }
+      return values;
+    }
+  }
+
   /** Why one conversation (the key it travels with) is dropped. */
   record Verdict(String reason, String match, double overlap, String detail) implements Serializable {
     static Verdict smaller(Verdict a, Verdict b) {
@@ -235,34 +289,39 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
     }
   }
 
-  /** Per content hash: the smallest id goes on, every other id gets a {@code duplicate_content} verdict. */
-  static final class KeepFirstOfContentFn extends DoFn<KV<String, Iterable<Fingerprint>>, Fingerprint> {
+  /**
+   * Per content hash (many share a bucket): the smallest id goes on, every other id gets a {@code
+   * duplicate_content} verdict.
+   */
+  static final class KeepFirstOfContentFn extends DoFn<KV<Integer, Iterable<Fingerprint>>, Fingerprint> {
     private static final long serialVersionUID = 1L;
 
     @ProcessElement
-    public void process(@Element KV<String, Iterable<Fingerprint>> group, MultiOutputReceiver out) {
-      Fingerprint first = null;
-      List<Fingerprint> rest = new ArrayList<>();
-      for (Fingerprint f : group.getValue()) {
-        if (first == null || f.id.compareTo(first.id) < 0) {
-          if (first != null) {
-            rest.add(first);
-          }
-          first = f;
-        } else {
-          rest.add(f);
-        }
+    public void process(@Element KV<Integer, Iterable<Fingerprint>> bucket, MultiOutputReceiver out) {
+      Map<String, List<Fingerprint>> byContent = new HashMap<>();
+      for (Fingerprint f : bucket.getValue()) {
+        byContent.computeIfAbsent(f.contentKey, k -> new ArrayList<>()).add(f);
       }
-      out.get(FIRST).output(first);
-      for (Fingerprint f : rest) {
-        out.get(VERDICTS).output(KV.of(f.id, new Verdict(DUPLICATE_CONTENT, first.id, 1.0,
-            "same normalized user turns as " + first.id + " (" + first.where() + ")")));
+      for (List<Fingerprint> same : byContent.values()) {
+        Fingerprint first = same.get(0);
+        for (Fingerprint f : same) {
+          if (f.id.compareTo(first.id) < 0) {
+            first = f;
+          }
+        }
+        out.get(FIRST).output(first);
+        for (Fingerprint f : same) {
+          if (f != first) {
+            out.get(VERDICTS).output(KV.of(f.id, new Verdict(DUPLICATE_CONTENT, first.id, 1.0,
+                "same normalized user turns as " + first.id + " (" + first.where() + ")")));
+          }
+        }
       }
     }
   }
 
-  /** One element per LSH band of a signature, keyed by the band's hash. */
-  static final class BandKeysFn extends DoFn<Fingerprint, KV<Long, Fingerprint>> {
+  /** One element per LSH band of a signature: the band's hash, keyed by a bucket of it. */
+  static final class BandKeysFn extends DoFn<Fingerprint, KV<Integer, KV<Long, Fingerprint>>> {
     private static final long serialVersionUID = 1L;
     private final int rows;
 
@@ -271,18 +330,18 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
     }
 
     @ProcessElement
-    public void process(@Element Fingerprint f, OutputReceiver<KV<Long, Fingerprint>> out) {
+    public void process(@Element Fingerprint f, OutputReceiver<KV<Integer, KV<Long, Fingerprint>>> out) {
       if (f.signature.length == 0) {
         return;
       }
       for (long key : MinHasher.bandKeys(f.signature, rows)) {
-        out.output(KV.of(key, f));
+        out.output(KV.of(Math.floorMod(Long.hashCode(key), BUCKETS), KV.of(key, f)));
       }
     }
   }
 
-  /** Within one band bucket: every pair at or above the threshold drops its larger id. */
-  static final class ComparePairsFn extends DoFn<KV<Long, Iterable<Fingerprint>>, KV<String, Verdict>> {
+  /** Within one band (many share a bucket): every pair at or above the threshold drops its larger id. */
+  static final class ComparePairsFn extends DoFn<KV<Integer, Iterable<KV<Long, Fingerprint>>>, KV<String, Verdict>> {
     private static final long serialVersionUID = 1L;
     private final double threshold;
 
@@ -291,12 +350,20 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
     }
 
     @ProcessElement
-    public void process(@Element KV<Long, Iterable<Fingerprint>> band, OutputReceiver<KV<String, Verdict>> out) {
-      List<Fingerprint> all = new ArrayList<>();
-      band.getValue().forEach(all::add);
-      if (all.size() < 2) {
-        return;
+    public void process(@Element KV<Integer, Iterable<KV<Long, Fingerprint>>> bucket,
+        OutputReceiver<KV<String, Verdict>> out) {
+      Map<Long, List<Fingerprint>> bands = new HashMap<>();
+      for (KV<Long, Fingerprint> b : bucket.getValue()) {
+        bands.computeIfAbsent(b.getKey(), k -> new ArrayList<>()).add(b.getValue());
       }
+      for (List<Fingerprint> all : bands.values()) {
+        if (all.size() > 1) {
+          compare(all, out);
+        }
+      }
+    }
+
+    private void compare(List<Fingerprint> all, OutputReceiver<KV<String, Verdict>> out) {
       all.sort(Comparator.comparing((Fingerprint f) -> f.id));
       for (int j = 1; j < all.size(); j++) {
         Fingerprint later = all.get(j);
