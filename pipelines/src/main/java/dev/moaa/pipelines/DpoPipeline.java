@@ -17,6 +17,12 @@ import dev.moaa.transforms.io.WriteShards;
 import dev.moaa.transforms.moa.Windowing;
 import java.io.PrintStream;
 import java.util.Locale;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiConsumer;
+import org.apache.avro.Schema;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.extensions.avro.coders.AvroCoder;
 import org.apache.beam.sdk.transforms.Flatten;
@@ -80,6 +86,28 @@ public final class DpoPipeline implements RunKind {
     dead.apply("WriteDeadLetters", WriteJsonLines.to(out + SftPipeline.DEAD_LETTER_DIR));
     dropped.apply("WriteDropped", WriteJsonLines.to(out + SftPipeline.DROPPED_DIR));
     Tally.write(out, read.conversations(), read.failures(), records, dead, dropped);
+  }
+
+  @Override
+  public Schema shardSchema() {
+    return DpoRecord.getClassSchema();
+  }
+
+  @Override
+  public Map<String, List<String>> modelRoles(MoaaConfig config) {
+    DpoTopology t = config.dpo();
+    Map<String, List<String>> roles = new LinkedHashMap<>();
+    BiConsumer<ModelEndpoint, String> add =
+        (m, role) -> roles.computeIfAbsent(m.name(), k -> new ArrayList<>()).add(role);
+    add.accept(t.policy(), "policy");
+    t.judges().forEach(m -> add.accept(m, "judge"));
+    if (t.lead() != null) {
+      add.accept(t.lead(), "lead judge");
+    }
+    if (t.criteriaEnabled() && t.criteriaModel() != null) {
+      add.accept(t.criteriaModel(), "criteria");
+    }
+    return roles;
   }
 
   @Override

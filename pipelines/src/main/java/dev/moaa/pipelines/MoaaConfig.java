@@ -57,7 +57,7 @@ import java.util.function.Function;
  *       judge: {mode: moa|jury|single, judges: [NAME…], aggregator: NAME (moa),
  *               criteria: {enabled?, count?, model?}?, scoring: win_rate|bradley_terry?, min_margin?}}
  * input: {format?, max_prompt_chars?}
- * output: {shards?}
+ * output: {shards?, license?, pretty_name?}   # license and pretty_name go into the dataset card (README.md)
  * cache: {backend: sqlite|redis|none?, path? (sqlite), url? (redis://host:port[/db]),
  *         password_env? (redis), lock_ttl_ms? (redis)}   # default: sqlite in $MOAA_CACHE_DIR or ~/.cache/moaa
  * budget: {max_cost_usd?, max_tokens?, assumed_completion_tokens?}
@@ -90,7 +90,7 @@ public final class MoaaConfig {
       "max_turns", "accept_truncated", "templates");
   private static final Set<String> TEMPLATES = Set.of("proposer", "aggregator");
   private static final Set<String> INPUT = Set.of("format", "max_prompt_chars");
-  private static final Set<String> OUTPUT = Set.of("shards");
+  private static final Set<String> OUTPUT = Set.of("shards", "license", "pretty_name");
 
   private final Map<String, ModelEndpoint> models;
   private final MoaTopology sft;
@@ -107,6 +107,8 @@ public final class MoaaConfig {
   private final ServeSettings serve;
   private final LoopSettings loop;
   private final CleanSpec clean;
+  private String cardLicense = "other";
+  private String cardPrettyName;
 
   private MoaaConfig(Map<String, ModelEndpoint> models, MoaTopology sft, DpoTopology dpo, boolean hasPolicy, int dpoMaxTurns,
       InputFormat inputFormat, int maxPromptChars, int shards, String hash, CacheSpec cache, BudgetSpec budget,
@@ -217,15 +219,30 @@ public final class MoaaConfig {
     }
     JsonNode output = root.path("output");
     int shards = 2;
+    String license = "other";
+    String prettyName = null;
     if (!output.isMissingNode()) {
       onlyKnown(output, "output", OUTPUT);
       shards = intIn(output, "shards", "output", 1, 10_000, shards);
+      if (output.has("license")) {
+        license = text(output, "license", "output");
+        if (!license.matches("[a-z0-9][a-z0-9.+-]*")) {
+          throw new ConfigException("output.license", "must be a Hugging Face licence id such as apache-2.0,"
+              + " cc-by-4.0, mit or other; got '" + license + "'");
+        }
+      }
+      if (output.has("pretty_name")) {
+        prettyName = text(output, "pretty_name", "output");
+      }
     }
     boolean hasPolicy = dpoNode.has("policy");
-    return new MoaaConfig(Map.copyOf(models), sft, dpo, hasPolicy, dpoMaxTurns, format, maxPromptChars, shards,
+    MoaaConfig config = new MoaaConfig(Map.copyOf(models), sft, dpo, hasPolicy, dpoMaxTurns, format, maxPromptChars, shards,
         hash(root), cache, budget, TrainSettings.parse(root.path("train"), baseDir), ServeSettings.parse(root.path("serve")),
         LoopSettings.parse(root.path("loop"), baseDir),
         CleanSettings.parse(root.path("clean"), baseDir));
+    config.cardLicense = license;
+    config.cardPrettyName = prettyName;
+    return config;
   }
 
   private static CacheSpec cache(JsonNode n, Function<String, String> env) {
@@ -632,6 +649,16 @@ public final class MoaaConfig {
 
   public int shards() {
     return shards;
+  }
+
+  /** The licence id the dataset card declares ({@code output.license}; {@code other} when not set). */
+  public String cardLicense() {
+    return cardLicense;
+  }
+
+  /** The dataset card's {@code pretty_name} ({@code output.pretty_name}), or null. */
+  public String cardPrettyName() {
+    return cardPrettyName;
   }
 
   /** The {@code train:} section, if the file has one. */

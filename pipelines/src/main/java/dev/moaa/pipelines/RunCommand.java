@@ -25,7 +25,8 @@ import org.apache.beam.sdk.options.PipelineOptionsFactory;
 /**
  * The life of one pipeline run ({@code moaa sft}, {@code moaa dpo}): parse the flags, validate the
  * config, the inputs and the output folder before anything is built; describe the plan; run; then
- * write {@code manifest.json} and print the reconciliation. Exit codes: 0 done and reconciled; 1
+ * write {@code manifest.json} and the dataset card ({@code README.md}, see {@link DatasetCard}) and
+ * print the reconciliation. Exit codes: 0 done and reconciled; 1
  * the run failed or did not reconcile; 2 bad flags or configuration; 3 done and reconciled, but the
  * budget left conversations (dead letters with reason {@code budget}) for a later run.
  *
@@ -90,6 +91,7 @@ public final class RunCommand {
       Map<String, RunManifest.ModelUsage> usage = RunManifest.usage(result);
       ObjectNode manifest = RunManifest.build(kind, config, spec, runner, state, counts, usage, started, finished, output);
       RunManifest.write(manifest, output.resolve("manifest.json"));
+      Path card = writeCard(kind, config, manifest, output, err);
       double wall = (finished.toEpochMilli() - started.toEpochMilli()) / 1000.0;
       out.printf(Locale.ROOT, "%s %s in %.1f s%n", title, state, wall);
       out.println("  " + counts.line());
@@ -111,6 +113,9 @@ public final class RunCommand {
           + " (Parquet), " + output.resolve(kind.shardDir()).resolve("avro") + " (Avro)");
       out.println("  dead letters: " + output.resolve(SftPipeline.DEAD_LETTER_DIR));
       out.println("  manifest:     " + output.resolve("manifest.json"));
+      if (card != null) {
+        out.println("  dataset card: " + card);
+      }
       boolean ok = state == PipelineResult.State.DONE && counts.reconciles();
       if (!counts.reconciles()) {
         err.println(name + ": the counts do not reconcile: " + counts.line());
@@ -119,6 +124,19 @@ public final class RunCommand {
     } catch (IOException e) {
       err.println(name + ": cannot write the manifest: " + e.getMessage());
       return new Outcome(1, null, output, null);
+    }
+  }
+
+  /**
+   * Writes the Hugging Face dataset card beside the shards. A card that cannot be written does not
+   * undo a finished run: it is reported, and the shards and manifest stay.
+   */
+  private static Path writeCard(RunKind kind, MoaaConfig config, ObjectNode manifest, Path output, PrintStream err) {
+    try {
+      return DatasetCard.write(kind, config, manifest, output);
+    } catch (IOException | RuntimeException e) {
+      err.println("moaa " + kind.command() + ": cannot write the dataset card: " + e.getMessage());
+      return null;
     }
   }
 
@@ -169,6 +187,12 @@ public final class RunCommand {
     if (hasResults) {
       for (String n : ours) {
         deleteRecursively(output.resolve(n));
+      }
+      if (DatasetCard.isOurs(output.resolve(DatasetCard.FILE))) {
+        deleteRecursively(output.resolve(DatasetCard.FILE));
+      }
+      if (DatasetCard.isOurs(output.resolve(DatasetCard.FALLBACK_FILE))) {
+        deleteRecursively(output.resolve(DatasetCard.FALLBACK_FILE));
       }
     }
     try {

@@ -2,6 +2,9 @@ package dev.moaa.pipelines;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintStream;
+import java.util.List;
+import java.util.Map;
+import org.apache.avro.Schema;
 import org.apache.beam.sdk.Pipeline;
 
 /** What differs between the pipelines {@link RunCommand} runs: {@code sft}, {@code dpo}. */
@@ -23,4 +26,10 @@ public interface RunKind {
 
   /** The topology section of the manifest. */
   ObjectNode topology(MoaaConfig config);
+
+  /** The Avro schema of the records in the shards (the dataset card's features follow it). */
+  Schema shardSchema();
+
+  /** Every model this kind calls, by config name, with its roles in the run, in topology order. */
+  Map<String, List<String>> modelRoles(MoaaConfig config);
 }

@@ -17,6 +17,11 @@ import dev.moaa.transforms.moa.SynthesizeConversations;
 import dev.moaa.transforms.moa.Windowing;
 import java.io.PrintStream;
 import java.util.Locale;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.avro.Schema;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.extensions.avro.coders.AvroCoder;
 import org.apache.beam.sdk.transforms.Flatten;
@@ -86,6 +91,20 @@ public final class SftPipeline implements RunKind {
     dead.apply("WriteDeadLetters", WriteJsonLines.to(out + DEAD_LETTER_DIR));
     dropped.apply("WriteDropped", WriteJsonLines.to(out + DROPPED_DIR));
     Tally.write(out, read.conversations(), read.failures(), records, dead, dropped);
+  }
+
+  @Override
+  public Schema shardSchema() {
+    return SftRecord.getClassSchema();
+  }
+
+  @Override
+  public Map<String, List<String>> modelRoles(MoaaConfig config) {
+    MoaTopology t = config.sft();
+    Map<String, List<String>> roles = new LinkedHashMap<>();
+    t.proposers().forEach(m -> roles.computeIfAbsent(m.name(), k -> new ArrayList<>()).add("proposer"));
+    roles.computeIfAbsent(t.aggregator().name(), k -> new ArrayList<>()).add("aggregator");
+    return roles;
   }
 
   @Override

@@ -1,6 +1,7 @@
 package dev.moaa.runners;
 
 import dev.moaa.pipelines.ConfigException;
+import dev.moaa.pipelines.EvalGenCommand;
 import dev.moaa.pipelines.JudgeEvalCommand;
 import dev.moaa.pipelines.MoaaConfig;
 import dev.moaa.runners.bench.BenchCommand;
@@ -21,6 +22,7 @@ import java.util.Arrays;
  * moaa sft --config=FILE --input=GLOB[,GLOB] --output=DIR [--overwrite=true] [Beam flags]
  * moaa dpo --config=FILE --input=GLOB[,GLOB] --output=DIR [--overwrite=true] [Beam flags]
  * moaa judge-eval --config=FILE --input=PAIRS.jsonl --output=DIR
+ * moaa eval-gen --config=FILE --model=NAME --bench=alpaca_eval|arena_hard|mt_bench [--output=DIR --limit=N]
  * moaa train --recipe=R.yaml [--stage=sft|dpo --data=GLOB --base-model=PATH --output-dir=DIR --config=FILE …]
  * moaa run --config=FILE [--output=DIR --sft-input=GLOB --dpo-input=GLOB] [Beam flags]
  * moaa quickstart [--output=DIR]
@@ -55,6 +57,8 @@ public final class Moaa {
         return LoopCommand.run(rest, out, err);
       case "judge-eval":
         return JudgeEvalCommand.run(withDirectDefaults(rest), out, err);
+      case "eval-gen":
+        return EvalGenCommand.run(rest, out, err);
       case "simulate":
         return SimulatedEndpointMain.run(rest, out, err);
       case "quickstart":
@@ -98,6 +102,9 @@ public final class Moaa {
         "              preference data: K answers from the policy, judged pairwise in both orders",
         "  judge-eval  --config=FILE --input=PAIRS.jsonl --output=DIR  accuracy, consistency and agreement",
         "              of the configured judge on labelled pairs (RewardBench layout)",
+        "  eval-gen    --config=FILE --model=NAME --bench=alpaca_eval|arena_hard|mt_bench [--output=DIR",
+        "              --limit=N --generator-name=ID --questions=FILE]  answer a benchmark's prompts with a",
+        "              configured model, written in the harness's own format (AlpacaEval, Arena-Hard, MT-Bench)",
         "  train       --recipe=R.yaml [--stage=sft|dpo --data=GLOB --base-model=PATH --output-dir=DIR",
         "              --set=key=value --config=FILE --launcher=local|command --processes=N]  run the trainer",
         "              (sft and dpo also train when done if the config's train.after names them)",
