@@ -77,12 +77,26 @@ public final class RunCommand {
     kind.build(p, config, spec);
     PipelineResult result;
     PipelineResult.State state;
+    boolean progress = options.getProgressSeconds() > 0 && "DirectRunner".equals(runner);
+    if (progress) {
+      // A blocking p.run() would hand back its result only once there is nothing left to report.
+      options.as(DirectRunOptions.class).setBlockOnRun(false);
+      out.println("  progress every " + options.getProgressSeconds() + " s (--progressSeconds=0 turns it off)");
+    }
+    ProgressReporter reporter = null;
     try {
       result = p.run();
+      if (progress) {
+        reporter = ProgressReporter.start(result, config.models(), out, options.getProgressSeconds());
+      }
       state = result.waitUntilFinish();
     } catch (RuntimeException e) {
       err.println(name + ": the pipeline failed: " + rootMessage(e));
       return new Outcome(1, null, output, null);
+    } finally {
+      if (reporter != null) {
+        reporter.close();
+      }
     }
     Instant finished = Instant.now();
     try {
