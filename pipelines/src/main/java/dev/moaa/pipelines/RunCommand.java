@@ -104,6 +104,14 @@ public final class RunCommand {
       Map<String, RunManifest.ModelUsage> usage = RunManifest.usage(result);
       ObjectNode manifest = RunManifest.build(kind, config, spec, runner, state, counts, usage, started, finished, output);
       RunManifest.write(manifest, output.resolve("manifest.json"));
+      String report;
+      try {
+        report = RunReport.write(output, kind, manifest, config).toString();
+      } catch (IOException | RuntimeException | LinkageError | InternalError e) {
+        // The data and the manifest are written; a report that cannot be drawn must not fail the run.
+        report = "not written (" + e + ")";
+        err.println(name + ": could not write the run report: " + e);
+      }
       double wall = (finished.toEpochMilli() - started.toEpochMilli()) / 1000.0;
       out.printf(Locale.ROOT, "%s %s in %.1f s%n", title, state, wall);
       out.println("  " + counts.line());
@@ -125,6 +133,7 @@ public final class RunCommand {
           + " (Parquet), " + output.resolve(kind.shardDir()).resolve("avro") + " (Avro)");
       out.println("  dead letters: " + output.resolve(SftPipeline.DEAD_LETTER_DIR));
       out.println("  manifest:     " + output.resolve("manifest.json"));
+      out.println("  report:       " + report);
       boolean ok = state == PipelineResult.State.DONE && counts.reconciles();
       if (!counts.reconciles()) {
         err.println(name + ": the counts do not reconcile: " + counts.line());
@@ -169,7 +178,8 @@ public final class RunCommand {
    * only; a folder whose run of the same config did not complete is resumed without asking.
    */
   static void prepareOutput(Path output, boolean overwrite, String shardDir, String configHash, PrintStream out) {
-    List<String> ours = List.of(shardDir, SftPipeline.DEAD_LETTER_DIR, SftPipeline.DROPPED_DIR, "_run", "manifest.json");
+    List<String> ours = List.of(shardDir, SftPipeline.DEAD_LETTER_DIR, SftPipeline.DROPPED_DIR, "_run", "manifest.json",
+        RunReport.FILE);
     boolean hasResults = ours.stream().anyMatch(n -> Files.exists(output.resolve(n)));
     if (hasResults && !overwrite) {
       String unfinished = unfinishedRun(output, configHash);
