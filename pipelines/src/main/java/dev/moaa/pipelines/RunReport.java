@@ -251,11 +251,13 @@ public final class RunReport {
     CategoryChart len = bars("Answer length: proposals vs aggregated answers", "words", "share of answers (%)");
     boolean any = !proposals.isEmpty() && !aggregated.isEmpty();
     if (any) {
+      long min = Math.min(proposals.stream().mapToLong(Long::longValue).min().orElse(0),
+          aggregated.stream().mapToLong(Long::longValue).min().orElse(0));
       long max = Math.max(proposals.stream().mapToLong(Long::longValue).max().orElse(1),
           aggregated.stream().mapToLong(Long::longValue).max().orElse(1));
-      List<String> bins = binLabels(max);
-      len.addSeries("proposals (" + proposals.size() + ")", bins, histogram(proposals, max));
-      len.addSeries("aggregated (" + aggregated.size() + ")", bins, histogram(aggregated, max));
+      List<String> bins = binLabels(min, max);
+      len.addSeries("proposals (" + proposals.size() + ")", bins, histogram(proposals, min, max));
+      len.addSeries("aggregated (" + aggregated.size() + ")", bins, histogram(aggregated, min, max));
     }
     out.add(2, section("lengths", "Proposals vs aggregated answers",
         "Words per answer, as a share of each group.", len, any));
@@ -378,20 +380,21 @@ public final class RunReport {
 
   private static final int BINS = 12;
 
-  private static List<String> binLabels(long max) {
-    long width = Math.max(1, (max + BINS) / BINS);
+  /** Bins of equal width from the shortest to the longest answer. */
+  private static List<String> binLabels(long min, long max) {
+    long width = Math.max(1, (max - min + BINS) / BINS);
     List<String> labels = new ArrayList<>();
     for (int i = 0; i < BINS; i++) {
-      labels.add((i * width) + "-" + ((i + 1) * width - 1));
+      labels.add((min + i * width) + "-" + (min + (i + 1) * width - 1));
     }
     return labels;
   }
 
-  private static List<Double> histogram(List<Long> values, long max) {
-    long width = Math.max(1, (max + BINS) / BINS);
+  private static List<Double> histogram(List<Long> values, long min, long max) {
+    long width = Math.max(1, (max - min + BINS) / BINS);
     double[] counts = new double[BINS];
     for (long v : values) {
-      counts[(int) Math.min(BINS - 1, v / width)]++;
+      counts[(int) Math.min(BINS - 1, (v - min) / width)]++;
     }
     List<Double> shares = new ArrayList<>();
     for (double c : counts) {
