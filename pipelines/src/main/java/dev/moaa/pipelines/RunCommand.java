@@ -78,12 +78,26 @@ public final class RunCommand {
     kind.build(p, config, spec);
     PipelineResult result;
     PipelineResult.State state;
+    boolean progress = options.getProgressSeconds() > 0 && "DirectRunner".equals(runner);
+    if (progress) {
+      // A blocking p.run() would hand back its result only once there is nothing left to report.
+      options.as(DirectRunOptions.class).setBlockOnRun(false);
+      out.println("  progress every " + options.getProgressSeconds() + " s (--progressSeconds=0 turns it off)");
+    }
+    ProgressReporter reporter = null;
     try {
       result = p.run();
+      if (progress) {
+        reporter = ProgressReporter.start(result, config.models(), out, options.getProgressSeconds());
+      }
       state = result.waitUntilFinish();
     } catch (RuntimeException e) {
       err.println(name + ": the pipeline failed: " + rootMessage(e));
       return new Outcome(1, null, output, null);
+    } finally {
+      if (reporter != null) {
+        reporter.close();
+      }
     }
     Instant finished = Instant.now();
     try {
@@ -92,6 +106,14 @@ public final class RunCommand {
       ObjectNode manifest = RunManifest.build(kind, config, spec, runner, state, counts, usage, started, finished, output);
       RunManifest.write(manifest, output.resolve("manifest.json"));
       Path card = writeCard(kind, config, manifest, output, err);
+      String report;
+      try {
+        report = RunReport.write(output, kind, manifest, config).toString();
+      } catch (IOException | RuntimeException | LinkageError | InternalError e) {
+        // The data and the manifest are written; a report that cannot be drawn must not fail the run.
+        report = "not written (" + e + ")";
+        err.println(name + ": could not write the run report: " + e);
+      }
       double wall = (finished.toEpochMilli() - started.toEpochMilli()) / 1000.0;
       out.printf(Locale.ROOT, "%s %s in %.1f s%n", title, state, wall);
       out.println("  " + counts.line());
@@ -116,6 +138,7 @@ public final class RunCommand {
       if (card != null) {
         out.println("  dataset card: " + card);
       }
+      out.println("  report:       " + report);
       boolean ok = state == PipelineResult.State.DONE && counts.reconciles();
       if (!counts.reconciles()) {
         err.println(name + ": the counts do not reconcile: " + counts.line());
@@ -173,7 +196,8 @@ public final class RunCommand {
    * only; a folder whose run of the same config did not complete is resumed without asking.
    */
   static void prepareOutput(Path output, boolean overwrite, String shardDir, String configHash, PrintStream out) {
-    List<String> ours = List.of(shardDir, SftPipeline.DEAD_LETTER_DIR, SftPipeline.DROPPED_DIR, "_run", "manifest.json");
+    List<String> ours = List.of(shardDir, SftPipeline.DEAD_LETTER_DIR, SftPipeline.DROPPED_DIR, "_run", "manifest.json",
+        RunReport.FILE);
     boolean hasResults = ours.stream().anyMatch(n -> Files.exists(output.resolve(n)));
     if (hasResults && !overwrite) {
       String unfinished = unfinishedRun(output, configHash);

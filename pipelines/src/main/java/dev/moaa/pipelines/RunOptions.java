@@ -43,4 +43,10 @@ public interface RunOptions extends PipelineOptions {
   boolean getOverwrite();
 
   void setOverwrite(boolean value);
+
+  @Description("Seconds between progress lines while a DirectRunner run is under way; 0 turns them off.")
+  @Default.Integer(10)
+  int getProgressSeconds();
+
+  void setProgressSeconds(int value);
 }

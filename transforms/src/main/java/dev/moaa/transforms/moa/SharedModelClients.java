@@ -86,6 +86,12 @@ public final class SharedModelClients {
     return e != null && e.client instanceof OpenAiChatClient c ? c.gateStats() : null;
   }
 
+  /** Calls of a model running right now in this JVM (0 when no client of it is open). */
+  public static synchronized int inFlight(ModelEndpoint endpoint) {
+    Entry e = ENTRIES.get(endpoint.sharingKey());
+    return e == null ? 0 : e.inFlight.get();
+  }
+
   /** Reads and writes of the cache that failed in this JVM (each one a miss or a lost saving). */
   public static long cacheErrors() {
     return CACHE_ERRORS.get();

@@ -1,0 +1,156 @@
+package dev.moaa.pipelines;
+
+import dev.moaa.transforms.client.ModelEndpoint;
+import dev.moaa.transforms.moa.ModelCallFn;
+import dev.moaa.transforms.moa.SharedModelClients;
+import java.io.PrintStream;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.ToIntFunction;
+import org.apache.beam.sdk.PipelineResult;
+import org.apache.beam.sdk.metrics.MetricNameFilter;
+import org.apache.beam.sdk.metrics.MetricQueryResults;
+import org.apache.beam.sdk.metrics.MetricResult;
+import org.apache.beam.sdk.metrics.MetricsFilter;
+
+/**
+ * Prints a progress line every few seconds while a run goes: rows settled (written, dead-lettered
+ * or dropped) out of rows read, calls done and in flight per model, retries, failures, cache hits,
+ * tokens, the estimated cost so far, the rate and an ETA. Figures are the attempted values of the
+ * run's Beam metrics (namespace {@value ModelCallFn#NAMESPACE}); calls in flight are those of this
+ * JVM. After {@link #close()} returns no further line is printed.
+ */
+final class ProgressReporter implements AutoCloseable {
+  private final PipelineResult result;
+  private final Map<String, ModelEndpoint> models;
+  private final ToIntFunction<ModelEndpoint> inFlight;
+  private final PrintStream out;
+  private final long startedNanos = System.nanoTime();
+  private final Object lock = new Object();
+  private final ScheduledExecutorService timer;
+  private boolean closed;
+
+  private ProgressReporter(PipelineResult result, Map<String, ModelEndpoint> models,
+      ToIntFunction<ModelEndpoint> inFlight, PrintStream out, int seconds) {
+    this.result = result;
+    this.models = models;
+    this.inFlight = inFlight;
+    this.out = out;
+    this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "moaa-progress");
+      t.setDaemon(true);
+      return t;
+    });
+    timer.scheduleAtFixedRate(this::tick, seconds, seconds, TimeUnit.SECONDS);
+  }
+
+  /** Starts printing every {@code seconds} seconds; calls in flight come from this JVM's clients. */
+  static ProgressReporter start(PipelineResult result, Map<String, ModelEndpoint> models, PrintStream out,
+      int seconds) {
+    return new ProgressReporter(result, models, SharedModelClients::inFlight, out, seconds);
+  }
+
+  private void tick() {
+    String line;
+    try {
+      line = line(Snapshot.of(result), (System.nanoTime() - startedNanos) / 1e9);
+    } catch (RuntimeException e) {
+      line = "progress: metrics not readable yet (" + e.getClass().getSimpleName() + ")";
+    }
+    synchronized (lock) {
+      if (!closed) {
+        out.println(line);
+      }
+    }
+  }
+
+  /** The figures of one moment: the row counters and, per model, its counters. */
+  record Snapshot(Map<String, Long> rows, Map<String, Map<String, Long>> perModel) {
+    long row(String name) {
+      return rows.getOrDefault(name, 0L);
+    }
+
+    long model(String model, String kind) {
+      return perModel.getOrDefault(model, Map.of()).getOrDefault(kind, 0L);
+    }
+
+    long sum(String kind) {
+      return perModel.values().stream().mapToLong(m -> m.getOrDefault(kind, 0L)).sum();
+    }
+
+    static Snapshot of(PipelineResult result) {
+      MetricQueryResults q = result.metrics().queryMetrics(MetricsFilter.builder()
+          .addNameFilter(MetricNameFilter.inNamespace(ModelCallFn.NAMESPACE)).build());
+      Map<String, Long> rows = new TreeMap<>();
+      Map<String, Map<String, Long>> perModel = new TreeMap<>();
+      for (MetricResult<Long> c : q.getCounters()) {
+        String name = c.getName().getName();
+        long v = c.getAttempted() == null ? 0 : c.getAttempted();
+        int slash = name.indexOf('/');
+        if (slash < 0) {
+          rows.merge(name, v, Long::sum);
+        } else {
+          perModel.computeIfAbsent(name.substring(slash + 1), m -> new TreeMap<>())
+              .merge(name.substring(0, slash), v, Long::sum);
+        }
+      }
+      return new Snapshot(rows, perModel);
+    }
+  }
+
+  /** The progress line for these figures, {@code elapsed} seconds into the run. */
+  String line(Snapshot s, double elapsed) {
+    long read = s.row(Tally.ROWS_READ);
+    long done = s.row(Tally.ROWS_WRITTEN) + s.row(Tally.ROWS_DEAD_LETTERED) + s.row(Tally.ROWS_DROPPED);
+    double perMinute = elapsed > 0 ? done * 60.0 / elapsed : 0;
+    String eta = done == 0 || read == 0 ? "?" : clock((read - done) * 60.0 / perMinute);
+    double cost = 0;
+    int flying = 0;
+    Map<String, String> perModel = new LinkedHashMap<>();
+    for (ModelEndpoint m : models.values()) {
+      long calls = s.model(m.name(), "calls");
+      int now = inFlight.applyAsInt(m);
+      cost += m.costUsd(s.model(m.name(), "prompt_tokens"), s.model(m.name(), "completion_tokens"));
+      flying += now;
+      if (calls > 0 || now > 0) {
+        perModel.put(m.name(), calls + "+" + now);
+      }
+    }
+    StringBuilder b = new StringBuilder();
+    b.append(String.format(Locale.ROOT,
+        "progress %s  conversations %d/%d done (%s)  %.1f/min  ETA %s  calls %d (in flight %d)  retries %d"
+            + "  failures %d  cache hits %d  tokens %d  cost $%.4f",
+        clock(elapsed), done, read, read == 0 ? "reading" : percent(done, read), perMinute, eta,
+        s.sum("calls"), flying, s.sum("retries"), s.sum("failures"), s.sum("cache_hits"),
+        s.sum("prompt_tokens") + s.sum("completion_tokens"), cost));
+    if (!perModel.isEmpty()) {
+      b.append("  | done+in flight:");
+      perModel.forEach((m, v) -> b.append(' ').append(m).append(' ').append(v));
+    }
+    return b.toString();
+  }
+
+  private static String percent(long done, long total) {
+    return String.format(Locale.ROOT, "%.0f%%", 100.0 * done / total);
+  }
+
+  private static String clock(double seconds) {
+    long s = Math.max(0, Math.round(seconds));
+    return s >= 3600 ? String.format(Locale.ROOT, "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
+        : String.format(Locale.ROOT, "%d:%02d", s / 60, s % 60);
+  }
+
+  /** Stops the timer; no line is printed once this returns. */
+  @Override
+  public void close() {
+    synchronized (lock) {
+      closed = true;
+    }
+    timer.shutdownNow();
+  }
+}
