@@ -45,7 +45,9 @@ final class Quickstart {
       Files.writeString(config, config(sim.baseUrl()), StandardCharsets.UTF_8);
       out.println("Sample corpus: " + input.toAbsolutePath() + "   config: " + config.toAbsolutePath());
       String[] sftArgs = Moaa.withDirectDefaults(new String[] {
-          "--config=" + config, "--input=" + input + "/*.jsonl", "--output=" + output, "--overwrite=true"});
+          "--config=" + config, "--input=" + input + "/*.jsonl", "--output=" + output, "--overwrite=true",
+          // The sample takes seconds: a short interval, so a new user sees the progress line.
+          "--progressSeconds=2"});
       int code = SftCommand.run(sftArgs, out, err);
       if (code == 0) {
         out.println();
