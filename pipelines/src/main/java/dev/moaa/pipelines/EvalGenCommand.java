@@ -13,7 +13,7 @@ import dev.moaa.transforms.client.ChatResponse;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.moa.Calls;
 import dev.moaa.transforms.moa.SharedModelClients;
-import java.io.BufferedReader;
+import dev.moaa.transforms.input.JsonLines;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
@@ -245,22 +245,8 @@ public final class EvalGenCommand {
   /** The questions of a file in the harness's own layout, in file order. */
   static List<Question> read(Bench bench, Reader reader) throws IOException {
     List<Question> out = new ArrayList<>();
-    try (BufferedReader lines = new BufferedReader(reader)) {
-      String line;
-      int number = 0;
-      while ((line = lines.readLine()) != null) {
-        number++;
-        if (line.isBlank()) {
-          continue;
-        }
-        JsonNode n;
-        try {
-          n = JSON.readTree(line);
-        } catch (IOException e) {
-          throw new IllegalArgumentException("line " + number + ": not valid JSON");
-        }
-        out.add(question(bench, n, number, out.size()));
-      }
+    try (reader) {
+      JsonLines.forEach(reader, "", (number, n) -> out.add(question(bench, n, number, out.size())));
     }
     if (out.isEmpty()) {
       throw new IllegalArgumentException("no question in the file");

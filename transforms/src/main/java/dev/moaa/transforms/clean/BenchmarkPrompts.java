@@ -1,8 +1,7 @@
 package dev.moaa.transforms.clean;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.BufferedReader;
+import dev.moaa.transforms.input.JsonLines;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
@@ -27,7 +26,6 @@ import java.util.Map;
  * {@link IllegalArgumentException} naming the line.
  */
 public final class BenchmarkPrompts {
-  private static final ObjectMapper JSON = new ObjectMapper();
   private static final String FOLDER = "benchmarks/";
 
   /** Names a user may list in {@code clean.benchmarks}, each with its bundled files. */
@@ -98,26 +96,13 @@ public final class BenchmarkPrompts {
 
   static List<BenchmarkPrompt> read(String benchmark, Reader reader) throws IOException {
     List<BenchmarkPrompt> out = new ArrayList<>();
-    BufferedReader lines = new BufferedReader(reader);
-    String line;
-    int number = 0;
-    int row = 0;
-    while ((line = lines.readLine()) != null) {
-      number++;
-      if (line.isBlank()) {
-        continue;
-      }
-      JsonNode n;
-      try {
-        n = JSON.readTree(line);
-      } catch (IOException e) {
-        throw new IllegalArgumentException(benchmark + " line " + number + ": not valid JSON");
-      }
+    int[] row = {0};
+    JsonLines.forEach(reader, benchmark, (number, n) -> {
       if (n == null || !n.isObject()) {
         throw new IllegalArgumentException(benchmark + " line " + number + ": expected a JSON object");
       }
-      String id = idOf(n, benchmark.equals("alpaca_eval") ? String.valueOf(row) : String.valueOf(number));
-      row++;
+      String id = idOf(n, benchmark.equals("alpaca_eval") ? String.valueOf(row[0]) : String.valueOf(number));
+      row[0]++;
       List<String> turns = turnsOf(n);
       if (turns.isEmpty()) {
         throw new IllegalArgumentException(benchmark + " line " + number
@@ -126,7 +111,7 @@ public final class BenchmarkPrompts {
       for (int t = 0; t < turns.size(); t++) {
         out.add(new BenchmarkPrompt(benchmark, id, t + 1, turns.get(t)));
       }
-    }
+    });
     return out;
   }
 

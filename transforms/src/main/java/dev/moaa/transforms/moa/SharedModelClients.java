@@ -3,7 +3,6 @@ package dev.moaa.transforms.moa;
 import dev.moaa.transforms.budget.BudgetLedger;
 import dev.moaa.transforms.budget.BudgetSpec;
 import dev.moaa.transforms.cache.CacheException;
-import dev.moaa.transforms.cache.CacheSpec;
 import dev.moaa.transforms.cache.ResponseCache;
 import dev.moaa.transforms.cache.SharedCaches;
 import dev.moaa.transforms.client.ChatClient;
