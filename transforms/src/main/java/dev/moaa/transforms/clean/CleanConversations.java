@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.Serializable;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -165,28 +166,28 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
     final long line;
     final String contentKey;
     final long[] shingles;
-    final long[] signature;
 
-    Fingerprint(String id, String source, long line, String contentKey, long[] shingles, long[] signature) {
+    Fingerprint(String id, String source, long line, String contentKey, long[] shingles) {
       this.id = id;
       this.source = source;
       this.line = line;
       this.contentKey = contentKey;
       this.shingles = shingles;
-      this.signature = signature;
     }
 
     static Fingerprint of(Conversation c, boolean near) {
       long[] shingles = new long[0];
-      long[] signature = new long[0];
       if (near) {
         List<String> words = new ArrayList<>();
         c.getTurns().forEach(t -> words.addAll(TextNormalizer.words(t.toString())));
         shingles = MinHasher.shingles(words);
-        signature = shingles.length == 0 ? signature : MinHasher.signature(shingles);
       }
-      return new Fingerprint(c.getId(), c.getSource(), c.getLine(), TextNormalizer.contentKey(c.getTurns()),
-          shingles, signature);
+      return new Fingerprint(c.getId(), c.getSource(), c.getLine(), TextNormalizer.contentKey(c.getTurns()), shingles);
+    }
+
+    /** The copy that travels once per LSH band: the content key is not needed there. */
+    Fingerprint forBands() {
+      return new Fingerprint(id, source, line, "", shingles);
     }
 
     String where() {
@@ -212,7 +213,6 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
       d.writeLong(f.line);
       d.writeUTF(f.contentKey);
       writeLongs(d, f.shingles);
-      writeLongs(d, f.signature);
       d.flush();
     }
 
@@ -223,21 +223,26 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
       String source = d.readBoolean() ? d.readUTF() : null;
       long line = d.readLong();
       String contentKey = d.readUTF();
-      return new Fingerprint(id, source, line, contentKey, readLongs(d), readLongs(d));
+      return new Fingerprint(id, source, line, contentKey, readLongs(d));
     }
 
+    /** The values as one block of bytes: one write and one read per array, not one per value. */
     private static void writeLongs(DataOutputStream d, long[] values) throws IOException {
       d.writeInt(values.length);
-      for (long v : values) {
-        d.writeLong(v);
-      }
+      ByteBuffer block = ByteBuffer.allocate(values.length * Long.BYTES);
+      block.asLongBuffer().put(values);
+      d.write(block.array());
     }
 
     private static long[] readLongs(DataInputStream d) throws IOException {
-      long[] values = new long[d.readInt()];
-      for (int i = 0; i < values.length; i++) {
-        values[i] = d.readLong();
+      int n = d.readInt();
+      if (n < 0) {
+        throw new IOException("corrupt fingerprint: negative length " + n);
       }
+      byte[] bytes = new byte[n * Long.BYTES];
+      d.readFully(bytes);
+      long[] values = new long[n];
+      ByteBuffer.wrap(bytes).asLongBuffer().get(values);
       return values;
     }
   }
@@ -331,11 +336,12 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
 
     @ProcessElement
     public void process(@Element Fingerprint f, OutputReceiver<KV<Integer, KV<Long, Fingerprint>>> out) {
-      if (f.signature.length == 0) {
+      if (f.shingles.length == 0) {
         return;
       }
-      for (long key : MinHasher.bandKeys(f.signature, rows)) {
-        out.output(KV.of(Math.floorMod(Long.hashCode(key), BUCKETS), KV.of(key, f)));
+      Fingerprint travelling = f.forBands();
+      for (long key : MinHasher.bandKeys(MinHasher.signature(f.shingles), rows)) {
+        out.output(KV.of(Math.floorMod(Long.hashCode(key), BUCKETS), KV.of(key, travelling)));
       }
     }
   }
