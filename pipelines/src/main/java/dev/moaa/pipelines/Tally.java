@@ -13,6 +13,8 @@ import org.apache.beam.sdk.values.PDone;
 import org.apache.beam.sdk.transforms.Count;
 import org.apache.beam.sdk.transforms.Flatten;
 import org.apache.beam.sdk.transforms.MapElements;
+import org.apache.beam.sdk.transforms.Sum;
+import org.apache.beam.sdk.transforms.windowing.GlobalWindow;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
@@ -94,10 +96,39 @@ public final class Tally {
     }
   }
 
+  /**
+   * Counts in each bundle and sums the bundles' counts, so that what reaches the final combine is
+   * one number per bundle, not one element per row: a runner that does not lift combiners (the
+   * DirectRunner) would otherwise hold every row of the collection in one group.
+   */
   private static <T> PCollection<String> count(String name, PCollection<T> items) {
     return items
         .apply("Count/" + name + "/Window", Windowing.<T>restoreDefault())
-        .apply("Count/" + name, Count.globally())
+        .apply("Count/" + name + "/PerBundle", ParDo.of(new CountPerBundleFn<T>()))
+        .apply("Count/" + name, Sum.longsGlobally())
         .apply("Count/" + name + "/Label", MapElements.into(TypeDescriptors.strings()).via(n -> name + "\t" + n));
+  }
+
+  /** Emits, when a bundle ends, how many rows it held (nothing for an empty bundle). */
+  static final class CountPerBundleFn<T> extends DoFn<T, Long> {
+    private static final long serialVersionUID = 1L;
+    private transient long rows;
+
+    @StartBundle
+    public void startBundle() {
+      rows = 0;
+    }
+
+    @ProcessElement
+    public void processElement() {
+      rows++;
+    }
+
+    @FinishBundle
+    public void finishBundle(FinishBundleContext c) {
+      if (rows > 0) {
+        c.output(rows, GlobalWindow.INSTANCE.maxTimestamp(), GlobalWindow.INSTANCE);
+      }
+    }
   }
 }

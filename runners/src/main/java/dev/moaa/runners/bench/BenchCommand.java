@@ -334,6 +334,9 @@ public final class BenchCommand {
     p.put("gc_s", round(usage.gcSeconds()));
     p.put("gc_count", usage.gcCount());
     p.put("peak_heap_mb", mb(usage.peakHeapBytes()));
+    p.put("peak_heap_after_gc_mb", usage.peakHeapAfterGcBytes() < 0 ? -1 : mb(usage.peakHeapAfterGcBytes()));
+    var quarters = p.putArray("heap_after_gc_by_quarter_mb");
+    usage.heapAfterGcByQuarterBytes().forEach(b -> quarters.add(b < 0 ? -1 : mb(b)));
     p.put("peak_non_heap_mb", mb(usage.peakNonHeapBytes()));
     p.put("max_heap_mb", mb(usage.maxHeapBytes()));
     p.put("peak_rss_mb", usage.peakRssBytes() < 0 ? -1 : mb(usage.peakRssBytes()));
@@ -397,6 +400,8 @@ public final class BenchCommand {
         p.get("gc_s").asDouble(), p.get("gc_count").asLong(), p.get("peak_heap_mb").asLong(),
         p.get("max_heap_mb").asLong(), p.get("peak_non_heap_mb").asLong(), p.get("peak_rss_mb").asLong(),
         p.get("peak_rss_since").asText());
+    out.printf(Locale.ROOT, "  heap after GC: peak %d MB; highest in each quarter of the run %s MB (-1: no collection)%n",
+        p.get("peak_heap_after_gc_mb").asLong(), p.get("heap_after_gc_by_quarter_mb").toString());
     out.printf(Locale.ROOT, "  pipeline: %.0f calls/s over the wall time, %.0f calls/s from its first call to its last%n",
         r.get("pipeline_calls_per_s").asDouble(), r.get("pipeline_calls_per_s_sustained").asDouble());
     if (r.has("load_generator")) {
