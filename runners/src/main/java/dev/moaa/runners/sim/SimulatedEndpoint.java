@@ -235,6 +235,14 @@ public final class SimulatedEndpoint implements AutoCloseable {
     return counters == null ? new long[] {0, 0} : counters.arrivalSpanNanos();
   }
 
+  /**
+   * Requests per second (all models) while the middle of them arrived: between the moments 10% and
+   * 90% of the requests so far had come. The rate a client kept up, without its start and its end.
+   */
+  public double steadyRequestsPerSecond() {
+    return totals.steadyRate(0.1, 0.9);
+  }
+
   /** The models that received a chat-completion request or were listed up front, sorted. */
   public List<String> modelNames() {
     return List.copyOf(new TreeSet<>(perModel.keySet()));
@@ -357,7 +365,9 @@ public final class SimulatedEndpoint implements AutoCloseable {
 
     requestedModels.add(request.model());
     ModelCounters counters = countersFor(request.model());
-    counters.countArrival(System.nanoTime());
+    long arrived = System.nanoTime();
+    counters.countArrival(arrived);
+    totals.countArrival(arrived);
     int cap = settings.maxInFlightPerModel();
     if (!counters.tryAcquire(cap)) {
       record(request.model(), request.messages(), request.params(), true, 429, 0, order);
