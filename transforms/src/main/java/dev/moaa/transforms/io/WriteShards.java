@@ -2,12 +2,11 @@ package dev.moaa.transforms.io;
 
 import java.util.Objects;
 import org.apache.avro.Schema;
-import org.apache.avro.generic.GenericRecord;
 import org.apache.avro.specific.SpecificRecordBase;
-import org.apache.beam.sdk.extensions.avro.io.AvroIO;
+import org.apache.beam.sdk.coders.ByteArrayCoder;
 import org.apache.beam.sdk.io.FileIO;
-import org.apache.beam.sdk.transforms.Contextful;
 import org.apache.beam.sdk.transforms.PTransform;
+import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PDone;
 
@@ -15,7 +14,8 @@ import org.apache.beam.sdk.values.PDone;
  * Writes records as Parquet shards ({@code <dir>/parquet/part-SSSSS-of-NNNNN.parquet}, Snappy,
  * lists in the standard three-level layout that pyarrow, HF datasets and TRL read) and as Avro
  * shards of the same records ({@code <dir>/avro/part-…-of-….avro}). Shard names depend only on
- * the shard count, so a rerun into a cleaned folder writes the same files.
+ * the shard count, so a rerun into a cleaned folder writes the same files. Records travel to the
+ * writers as their Avro encoding ({@link EncodedRecords}).
  */
 public final class WriteShards<T extends SpecificRecordBase> extends PTransform<PCollection<T>, PDone> {
   private static final long serialVersionUID = 1L;
@@ -51,15 +51,19 @@ public final class WriteShards<T extends SpecificRecordBase> extends PTransform<
   public PDone expand(PCollection<T> records) {
     Objects.requireNonNull(directory, "WriteShards needs to(directory)");
     String dir = directory.endsWith("/") ? directory : directory + "/";
-    records.apply("Parquet", FileIO.<T>write()
-        .via(Contextful.fn(r -> (GenericRecord) r),
-            ParquetShardSink.of(schema))
+    PCollection<byte[]> encoded = records
+        .apply("Encode", ParDo.of(new EncodedRecords.EncodeFn<T>(schema)))
+        .setCoder(ByteArrayCoder.of());
+    encoded.apply("Parquet", FileIO.<byte[]>write()
+        .via(new EncodedRecords.ParquetSink(schema))
         .to(dir + "parquet")
         .withPrefix("part")
         .withSuffix(".parquet")
         .withNumShards(shards));
-    records.apply("Avro", AvroIO.write(type)
-        .to(dir + "avro/part")
+    encoded.apply("Avro", FileIO.<byte[]>write()
+        .via(new EncodedRecords.AvroSink(schema))
+        .to(dir + "avro")
+        .withPrefix("part")
         .withSuffix(".avro")
         .withNumShards(shards));
     return PDone.in(records.getPipeline());
