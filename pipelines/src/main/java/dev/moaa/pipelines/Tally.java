@@ -1,18 +1,24 @@
 package dev.moaa.pipelines;
 
 import dev.moaa.schemas.DeadLetter;
-import dev.moaa.transforms.moa.Windowing;
 import dev.moaa.transforms.moa.ModelCallFn;
+import dev.moaa.transforms.moa.Windowing;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.apache.beam.sdk.Pipeline;
+import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.StringUtf8Coder;
+import org.apache.beam.sdk.coders.VarLongCoder;
 import org.apache.beam.sdk.io.TextIO;
 import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Metrics;
+import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.DoFn;
-import org.apache.beam.sdk.transforms.PTransform;
-import org.apache.beam.sdk.transforms.ParDo;
-import org.apache.beam.sdk.values.PDone;
-import org.apache.beam.sdk.transforms.Count;
 import org.apache.beam.sdk.transforms.Flatten;
 import org.apache.beam.sdk.transforms.MapElements;
+import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.transforms.Sum;
 import org.apache.beam.sdk.transforms.windowing.GlobalWindow;
 import org.apache.beam.sdk.values.KV;
@@ -24,32 +30,41 @@ import org.apache.beam.sdk.values.TypeDescriptors;
  * The counts that reconcile a run, counted from the data itself (not from metrics, which a runner
  * may count twice on a retry) and written to {@code _run/counts.tsv}: records read (parsed and
  * refused), written, dead-lettered (with a count per reason) and dropped.
+ *
+ * <p>Each collection is counted per bundle (a bundle's count is an output, so a retried bundle's
+ * count is replaced, not added) and all counts are summed in one combine: what reaches it is one
+ * number per bundle, not one element per row (a runner that does not lift combiners, such as the
+ * DirectRunner, would otherwise hold every row in one group), and the graph stays small (the
+ * DirectRunner's scheduling cost grows with the number of steps).
  */
 public final class Tally {
   public static final String COUNTS_FILE = "_run/counts.tsv";
+  static final String REASON_PREFIX = "reason:";
+  private static final List<String> NAMES = List.of("read_ok", "read_failed", "written", "dead_lettered", "dropped");
 
   private Tally() {}
 
   public static <R, P> void write(String outputDir, PCollection<P> parsed, PCollection<DeadLetter> readFailed,
       PCollection<R> written, PCollection<DeadLetter> deadLettered, PCollection<?> dropped) {
-    PCollection<String> reasons = deadLettered
-        .apply("DeadLetterReason", MapElements.into(TypeDescriptors.strings()).via(DeadLetter::getReason))
-        .apply("CountReasons", Count.perElement())
-        .apply("LabelReasons", MapElements.into(TypeDescriptors.strings())
-            .via((KV<String, Long> kv) -> "reason:" + kv.getKey() + "\t" + kv.getValue()));
-    PCollectionList.of(count("read_ok", parsed))
-        .and(count("read_failed", readFailed))
-        .and(count("written", written))
-        .and(count("dead_lettered", deadLettered))
-        .and(count("dropped", dropped))
+    Pipeline p = parsed.getPipeline();
+    List<KV<String, Long>> zeros = new ArrayList<>();
+    NAMES.forEach(n -> zeros.add(KV.of(n, 0L)));
+    PCollection<KV<String, Long>> reasons = deadLettered
+        .apply("Count/reasons/Window", Windowing.<DeadLetter>restoreDefault())
+        .apply("Count/reasons", ParDo.of(new CountReasonsPerBundleFn()));
+    PCollectionList.of(p.apply("Count/zeros", Create.of(zeros)
+            .withCoder(KvCoder.of(StringUtf8Coder.of(), VarLongCoder.of()))))
+        .and(count("read_ok", ROWS_READ, parsed))
+        .and(count("read_failed", ROWS_READ, readFailed))
+        .and(count("written", ROWS_WRITTEN, written))
+        .and(count("dead_lettered", ROWS_DEAD_LETTERED, deadLettered))
+        .and(count("dropped", ROWS_DROPPED, dropped))
         .and(reasons)
         .apply("AllCounts", Flatten.pCollections())
+        .apply("SumCounts", Sum.longsPerKey())
+        .apply("LabelCounts", MapElements.into(TypeDescriptors.strings())
+            .via((KV<String, Long> kv) -> kv.getKey() + "\t" + kv.getValue()))
         .apply("WriteCounts", TextIO.write().to(outputDir + COUNTS_FILE).withoutSharding());
-    parsed.apply("Progress/Read", CountRows.as(ROWS_READ));
-    readFailed.apply("Progress/Refused", CountRows.as(ROWS_READ));
-    written.apply("Progress/Written", CountRows.as(ROWS_WRITTEN));
-    deadLettered.apply("Progress/DeadLettered", CountRows.as(ROWS_DEAD_LETTERED));
-    dropped.apply("Progress/Dropped", CountRows.as(ROWS_DROPPED));
   }
 
   /**
@@ -63,56 +78,26 @@ public final class Tally {
   public static final String ROWS_DEAD_LETTERED = "rows_dead_lettered";
   public static final String ROWS_DROPPED = "rows_dropped";
 
-  /** Counts the rows of a collection into a counter and emits nothing. */
-  static final class CountRows<T> extends PTransform<PCollection<T>, PDone> {
-    private final String counter;
-
-    private CountRows(String counter) {
-      this.counter = counter;
-    }
-
-    static <T> CountRows<T> as(String counter) {
-      return new CountRows<>(counter);
-    }
-
-    @Override
-    public PDone expand(PCollection<T> rows) {
-      rows.apply("Count", ParDo.of(new CountFn<T>(counter)));
-      return PDone.in(rows.getPipeline());
-    }
-  }
-
-  static final class CountFn<T> extends DoFn<T, Void> {
-    private static final long serialVersionUID = 1L;
-    private final Counter rows;
-
-    CountFn(String counter) {
-      this.rows = Metrics.counter(ModelCallFn.NAMESPACE, counter);
-    }
-
-    @ProcessElement
-    public void processElement() {
-      rows.inc();
-    }
+  private static <T> PCollection<KV<String, Long>> count(String name, String counter, PCollection<T> items) {
+    return items
+        .apply("Count/" + name + "/Window", Windowing.<T>restoreDefault())
+        .apply("Count/" + name, ParDo.of(new CountPerBundleFn<T>(name, counter)));
   }
 
   /**
-   * Counts in each bundle and sums the bundles' counts, so that what reaches the final combine is
-   * one number per bundle, not one element per row: a runner that does not lift combiners (the
-   * DirectRunner) would otherwise hold every row of the collection in one group.
+   * Counts the rows of each bundle: a live counter as they pass, and the bundle's count, under
+   * {@code name}, when the bundle ends (nothing for an empty bundle).
    */
-  private static <T> PCollection<String> count(String name, PCollection<T> items) {
-    return items
-        .apply("Count/" + name + "/Window", Windowing.<T>restoreDefault())
-        .apply("Count/" + name + "/PerBundle", ParDo.of(new CountPerBundleFn<T>()))
-        .apply("Count/" + name, Sum.longsGlobally())
-        .apply("Count/" + name + "/Label", MapElements.into(TypeDescriptors.strings()).via(n -> name + "\t" + n));
-  }
-
-  /** Emits, when a bundle ends, how many rows it held (nothing for an empty bundle). */
-  static final class CountPerBundleFn<T> extends DoFn<T, Long> {
+  static final class CountPerBundleFn<T> extends DoFn<T, KV<String, Long>> {
     private static final long serialVersionUID = 1L;
+    private final String name;
+    private final Counter live;
     private transient long rows;
+
+    CountPerBundleFn(String name, String counter) {
+      this.name = name;
+      this.live = Metrics.counter(ModelCallFn.NAMESPACE, counter);
+    }
 
     @StartBundle
     public void startBundle() {
@@ -122,13 +107,35 @@ public final class Tally {
     @ProcessElement
     public void processElement() {
       rows++;
+      live.inc();
     }
 
     @FinishBundle
     public void finishBundle(FinishBundleContext c) {
       if (rows > 0) {
-        c.output(rows, GlobalWindow.INSTANCE.maxTimestamp(), GlobalWindow.INSTANCE);
+        c.output(KV.of(name, rows), GlobalWindow.INSTANCE.maxTimestamp(), GlobalWindow.INSTANCE);
       }
+    }
+  }
+
+  /** Dead letters per reason in each bundle, under {@code reason:REASON}. */
+  static final class CountReasonsPerBundleFn extends DoFn<DeadLetter, KV<String, Long>> {
+    private static final long serialVersionUID = 1L;
+    private transient Map<String, Long> reasons;
+
+    @StartBundle
+    public void startBundle() {
+      reasons = new TreeMap<>();
+    }
+
+    @ProcessElement
+    public void processElement(@Element DeadLetter d) {
+      reasons.merge(REASON_PREFIX + d.getReason(), 1L, Long::sum);
+    }
+
+    @FinishBundle
+    public void finishBundle(FinishBundleContext c) {
+      reasons.forEach((k, v) -> c.output(KV.of(k, v), GlobalWindow.INSTANCE.maxTimestamp(), GlobalWindow.INSTANCE));
     }
   }
 }
