@@ -121,7 +121,7 @@ public final class RunCommand {
         out.println("  dead letters by reason: " + counts.reasons());
       }
       usage.forEach((m, u) -> out.printf(Locale.ROOT,
-          "  model %-16s calls %6d  cached %6d  failed %4d  retries %5d (429: %d)  tokens in %9d out %9d%n",
+          "  model %-16s calls %6d  cached %6d  failed %4d  retries %5d (429: %5d)  tokens in %9d out %9d%n",
           m, u.calls(), u.cacheHits(), u.failures(), u.retries(), u.rateLimited(), u.promptTokens(),
           u.completionTokens()));
       out.printf(Locale.ROOT, "  estimated cost of this run's paid calls: $%.4f%n",
