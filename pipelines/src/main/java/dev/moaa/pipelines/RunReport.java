@@ -24,7 +24,6 @@ import java.util.stream.Stream;
 import org.apache.avro.file.DataFileReader;
 import org.apache.avro.generic.GenericDatumReader;
 import org.apache.avro.generic.GenericRecord;
-import org.apache.avro.generic.IndexedRecord;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
@@ -163,18 +162,22 @@ public final class RunReport {
     return r;
   }
 
-  private static String str(IndexedRecord r, String field) {
-    Object v = ((GenericRecord) r).get(field);
+  /** A field's value; null where the record's schema (an older file's) has no such field. */
+  private static Object get(GenericRecord r, String field) {
+    return r.getSchema().getField(field) == null ? null : r.get(field);
+  }
+
+  private static String str(GenericRecord r, String field) {
+    Object v = get(r, field);
     return v == null ? null : v.toString();
   }
 
   private static long num(GenericRecord r, String field) {
-    Object v = r.get(field);
-    return v instanceof Number n ? n.longValue() : 0;
+    return get(r, field) instanceof Number n ? n.longValue() : 0;
   }
 
   private static boolean flag(GenericRecord r, String field) {
-    return Boolean.TRUE.equals(r.get(field));
+    return Boolean.TRUE.equals(get(r, field));
   }
 
   // ---- sections shared by both commands ----
@@ -397,19 +400,19 @@ public final class RunReport {
     consistency.put(FINAL_VERDICT, new long[2]);
     Map<String, long[]> judges = new TreeMap<>();
     for (GenericRecord row : d.rows) {
-      Object sc = row.get("score_chosen");
-      Object sr = row.get("score_rejected");
+      Object sc = get(row, "score_chosen");
+      Object sr = get(row, "score_rejected");
       if (sc instanceof Number a && sr instanceof Number b) {
         margins.add(a.doubleValue() - b.doubleValue());
       }
-      if (!(row.get("pairs") instanceof Collection<?> pairs)) {
+      if (!(get(row, "pairs") instanceof Collection<?> pairs)) {
         continue;
       }
       for (Object p : pairs) {
         GenericRecord pair = (GenericRecord) p;
         consistency.get(FINAL_VERDICT)[flag(pair, "consistent") ? 0 : 1]++;
-        GenericRecord ab = (GenericRecord) pair.get("ab");
-        GenericRecord ba = (GenericRecord) pair.get("ba");
+        GenericRecord ab = (GenericRecord) get(pair, "ab");
+        GenericRecord ba = (GenericRecord) get(pair, "ba");
         for (GenericRecord j : new GenericRecord[] {ab, ba}) {
           String verdict = j == null ? null : str(j, "verdict");
           for (GenericRecord v : votes(j)) {
@@ -480,7 +483,7 @@ public final class RunReport {
 
   private static List<GenericRecord> votes(GenericRecord judgment) {
     List<GenericRecord> out = new ArrayList<>();
-    if (judgment != null && judgment.get("votes") instanceof Collection<?> votes) {
+    if (judgment != null && get(judgment, "votes") instanceof Collection<?> votes) {
       votes.forEach(v -> out.add((GenericRecord) v));
     }
     return out;
@@ -499,7 +502,7 @@ public final class RunReport {
       voters.add(str(v, "model"));
       putWinner(out, str(v, "model"), str(v, "verdict"), first, second);
     }
-    if (judgment.get("lead") instanceof GenericRecord lead) {
+    if (get(judgment, "lead") instanceof GenericRecord lead) {
       String model = str(lead, "model");
       putWinner(out, voters.contains(model) ? model + " (as lead)" : model, str(lead, "verdict"), first, second);
     }
@@ -517,8 +520,7 @@ public final class RunReport {
   // ---- time axis ----
 
   private static Long startedAt(GenericRecord c) {
-    return c.getSchema().getField("started_at_ms") != null && c.get("started_at_ms") instanceof Number n
-        ? n.longValue() : null;
+    return get(c, "started_at_ms") instanceof Number n ? n.longValue() : null;
   }
 
   /** Equal intervals of a round width from the first recorded call start to the last, at most 40 of them. */

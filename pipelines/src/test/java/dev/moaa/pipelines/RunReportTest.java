@@ -12,7 +12,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.apache.avro.Schema;
+import org.apache.avro.file.DataFileWriter;
 import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericDatumWriter;
 import org.apache.avro.generic.GenericRecord;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -25,6 +28,45 @@ class RunReportTest {
     GenericData.Record r = new GenericData.Record(dev.moaa.schemas.Call.getClassSchema());
     r.put("started_at_ms", startedAtMs);
     return r;
+  }
+
+  /** A shard whose rows hold calls of the Call schema from before rate_limited and the times. */
+  private static void writeOldShard(Path file) throws IOException {
+    List<Schema.Field> fields = new ArrayList<>();
+    for (Schema.Field f : dev.moaa.schemas.Call.getClassSchema().getFields()) {
+      if (!List.of("rate_limited", "started_at_ms", "ended_at_ms").contains(f.name())) {
+        fields.add(new Schema.Field(f, f.schema()));
+      }
+    }
+    Schema oldCall = Schema.createRecord("Call", null, "dev.moaa.schemas", false, fields);
+    Schema row = Schema.createRecord("Row", null, "test", false,
+        List.of(new Schema.Field("calls", Schema.createArray(oldCall))));
+    List<GenericRecord> calls = new ArrayList<>();
+    for (String model : List.of("p1", "agg")) {
+      GenericData.Record c = new GenericData.Record(oldCall);
+      for (Schema.Field f : oldCall.getFields()) {
+        c.put(f.name(), f.hasDefaultValue() ? GenericData.get().getDefaultValue(f) : null);
+      }
+      c.put("model", model);
+      c.put("model_id", model);
+      c.put("role", model.equals("agg") ? "aggregator" : "proposer");
+      c.put("turn", 0);
+      c.put("layer", 1);
+      c.put("ok", true);
+      c.put("content", "an answer of a few words");
+      c.put("attempts", 2);
+      c.put("latency_ms", 120L);
+      c.put("prompt_tokens", 10L);
+      c.put("completion_tokens", 5L);
+      calls.add(c);
+    }
+    GenericData.Record r = new GenericData.Record(row);
+    r.put("calls", calls);
+    Files.createDirectories(file.getParent());
+    try (DataFileWriter<GenericRecord> w = new DataFileWriter<>(new GenericDatumWriter<GenericRecord>(row))) {
+      w.create(row, file.toFile());
+      w.append(r);
+    }
   }
 
   @Test
@@ -50,7 +92,7 @@ class RunReportTest {
   }
 
   @Test
-  void givenFilesWrittenBeforeCallsWereTimed_theTimeChartsSayThereIsNothingToShow_andTheRestIsDrawn(
+  void givenShardsAndDeadLettersWrittenBeforeCallsWereTimed_theTimeChartsSayThereIsNothingToShow_andTheRestIsDrawn(
       @TempDir Path out) throws IOException {
     Files.createDirectories(out.resolve("dead-letters"));
     String oldCall = "{\"model\":\"p1\",\"role\":\"proposer\",\"ok\":false,\"attempts\":3,"
@@ -65,7 +107,9 @@ class RunReportTest {
           agg: {model: m2}
         sft: {proposers: [p1], aggregator: agg}
         """, Map.<String, String>of()::get);
-    assertEquals(1, RunReport.read(out, "sft").calls.size());
+    writeOldShard(out.resolve("sft/avro/part-00000-of-00001.avro"));
+    List<GenericRecord> calls = RunReport.read(out, "sft").calls;
+    assertEquals(1 + 2, calls.size(), "the dead letter's call once, and the shard's two");
     Path report = RunReport.write(out, SftPipeline.KIND, JSON.createObjectNode(), config);
     String html = Files.readString(report);
     List<String> empty = new ArrayList<>();
@@ -80,5 +124,7 @@ class RunReportTest {
     assertFalse(empty.contains("calls"), "" + empty);
     assertFalse(empty.contains("retries"), "" + empty);
     assertFalse(empty.contains("dead-letters"), "" + empty);
+    assertFalse(empty.contains("latency"), "" + empty);
+    assertFalse(empty.contains("lengths"), "" + empty);
   }
 }
