@@ -20,8 +20,8 @@ import org.apache.beam.sdk.metrics.MetricsFilter;
 
 /**
  * Prints a progress line every few seconds while a run goes: rows settled (written, dead-lettered
- * or dropped) out of rows read, calls done and in flight per model, retries, failures, cache hits,
- * tokens, the estimated cost so far, the rate and an ETA. Figures are the attempted values of the
+ * or dropped) out of rows read, calls done and in flight per model, retries (and the 429s among
+ * them), failures, cache hits, tokens, the estimated cost so far, the rate and an ETA. Figures are the attempted values of the
  * run's Beam metrics (namespace {@value ModelCallFn#NAMESPACE}); calls in flight are those of this
  * JVM. After {@link #close()} returns no further line is printed.
  */
@@ -124,9 +124,9 @@ final class ProgressReporter implements AutoCloseable {
     StringBuilder b = new StringBuilder();
     b.append(String.format(Locale.ROOT,
         "progress %s  conversations %d/%d done (%s)  %.1f/min  ETA %s  calls %d (in flight %d)  retries %d"
-            + "  failures %d  cache hits %d  tokens %d  cost $%.4f",
+            + " (429: %d)  failures %d  cache hits %d  tokens %d  cost $%.4f",
         clock(elapsed), done, read, read == 0 ? "reading" : percent(done, read), perMinute, eta,
-        s.sum("calls"), flying, s.sum("retries"), s.sum("failures"), s.sum("cache_hits"),
+        s.sum("calls"), flying, s.sum("retries"), s.sum("rate_limited"), s.sum("failures"), s.sum("cache_hits"),
         s.sum("prompt_tokens") + s.sum("completion_tokens"), cost));
     if (!perModel.isEmpty()) {
       b.append("  | done+in flight:");

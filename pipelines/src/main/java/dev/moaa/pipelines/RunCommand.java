@@ -121,8 +121,9 @@ public final class RunCommand {
         out.println("  dead letters by reason: " + counts.reasons());
       }
       usage.forEach((m, u) -> out.printf(Locale.ROOT,
-          "  model %-16s calls %6d  cached %6d  failed %4d  retries %5d  tokens in %9d out %9d%n",
-          m, u.calls(), u.cacheHits(), u.failures(), u.retries(), u.promptTokens(), u.completionTokens()));
+          "  model %-16s calls %6d  cached %6d  failed %4d  retries %5d (429: %5d)  tokens in %9d out %9d%n",
+          m, u.calls(), u.cacheHits(), u.failures(), u.retries(), u.rateLimited(), u.promptTokens(),
+          u.completionTokens()));
       out.printf(Locale.ROOT, "  estimated cost of this run's paid calls: $%.4f%n",
           manifest.path("totals").path("estimated_cost_usd").asDouble());
       long budgetStopped = counts.reasons().getOrDefault(dev.moaa.transforms.moa.DeadLetters.BUDGET, 0L);

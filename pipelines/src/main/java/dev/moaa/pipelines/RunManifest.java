@@ -42,7 +42,7 @@ public final class RunManifest {
 
   /** Calls and tokens of one model, summed over every step that called it. */
   public record ModelUsage(long calls, long failures, long retries, long promptTokens, long completionTokens,
-      long cacheHits) {
+      long cacheHits, long rateLimited) {
     /** Calls sent to the endpoint (not answered from the cache). */
     public long paidCalls() {
       return calls - cacheHits;
@@ -93,7 +93,7 @@ public final class RunManifest {
       } catch (UnsupportedOperationException e) {
         v = c.getAttempted();
       }
-      long[] s = sums.computeIfAbsent(model, m -> new long[6]);
+      long[] s = sums.computeIfAbsent(model, m -> new long[7]);
       switch (kind) {
         case "calls" -> s[0] += v;
         case "failures" -> s[1] += v;
@@ -101,11 +101,12 @@ public final class RunManifest {
         case "prompt_tokens" -> s[3] += v;
         case "completion_tokens" -> s[4] += v;
         case "cache_hits" -> s[5] += v;
+        case "rate_limited" -> s[6] += v;
         default -> { }
       }
     }
     Map<String, ModelUsage> out = new TreeMap<>();
-    sums.forEach((m, s) -> out.put(m, new ModelUsage(s[0], s[1], s[2], s[3], s[4], s[5])));
+    sums.forEach((m, s) -> out.put(m, new ModelUsage(s[0], s[1], s[2], s[3], s[4], s[5], s[6])));
     return out;
   }
 
@@ -152,6 +153,7 @@ public final class RunManifest {
       n.put("paid_calls", u.paidCalls());
       n.put("failures", u.failures());
       n.put("retries", u.retries());
+      n.put("rate_limited", u.rateLimited());
       n.put("prompt_tokens", u.promptTokens());
       n.put("completion_tokens", u.completionTokens());
       n.put("estimated_cost_usd", cost);

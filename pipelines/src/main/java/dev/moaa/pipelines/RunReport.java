@@ -3,6 +3,8 @@ package dev.moaa.pipelines;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.moaa.transforms.client.ModelEndpoint;
+import java.awt.BasicStroke;
+import java.awt.Color;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -10,19 +12,29 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collection;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.stream.Stream;
 import org.apache.avro.file.DataFileReader;
 import org.apache.avro.generic.GenericDatumReader;
 import org.apache.avro.generic.GenericRecord;
-import org.apache.avro.generic.IndexedRecord;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.internal.chartpart.Chart;
 import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.colors.ColorBlindFriendlySeriesColors;
+import org.knowm.xchart.style.lines.SeriesLines;
+import org.knowm.xchart.style.markers.SeriesMarkers;
 
 /**
  * {@code report.html}: one self-contained page about a finished run, written next to its shards.
@@ -31,8 +43,10 @@ import org.knowm.xchart.style.Styler;
  * opens from disk with no server and no network.
  *
  * <p>Figures per model come from the calls recorded in the rows' lineage and in the dead letters
- * (every call a run made ends in one of them). Calls carry no wall-clock time, so the charts are per
- * model and stage, not over time.
+ * (a call shared by several parts of a row, such as one sampling call for K candidates, counts once).
+ * Charts over time place each call at its recorded start ({@code started_at_ms}); files written
+ * before calls carried their time draw no time charts. 429s are the attempts a call saw answered
+ * {@code 429} ({@code rate_limited}), apart from its other retried failures.
  */
 public final class RunReport {
   public static final String FILE = "report.html";
@@ -70,7 +84,9 @@ public final class RunReport {
       try (DataFileReader<GenericRecord> r = new DataFileReader<>(f.toFile(), new GenericDatumReader<>())) {
         for (GenericRecord row : r) {
           data.rows.add(row);
-          collectCalls(row, data.calls);
+          Set<GenericRecord> calls = new LinkedHashSet<>();
+          collectCalls(row, calls);
+          data.calls.addAll(calls);
         }
       }
     }
@@ -81,9 +97,11 @@ public final class RunReport {
         }
         JsonNode d = JSON.readTree(line);
         data.deadLetterReasons.merge(d.path("stage").asText("?") + ": " + d.path("reason").asText("?"), 1L, Long::sum);
+        Set<GenericRecord> calls = new LinkedHashSet<>();
         for (JsonNode c : d.path("calls")) {
-          data.calls.add(callFromJson(c));
+          calls.add(callFromJson(c));
         }
+        data.calls.addAll(calls);
       }
     }
     for (Path f : files(output.resolve(SftPipeline.DROPPED_DIR), ".jsonl")) {
@@ -106,7 +124,7 @@ public final class RunReport {
   }
 
   /** Every nested record of schema {@code Call}, wherever the lineage keeps it. */
-  private static void collectCalls(Object value, List<GenericRecord> calls) {
+  private static void collectCalls(Object value, Collection<GenericRecord> calls) {
     if (value instanceof GenericRecord r) {
       if ("Call".equals(r.getSchema().getName())) {
         calls.add(r);
@@ -125,36 +143,48 @@ public final class RunReport {
     org.apache.avro.generic.GenericData.Record r =
         new org.apache.avro.generic.GenericData.Record(dev.moaa.schemas.Call.getClassSchema());
     r.put("model", c.path("model").asText());
+    r.put("model_id", c.path("model_id").asText(""));
     r.put("role", c.path("role").asText());
+    r.put("turn", c.path("turn").asInt());
+    r.put("layer", c.path("layer").asInt());
     r.put("ok", c.path("ok").asBoolean());
     r.put("content", c.path("content").isTextual() ? c.path("content").asText() : null);
     r.put("prompt_tokens", c.path("prompt_tokens").asLong());
     r.put("completion_tokens", c.path("completion_tokens").asLong());
     r.put("attempts", c.path("attempts").asInt());
+    r.put("rate_limited", c.path("rate_limited").asInt());
     r.put("latency_ms", c.path("latency_ms").asLong());
+    r.put("started_at_ms", c.path("started_at_ms").isNumber() ? c.path("started_at_ms").asLong() : null);
+    r.put("ended_at_ms", c.path("ended_at_ms").isNumber() ? c.path("ended_at_ms").asLong() : null);
     r.put("error_kind", c.path("error_kind").isTextual() ? c.path("error_kind").asText() : null);
     r.put("cached", c.path("cached").asBoolean());
+    r.put("request_hash", c.path("request_hash").asText(""));
     return r;
   }
 
-  private static String str(IndexedRecord r, String field) {
-    Object v = ((GenericRecord) r).get(field);
+  /** A field's value; null where the record's schema (an older file's) has no such field. */
+  private static Object get(GenericRecord r, String field) {
+    return r.getSchema().getField(field) == null ? null : r.get(field);
+  }
+
+  private static String str(GenericRecord r, String field) {
+    Object v = get(r, field);
     return v == null ? null : v.toString();
   }
 
   private static long num(GenericRecord r, String field) {
-    Object v = r.get(field);
-    return v instanceof Number n ? n.longValue() : 0;
+    return get(r, field) instanceof Number n ? n.longValue() : 0;
   }
 
   private static boolean flag(GenericRecord r, String field) {
-    return Boolean.TRUE.equals(r.get(field));
+    return Boolean.TRUE.equals(get(r, field));
   }
 
   // ---- sections shared by both commands ----
 
   private static List<Section> commonSections(RunData d, MoaaConfig config) {
     List<Section> out = new ArrayList<>();
+    // per model: paid, cached, failed, 429 answers, other retried attempts
     Map<String, long[]> perModel = new TreeMap<>();
     Map<String, List<Long>> latency = new TreeMap<>();
     Map<String, Map<String, Long>> failuresByKind = new TreeMap<>();
@@ -163,13 +193,16 @@ public final class RunReport {
     for (GenericRecord c : d.calls) {
       String model = str(c, "model");
       String role = str(c, "role");
-      long[] s = perModel.computeIfAbsent(model, m -> new long[4]);
+      long[] s = perModel.computeIfAbsent(model, m -> new long[5]);
       if (flag(c, "cached")) {
         s[1]++;
         continue;
       }
       s[0]++;
-      s[3] += Math.max(0, num(c, "attempts") - 1);
+      long limited = num(c, "rate_limited");
+      boolean endedOn429 = !flag(c, "ok") && "rate_limited".equals(str(c, "error_kind"));
+      s[3] += limited;
+      s[4] += Math.max(0, num(c, "attempts") - 1 - (limited - (endedOn429 ? 1 : 0)));
       if (!flag(c, "ok")) {
         s[2]++;
         failuresByKind.computeIfAbsent(model, m -> new TreeMap<>())
@@ -184,6 +217,7 @@ public final class RunReport {
       cost.computeIfAbsent(role, r -> new TreeMap<>()).merge(model, m == null ? 0 : m.costUsd(in, outTokens), Double::sum);
     }
     List<String> models = new ArrayList<>(perModel.keySet());
+    Timeline timeline = Timeline.of(d.calls.stream().filter(c -> !flag(c, "cached")).toList());
 
     CategoryChart calls = bars("Calls per model", "model", "calls");
     if (!models.isEmpty()) {
@@ -193,9 +227,11 @@ public final class RunReport {
     }
     out.add(section("calls", "Calls per model", "Every call of the run, by how it ended.", calls, !models.isEmpty()));
 
+    out.add(callsOverTime(d, models, timeline));
+
     CategoryChart lat = bars("Latency percentiles per model (paid, answered calls)", "model", "milliseconds");
     List<String> latModels = new ArrayList<>(latency.keySet());
-    for (double q : new double[] {0.5, 0.9, 0.99}) {
+    for (double q : PERCENTILES) {
       if (!latModels.isEmpty()) {
         lat.addSeries("p" + Math.round(q * 100), latModels, latModels.stream().map(m -> percentile(latency.get(m), q)).toList());
       }
@@ -203,17 +239,24 @@ public final class RunReport {
     out.add(section("latency", "Latency percentiles per model", "p50, p90 and p99 of the time to an answer, retries included.",
         lat, !latModels.isEmpty()));
 
-    CategoryChart retries = bars("Retried attempts (429 and other retryable errors) and final failures", "model", "count");
+    out.add(latencyOverTime(d, models, timeline));
+
+    long all429 = perModel.values().stream().mapToLong(s -> s[3]).sum();
+    CategoryChart retries = bars("429s, other retried attempts and final failures (" + all429 + " 429s in all)", "model", "count");
     if (!models.isEmpty()) {
-      retries.addSeries("retried attempts", models, models.stream().map(m -> perModel.get(m)[3]).toList());
+      retries.addSeries("429 answers (rate limited)", models, models.stream().map(m -> perModel.get(m)[3]).toList());
+      retries.addSeries("other retried attempts (5xx, timeouts, ...)", models, models.stream().map(m -> perModel.get(m)[4]).toList());
       for (String kind : failuresByKind.values().stream().flatMap(k -> k.keySet().stream()).distinct().sorted().toList()) {
         retries.addSeries("failed: " + kind, models, models.stream()
             .map(m -> failuresByKind.getOrDefault(m, Map.of()).getOrDefault(kind, 0L)).toList());
       }
     }
     out.add(section("retries", "429s, retries and failures per model",
-        "Retried attempts (the endpoint answered 429, 5xx or timed out) and calls that failed for good, by kind.",
+        "Attempts the endpoint answered 429 (rate limited), the other retried attempts (5xx, timeouts, connection"
+            + " errors, unusable answers), and calls that failed for good, by kind.",
         retries, !models.isEmpty()));
+
+    out.add(rateLimitedOverTime(d, models, timeline, all429));
 
     CategoryChart tok = bars("Tokens (prompt + completion) per model and stage", "model", "tokens");
     tok.getStyler().setStacked(true);
@@ -230,6 +273,89 @@ public final class RunReport {
     out.add(reasons("dead-letters", "Dead letters by reason", "stage: reason", d.deadLetterReasons,
         "Rows that could not be completed; each one is in dead-letters/ with its input and calls."));
     return out;
+  }
+
+  private static final double[] PERCENTILES = {0.5, 0.9, 0.99};
+  private static final BasicStroke[] PERCENTILE_LINES = {SeriesLines.SOLID, SeriesLines.DASH_DASH, SeriesLines.DOT_DOT};
+  private static final String NO_TIMES = " (Calls in files written before calls recorded their start time draw nothing here.)";
+
+  /** Paid calls started per time bucket, one line per model. */
+  private static Section callsOverTime(RunData d, List<String> models, Timeline t) {
+    XYChart chart = lines("Calls sent per model over time", t, "calls started per " + (t == null ? "" : t.width()));
+    if (t != null) {
+      Map<String, double[]> started = new TreeMap<>();
+      for (GenericRecord c : d.calls) {
+        Long at = startedAt(c);
+        if (at != null && !flag(c, "cached")) {
+          started.computeIfAbsent(str(c, "model"), m -> new double[t.buckets()])[t.bucket(at)]++;
+        }
+      }
+      started.forEach((m, counts) -> line(chart, m, t.xs(), counts, colour(models, m), SeriesLines.SOLID));
+    }
+    return section("calls-over-time", "Calls per model over time",
+        "Calls sent to each model's endpoint, by when they started (answers from the cache are left out)." + NO_TIMES,
+        chart, t != null);
+  }
+
+  /** p50, p90 and p99 latency per time bucket: one colour per model, one line style per percentile. */
+  private static Section latencyOverTime(RunData d, List<String> models, Timeline t) {
+    XYChart chart = lines("Latency percentiles per model over time (paid, answered calls)", t, "milliseconds");
+    boolean any = false;
+    if (t != null) {
+      Map<String, List<List<Long>>> byBucket = new TreeMap<>();
+      for (GenericRecord c : d.calls) {
+        Long at = startedAt(c);
+        if (at != null && !flag(c, "cached") && flag(c, "ok")) {
+          byBucket.computeIfAbsent(str(c, "model"), m -> {
+            List<List<Long>> b = new ArrayList<>();
+            for (int i = 0; i < t.buckets(); i++) {
+              b.add(new ArrayList<>());
+            }
+            return b;
+          }).get(t.bucket(at)).add(num(c, "latency_ms"));
+        }
+      }
+      for (Map.Entry<String, List<List<Long>>> e : byBucket.entrySet()) {
+        for (int q = 0; q < PERCENTILES.length; q++) {
+          List<Double> xs = new ArrayList<>();
+          List<Long> ys = new ArrayList<>();
+          for (int i = 0; i < t.buckets(); i++) {
+            List<Long> values = e.getValue().get(i);
+            if (!values.isEmpty()) {
+              xs.add(t.x(i));
+              ys.add(percentile(values, PERCENTILES[q]));
+            }
+          }
+          line(chart, e.getKey() + " p" + Math.round(PERCENTILES[q] * 100), xs, ys, colour(models, e.getKey()),
+              PERCENTILE_LINES[q]);
+          any = true;
+        }
+      }
+    }
+    return section("latency-over-time", "Latency percentiles per model over time",
+        "p50 (solid), p90 (dashed) and p99 (dotted) of the time to an answer of the calls started in each interval,"
+            + " retries included." + NO_TIMES,
+        chart, any);
+  }
+
+  /** 429 answers per time bucket (by the start of the call that got them), one line per model. */
+  private static Section rateLimitedOverTime(RunData d, List<String> models, Timeline t, long all429) {
+    XYChart chart = lines("429 answers per model over time (" + all429 + " in all)", t,
+        "429s per " + (t == null ? "" : t.width()));
+    if (t != null) {
+      Map<String, double[]> limited = new TreeMap<>();
+      for (GenericRecord c : d.calls) {
+        Long at = startedAt(c);
+        if (at != null && !flag(c, "cached")) {
+          limited.computeIfAbsent(str(c, "model"), m -> new double[t.buckets()])[t.bucket(at)] += num(c, "rate_limited");
+        }
+      }
+      limited.forEach((m, counts) -> line(chart, m, t.xs(), counts, colour(models, m), SeriesLines.SOLID));
+    }
+    return section("rate-limited-over-time", "429s per model over time",
+        "Attempts the endpoint answered 429 (rate limited), " + all429 + " in all, placed at the start of the call"
+            + " that received them." + NO_TIMES,
+        chart, t != null);
   }
 
   private static List<Section> sftSections(RunData d, MoaaConfig config) {
@@ -259,7 +385,7 @@ public final class RunReport {
       len.addSeries("proposals (" + proposals.size() + ")", bins, histogram(proposals, min, max));
       len.addSeries("aggregated (" + aggregated.size() + ")", bins, histogram(aggregated, min, max));
     }
-    out.add(2, section("lengths", "Proposals vs aggregated answers",
+    out.add(out.size() - 1, section("lengths", "Proposals vs aggregated answers",
         "Words per answer, as a share of each group.", len, any));
     out.add(reasons("dropped", "Rows dropped and why", "reason", d.droppedReasons,
         "Rows removed before any call: duplicates and benchmark contamination."));
@@ -269,42 +395,44 @@ public final class RunReport {
   private static List<Section> dpoSections(RunData d, MoaaConfig config) {
     List<Section> out = commonSections(d, config);
     List<Double> margins = new ArrayList<>();
-    long consistent = 0;
-    long inconsistent = 0;
-    long agree = 0;
-    long disagree = 0;
+    Map<String, long[]> agreement = new TreeMap<>();
+    Map<String, long[]> consistency = new LinkedHashMap<>();
+    consistency.put(FINAL_VERDICT, new long[2]);
+    Map<String, long[]> judges = new TreeMap<>();
     for (GenericRecord row : d.rows) {
-      Object sc = row.get("score_chosen");
-      Object sr = row.get("score_rejected");
+      Object sc = get(row, "score_chosen");
+      Object sr = get(row, "score_rejected");
       if (sc instanceof Number a && sr instanceof Number b) {
         margins.add(a.doubleValue() - b.doubleValue());
       }
-      Object pairs = row.get("pairs");
-      if (pairs instanceof Collection<?> ps) {
-        for (Object p : ps) {
-          GenericRecord pair = (GenericRecord) p;
-          if (flag(pair, "consistent")) {
-            consistent++;
-          } else {
-            inconsistent++;
-          }
-          for (String order : List.of("ab", "ba")) {
-            GenericRecord j = (GenericRecord) pair.get(order);
-            String verdict = j == null ? null : str(j, "verdict");
-            if (verdict == null || !(j.get("votes") instanceof Collection<?> votes)) {
-              continue;
-            }
-            for (Object v : votes) {
-              if (verdict.equals(str((GenericRecord) v, "verdict"))) {
-                agree++;
-              } else {
-                disagree++;
-              }
+      if (!(get(row, "pairs") instanceof Collection<?> pairs)) {
+        continue;
+      }
+      for (Object p : pairs) {
+        GenericRecord pair = (GenericRecord) p;
+        consistency.get(FINAL_VERDICT)[flag(pair, "consistent") ? 0 : 1]++;
+        GenericRecord ab = (GenericRecord) get(pair, "ab");
+        GenericRecord ba = (GenericRecord) get(pair, "ba");
+        for (GenericRecord j : new GenericRecord[] {ab, ba}) {
+          String verdict = j == null ? null : str(j, "verdict");
+          for (GenericRecord v : votes(j)) {
+            String vote = str(v, "verdict");
+            if (verdict != null && vote != null) {
+              agreement.computeIfAbsent(str(v, "model"), m -> new long[2])[verdict.equals(vote) ? 0 : 1]++;
             }
           }
         }
+        Map<String, Integer> first = winners(ab);
+        Map<String, Integer> second = winners(ba);
+        first.forEach((judge, w) -> {
+          Integer other = second.get(judge);
+          if (other != null) {
+            judges.computeIfAbsent(judge, m -> new long[2])[w.equals(other) ? 0 : 1]++;
+          }
+        });
       }
     }
+    consistency.putAll(judges);
     CategoryChart m = bars("Score margin (chosen - rejected)", "margin", "preference pairs");
     if (!margins.isEmpty()) {
       double max = margins.stream().mapToDouble(Double::doubleValue).max().orElse(1);
@@ -313,29 +441,152 @@ public final class RunReport {
       List<String> labels = new ArrayList<>();
       List<Long> counts = new ArrayList<>();
       for (int i = 0; i < n; i++) {
-        labels.add(String.format(Locale.ROOT, "%.2f", step * i));
+        labels.add(String.format(Locale.ROOT, "%.2f-%.2f", step * i, step * (i + 1)));
         counts.add(0L);
       }
       for (double v : margins) {
-        int i = Math.min(n - 1, (int) Math.floor(v / step));
-        counts.set(Math.max(0, i), counts.get(Math.max(0, i)) + 1);
+        int i = Math.max(0, Math.min(n - 1, (int) Math.floor(v / step)));
+        counts.set(i, counts.get(i) + 1);
       }
       m.addSeries("pairs", labels, counts);
     }
     out.add(section("margins", "Score margins", "Distance between the chosen and the rejected answer's scores.",
         m, !margins.isEmpty()));
 
-    CategoryChart judges = bars("Judges: agreement and position consistency", "", "judged pairs / votes");
-    boolean anyPairs = consistent + inconsistent > 0;
-    if (anyPairs) {
-      judges.addSeries("yes", List.of("same winner in both orders", "judge vote = final verdict"), List.of(consistent, agree));
-      judges.addSeries("no", List.of("same winner in both orders", "judge vote = final verdict"), List.of(inconsistent, disagree));
+    CategoryChart agree = bars("Judge agreement: votes that matched the final verdict", "judge", "votes");
+    List<String> voters = new ArrayList<>(agreement.keySet());
+    if (!voters.isEmpty()) {
+      agree.addSeries("vote = verdict", voters, voters.stream().map(j -> agreement.get(j)[0]).toList());
+      agree.addSeries("vote differs", voters, voters.stream().map(j -> agreement.get(j)[1]).toList());
     }
-    out.add(section("judges", "Judge agreement and position consistency",
-        "Pairs whose winner held when the order was swapped; judge votes that matched the verdict.", judges, anyPairs));
+    out.add(section("agreement", "Judge agreement",
+        "Per judge, its readable votes that named the same winner as the pair's final verdict (in the moa mode,"
+            + " the lead judge's), and those that did not.",
+        agree, !voters.isEmpty()));
+
+    CategoryChart pos = bars("Position consistency: same winner when the order is swapped", "", "judged pairs");
+    long judged = consistency.get(FINAL_VERDICT)[0] + consistency.get(FINAL_VERDICT)[1];
+    if (judged > 0) {
+      List<String> who = new ArrayList<>(consistency.keySet());
+      pos.addSeries("same winner in both orders", who, who.stream().map(j -> consistency.get(j)[0]).toList());
+      pos.addSeries("winner changed", who, who.stream().map(j -> consistency.get(j)[1]).toList());
+    }
+    out.add(section("consistency", "Position consistency",
+        "Pairs judged as (A, B) and as (B, A): the final verdict, and each judge's own vote, kept or changed its winner.",
+        pos, judged > 0));
     out.add(reasons("dropped", "Prompts dropped and why", "reason", d.droppedReasons,
         "Prompts without a preference pair: no clear margin, duplicates, contamination."));
     return out;
+  }
+
+  private static final String FINAL_VERDICT = "final verdict";
+
+  private static List<GenericRecord> votes(GenericRecord judgment) {
+    List<GenericRecord> out = new ArrayList<>();
+    if (judgment != null && get(judgment, "votes") instanceof Collection<?> votes) {
+      votes.forEach(v -> out.add((GenericRecord) v));
+    }
+    return out;
+  }
+
+  /** Each judge's winner (candidate index, -1 for a tie) in one judgment; unreadable votes left out. */
+  private static Map<String, Integer> winners(GenericRecord judgment) {
+    Map<String, Integer> out = new TreeMap<>();
+    if (judgment == null) {
+      return out;
+    }
+    int first = (int) num(judgment, "first");
+    int second = (int) num(judgment, "second");
+    Set<String> voters = new HashSet<>();
+    for (GenericRecord v : votes(judgment)) {
+      voters.add(str(v, "model"));
+      putWinner(out, str(v, "model"), str(v, "verdict"), first, second);
+    }
+    if (get(judgment, "lead") instanceof GenericRecord lead) {
+      String model = str(lead, "model");
+      putWinner(out, voters.contains(model) ? model + " (as lead)" : model, str(lead, "verdict"), first, second);
+    }
+    return out;
+  }
+
+  private static void putWinner(Map<String, Integer> out, String judge, String verdict, int first, int second) {
+    Integer w = "A".equals(verdict) ? Integer.valueOf(first) : "B".equals(verdict) ? Integer.valueOf(second)
+        : "TIE".equals(verdict) ? Integer.valueOf(-1) : null;
+    if (w != null) {
+      out.put(judge, w);
+    }
+  }
+
+  // ---- time axis ----
+
+  private static Long startedAt(GenericRecord c) {
+    return get(c, "started_at_ms") instanceof Number n ? n.longValue() : null;
+  }
+
+  /** Equal intervals of a round width from the first recorded call start to the last, at most 40 of them. */
+  record Timeline(long origin, long bucketMs, int buckets) {
+    private static final long[] WIDTHS = {10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000,
+        60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000};
+    static final int MAX_BUCKETS = 40;
+
+    /** The timeline of the calls that recorded their start; null when none did. */
+    static Timeline of(List<GenericRecord> calls) {
+      long min = Long.MAX_VALUE;
+      long max = Long.MIN_VALUE;
+      for (GenericRecord c : calls) {
+        Long t = startedAt(c);
+        if (t != null) {
+          min = Math.min(min, t);
+          max = Math.max(max, t);
+        }
+      }
+      if (min > max) {
+        return null;
+      }
+      long span = max - min + 1;
+      long width = 0;
+      for (long w : WIDTHS) {
+        if ((span + w - 1) / w <= MAX_BUCKETS) {
+          width = w;
+          break;
+        }
+      }
+      if (width == 0) {
+        long hours = (span + 3_600_000L * MAX_BUCKETS - 1) / (3_600_000L * MAX_BUCKETS);
+        width = hours * 3_600_000L;
+      }
+      return new Timeline(min, width, (int) ((span + width - 1) / width));
+    }
+
+    int bucket(long t) {
+      return (int) Math.max(0, Math.min(buckets - 1, (t - origin) / bucketMs));
+    }
+
+    boolean inMinutes() {
+      return bucketMs * buckets >= 600_000;
+    }
+
+    /** The middle of interval {@code i}, in seconds (or minutes, for long runs) since the first call. */
+    double x(int i) {
+      double ms = (i + 0.5) * bucketMs;
+      return inMinutes() ? ms / 60_000 : ms / 1000;
+    }
+
+    List<Double> xs() {
+      List<Double> xs = new ArrayList<>();
+      for (int i = 0; i < buckets; i++) {
+        xs.add(x(i));
+      }
+      return xs;
+    }
+
+    String axis() {
+      return (inMinutes() ? "minutes" : "seconds") + " since the first call started";
+    }
+
+    String width() {
+      return bucketMs < 1_000 ? bucketMs + " ms" : bucketMs < 60_000 ? bucketMs / 1_000 + " s" : bucketMs / 60_000 + " min";
+    }
   }
 
   // ---- chart helpers ----
@@ -348,6 +599,43 @@ public final class RunReport {
     return c;
   }
 
+  private static XYChart lines(String title, Timeline t, String y) {
+    XYChart c = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title)
+        .xAxisTitle(t == null ? "time" : t.axis()).yAxisTitle(y).build();
+    c.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
+    c.getStyler().setChartBackgroundColor(java.awt.Color.WHITE);
+    c.getStyler().setXAxisDecimalPattern("0.##");
+    c.getStyler().setYAxisMin(0.0);
+    c.getStyler().setMarkerSize(5);
+    return c;
+  }
+
+  private static void line(XYChart chart, String name, List<Double> xs, List<? extends Number> ys, Color colour,
+      BasicStroke stroke) {
+    if (xs.isEmpty()) {
+      return;
+    }
+    XYSeries s = chart.addSeries(name, xs, ys);
+    s.setLineColor(colour);
+    s.setMarkerColor(colour);
+    s.setMarker(SeriesMarkers.CIRCLE);
+    s.setLineStyle(stroke);
+  }
+
+  private static void line(XYChart chart, String name, List<Double> xs, double[] ys, Color colour, BasicStroke stroke) {
+    List<Double> values = new ArrayList<>();
+    for (double y : ys) {
+      values.add(y);
+    }
+    line(chart, name, xs, values, colour, stroke);
+  }
+
+  /** One colour per model, the same in every time chart. */
+  private static Color colour(List<String> models, String model) {
+    Color[] palette = new ColorBlindFriendlySeriesColors().getSeriesColors();
+    return palette[Math.max(0, models.indexOf(model)) % palette.length];
+  }
+
   private static Section reasons(String id, String title, String x, Map<String, Long> counts, String caption) {
     CategoryChart c = bars(title, x, "rows");
     if (!counts.isEmpty()) {
@@ -356,7 +644,7 @@ public final class RunReport {
     return section(id, title, caption, c, !counts.isEmpty());
   }
 
-  private static Section section(String id, String title, String caption, CategoryChart chart, boolean hasData) {
+  private static Section section(String id, String title, String caption, Chart<?, ?> chart, boolean hasData) {
     if (!hasData) {
       return new Section(id, title, caption, null);
     }
@@ -444,7 +732,7 @@ public final class RunReport {
       b.append("</section>\n");
     }
     b.append("<p>Charts drawn with XChart. Figures per model come from the calls recorded in the shards' lineage"
-        + " and the dead letters; the charts are per model and stage, not over time.</p>\n</body></html>\n");
+        + " and the dead letters; charts over time place each call at the time it started.</p>\n</body></html>\n");
     return b.toString();
   }
 

@@ -11,13 +11,24 @@ public final class ChatException extends Exception {
   private final int httpStatus;
   private final long retryAfterMs;
   private final int attempts;
+  private final int rateLimited;
+  private final long startedAtMs;
+  private final long endedAtMs;
 
   public ChatException(ErrorKind kind, int httpStatus, long retryAfterMs, int attempts, String message) {
+    this(kind, httpStatus, retryAfterMs, attempts, 0, 0, 0, message);
+  }
+
+  private ChatException(ErrorKind kind, int httpStatus, long retryAfterMs, int attempts, int rateLimited,
+      long startedAtMs, long endedAtMs, String message) {
     super(message);
     this.kind = kind;
     this.httpStatus = httpStatus;
     this.retryAfterMs = retryAfterMs;
     this.attempts = attempts;
+    this.rateLimited = rateLimited;
+    this.startedAtMs = startedAtMs;
+    this.endedAtMs = endedAtMs;
   }
 
   public ErrorKind kind() {
@@ -38,8 +49,37 @@ public final class ChatException extends Exception {
     return attempts;
   }
 
+  /** How many of the attempts the endpoint answered 429 (the last one included, when it was one). */
+  public int rateLimited() {
+    return rateLimited;
+  }
+
+  /** Wall-clock time (epoch ms) when the call started; 0 when unknown. */
+  public long startedAtMs() {
+    return startedAtMs;
+  }
+
+  /** Wall-clock time (epoch ms) when the call gave up; 0 when unknown. */
+  public long endedAtMs() {
+    return endedAtMs;
+  }
+
   ChatException withAttempts(int n) {
-    ChatException e = new ChatException(kind, httpStatus, retryAfterMs, n, getMessage());
+    return withAttempts(n, rateLimited);
+  }
+
+  /** This failure after {@code n} attempts, {@code rateLimited} of them answered 429. */
+  ChatException withAttempts(int n, int rateLimited) {
+    return copy(n, rateLimited, startedAtMs, endedAtMs);
+  }
+
+  /** This failure with the call's wall-clock start and end (epoch ms). */
+  public ChatException withTimes(long startedAtMs, long endedAtMs) {
+    return copy(attempts, rateLimited, startedAtMs, endedAtMs);
+  }
+
+  private ChatException copy(int n, int limited, long started, long ended) {
+    ChatException e = new ChatException(kind, httpStatus, retryAfterMs, n, limited, started, ended, getMessage());
     e.setStackTrace(getStackTrace());
     return e;
   }

@@ -5,7 +5,9 @@ import java.util.List;
 /**
  * A successful answer. {@code content} is the first choice; {@code choices} holds every non-empty
  * choice when more than one was asked for. {@code truncated} is true when the model stopped on its
- * token limit.
+ * token limit. {@code rateLimited} counts the attempts answered 429 (part of {@code retries});
+ * {@code startedAtMs} and {@code endedAtMs} are wall-clock times (epoch ms) of the call, 0 when
+ * unknown.
  */
 public record ChatResponse(
     String content,
@@ -15,10 +17,18 @@ public record ChatResponse(
     int attempts,
     long latencyMs,
     int retries,
-    List<String> choices) {
+    List<String> choices,
+    int rateLimited,
+    long startedAtMs,
+    long endedAtMs) {
 
   public ChatResponse {
     choices = choices == null ? List.of(content) : List.copyOf(choices);
+  }
+
+  public ChatResponse(String content, String finishReason, long promptTokens, long completionTokens,
+      int attempts, long latencyMs, int retries, List<String> choices) {
+    this(content, finishReason, promptTokens, completionTokens, attempts, latencyMs, retries, choices, 0, 0, 0);
   }
 
   public ChatResponse(String content, String finishReason, long promptTokens, long completionTokens,
@@ -28,5 +38,11 @@ public record ChatResponse(
 
   public boolean truncated() {
     return "length".equals(finishReason);
+  }
+
+  /** This answer with the call's wall-clock start and end (epoch ms). */
+  public ChatResponse withTimes(long startedAtMs, long endedAtMs) {
+    return new ChatResponse(content, finishReason, promptTokens, completionTokens, attempts, latencyMs, retries,
+        choices, rateLimited, startedAtMs, endedAtMs);
   }
 }

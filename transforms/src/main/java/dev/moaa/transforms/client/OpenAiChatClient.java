@@ -27,7 +27,9 @@ import java.util.List;
  * A client for {@code POST {base_url}/chat/completions} on google-http-client with a pooled Apache
  * transport, so that many calls can be in flight at once. It retries 429, 5xx, timeouts,
  * connection errors and unreadable or empty answers with exponential backoff and jitter, honouring
- * {@code retry-after-ms} and {@code Retry-After}; other 4xx fail at once. The API key goes only
+ * {@code retry-after-ms} and {@code Retry-After}; other 4xx fail at once. The answer or failure
+ * says how many attempts it took, how many of them were answered 429, and when the call started
+ * and ended (wall clock). The API key goes only
  * into the Authorization header and is redacted from every message it produces.
  */
 public final class OpenAiChatClient implements ChatClient {
@@ -86,6 +88,8 @@ public final class OpenAiChatClient implements ChatClient {
     byte[] body = requestBody(endpoint, request);
     RetryPolicy policy = endpoint.retry();
     long start = System.nanoTime();
+    long startedAtMs = System.currentTimeMillis();
+    int rateLimited = 0;
     long estimate = TokenEstimate.promptTokens(request) + TokenEstimate.completionTokens(endpoint, request, 0);
     for (int attempt = 1; ; attempt++) {
       RequestGate.Permit permit;
@@ -93,7 +97,8 @@ public final class OpenAiChatClient implements ChatClient {
         permit = gate.acquire(estimate);
       } catch (InterruptedException ie) {
         Thread.currentThread().interrupt();
-        throw new ChatException(ErrorKind.CONNECTION, 0, -1, attempt - 1, "interrupted while waiting to send");
+        throw new ChatException(ErrorKind.CONNECTION, 0, -1, attempt - 1, "interrupted while waiting to send")
+            .withAttempts(attempt - 1, rateLimited).withTimes(startedAtMs, System.currentTimeMillis());
       }
       try {
         ParsedAnswer a;
@@ -110,16 +115,20 @@ public final class OpenAiChatClient implements ChatClient {
         gate.release(permit, RequestGate.Result.SUCCESS, a.promptTokens + a.completionTokens, -1);
         long latency = (System.nanoTime() - start) / 1_000_000;
         return new ChatResponse(a.choices.get(0), a.finishReason, a.promptTokens, a.completionTokens,
-            attempt, latency, attempt - 1, a.choices);
+            attempt, latency, attempt - 1, a.choices, rateLimited, startedAtMs, startedAtMs + latency);
       } catch (ChatException e) {
+        if (e.kind() == ErrorKind.RATE_LIMITED) {
+          rateLimited++;
+        }
         if (!e.kind().retryable() || attempt >= policy.maxAttempts()) {
-          throw e.withAttempts(attempt);
+          throw e.withAttempts(attempt, rateLimited).withTimes(startedAtMs, System.currentTimeMillis());
         }
         try {
           sleeper.sleep(policy.backoffMs(attempt, e.retryAfterMs()));
         } catch (InterruptedException ie) {
           Thread.currentThread().interrupt();
-          throw new ChatException(ErrorKind.CONNECTION, 0, -1, attempt, "interrupted while backing off");
+          throw new ChatException(ErrorKind.CONNECTION, 0, -1, attempt, "interrupted while backing off")
+              .withAttempts(attempt, rateLimited).withTimes(startedAtMs, System.currentTimeMillis());
         }
       }
     }

@@ -10,7 +10,8 @@ import org.apache.beam.sdk.metrics.Metrics;
 /**
  * The per-model Beam metrics of finished calls (namespace {@value ModelCallFn#NAMESPACE}): {@code
  * calls} (every call, answered from the cache or not), {@code cache_hits}, and of the paid calls
- * {@code failures}, {@code retries}, {@code prompt_tokens}, {@code completion_tokens}, {@code
+ * {@code failures}, {@code retries} (every retried attempt), {@code rate_limited} (attempts answered
+ * 429, a part of the retries and failures), {@code prompt_tokens}, {@code completion_tokens}, {@code
  * latency_ms}. Record on the DoFn's own thread: Beam's metric containers are per thread.
  */
 final class CallMetrics implements Serializable {
@@ -19,6 +20,7 @@ final class CallMetrics implements Serializable {
   private final Counter calls;
   private final Counter failures;
   private final Counter retries;
+  private final Counter rateLimited;
   private final Counter promptTokens;
   private final Counter completionTokens;
   private final Counter cacheHits;
@@ -30,6 +32,7 @@ final class CallMetrics implements Serializable {
     this.calls = Metrics.counter(ns, "calls/" + m);
     this.failures = Metrics.counter(ns, "failures/" + m);
     this.retries = Metrics.counter(ns, "retries/" + m);
+    this.rateLimited = Metrics.counter(ns, "rate_limited/" + m);
     this.promptTokens = Metrics.counter(ns, "prompt_tokens/" + m);
     this.completionTokens = Metrics.counter(ns, "completion_tokens/" + m);
     this.cacheHits = Metrics.counter(ns, "cache_hits/" + m);
@@ -43,6 +46,7 @@ final class CallMetrics implements Serializable {
       return;
     }
     retries.inc(Math.max(0, call.getAttempts() - 1));
+    rateLimited.inc(call.getRateLimited());
     if (!call.getOk()) {
       failures.inc();
     } else {

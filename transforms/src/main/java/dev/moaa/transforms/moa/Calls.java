@@ -37,6 +37,11 @@ public final class Calls {
     }
   }
 
+  /**
+   * The lineage record of a call as it ended: its answer ({@code response}) or its failure, its
+   * attempts and how many of them were answered 429, its tokens, and its wall-clock start and end
+   * when known. {@code cached} marks an answer from the response cache (nothing was paid, no 429).
+   */
   public static Call of(ModelEndpoint endpoint, String role, int turn, int layer, String template,
       ChatRequest request, String requestHash, ChatResponse response, ChatException failure, boolean cached) {
     Call.Builder b = Call.newBuilder()
@@ -58,13 +63,24 @@ public final class Calls {
           .setPromptTokens(response.promptTokens())
           .setCompletionTokens(response.completionTokens())
           .setAttempts(response.attempts())
+          .setRateLimited(cached ? 0 : response.rateLimited())
           .setLatencyMs(response.latencyMs())
+          .setStartedAtMs(epochMs(response.startedAtMs()))
+          .setEndedAtMs(epochMs(response.endedAtMs()))
           .build();
     }
     return b.setOk(false)
         .setAttempts(failure.attempts())
+        .setRateLimited(failure.rateLimited())
+        .setStartedAtMs(epochMs(failure.startedAtMs()))
+        .setEndedAtMs(epochMs(failure.endedAtMs()))
         .setErrorKind(failure.kind().wireName())
         .setError(failure.getMessage())
         .build();
+  }
+
+  /** A wall-clock time for a Call record: null when unknown (0). */
+  private static Long epochMs(long ms) {
+    return ms > 0 ? ms : null;
   }
 }

@@ -23,7 +23,8 @@ import org.joda.time.Instant;
  *
  * <p>Metrics (namespace {@value #NAMESPACE}), per model: {@code calls} (every call, answered from
  * the cache or not), {@code cache_hits}, and of the paid calls {@code failures}, {@code retries},
- * {@code prompt_tokens}, {@code completion_tokens}, {@code latency_ms}; and {@code bundle_calls}
+ * {@code rate_limited} (attempts answered 429), {@code prompt_tokens}, {@code completion_tokens},
+ * {@code latency_ms}; and {@code bundle_calls}
  * (calls awaited per bundle: how finely results flow on to the next stage).
  */
 public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {

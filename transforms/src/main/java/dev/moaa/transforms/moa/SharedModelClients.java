@@ -168,7 +168,7 @@ public final class SharedModelClients {
       return CompletableFuture.supplyAsync(() -> {
         entry.inFlight.incrementAndGet();
         try {
-          Answer first = answer(request, hash);
+          Answer first = timed(answer(request, hash), System.currentTimeMillis());
           if (first.failure() != null) {
             return new Outcome(null, first.failure(), false, null, null, null, null, false);
           }
@@ -177,13 +177,28 @@ public final class SharedModelClients {
             return new Outcome(first.response(), null, first.cached(), null, null, null, null, false);
           }
           String fixHash = Calls.requestHash(endpoint, fix, repairTemplate);
-          Answer second = answer(fix, fixHash);
+          Answer second = timed(answer(fix, fixHash), System.currentTimeMillis());
           return new Outcome(first.response(), null, first.cached(), fix, fixHash,
               second.response(), second.failure(), second.cached());
         } finally {
           entry.inFlight.decrementAndGet();
         }
       }, entry.pool);
+    }
+
+    /**
+     * The answer with the call's wall-clock start and end: those the client measured for a paid
+     * call; for an answer from the cache (or a call not sent), from {@code startedAtMs} to now.
+     */
+    private static Answer timed(Answer a, long startedAtMs) {
+      long now = System.currentTimeMillis();
+      if (a.response() != null && (a.cached() || a.response().startedAtMs() == 0)) {
+        return new Answer(a.response().withTimes(startedAtMs, now), null, a.cached());
+      }
+      if (a.failure() != null && a.failure().startedAtMs() == 0) {
+        return new Answer(null, a.failure().withTimes(startedAtMs, now), a.cached());
+      }
+      return a;
     }
 
     /** A stored answer, the answer of the same call made elsewhere, or a paid call. */

@@ -138,6 +138,36 @@ class OpenAiChatClientTest {
   }
 
   @Test
+  void givenQuotaErrorsAndServerErrors_countsThe429sApartFromTheOtherRetries_andTimesTheCall() throws Exception {
+    script.add(status(429, "{\"error\":\"slow down\"}"));
+    script.add(status(503, "overloaded"));
+    script.add(status(429, "{\"error\":\"slow down\"}"));
+    script.add(new Answer(200, ok("done", "stop").body(), null, null, 30));
+    long before = System.currentTimeMillis();
+    ChatResponse r = client(5, 2000, KEY).complete(hello());
+    long after = System.currentTimeMillis();
+    assertEquals(4, r.attempts());
+    assertEquals(3, r.retries());
+    assertEquals(2, r.rateLimited(), "two of the three retried attempts were 429s");
+    assertTrue(r.startedAtMs() >= before && r.startedAtMs() <= after, "started " + r.startedAtMs());
+    assertTrue(r.endedAtMs() >= r.startedAtMs() + 30 && r.endedAtMs() <= after, "ended " + r.endedAtMs());
+    assertEquals(r.latencyMs(), r.endedAtMs() - r.startedAtMs());
+  }
+
+  @Test
+  void givenOnly429s_failsRateLimited_withEveryAttemptCountedAsA429() {
+    script.add(status(429, "no"));
+    script.add(status(500, "no"));
+    script.add(status(429, "no"));
+    long before = System.currentTimeMillis();
+    ChatException e = assertThrows(ChatException.class, () -> client(3, 2000, KEY).complete(hello()));
+    assertEquals(ErrorKind.RATE_LIMITED, e.kind());
+    assertEquals(3, e.attempts());
+    assertEquals(2, e.rateLimited(), "the final 429 counts too");
+    assertTrue(e.startedAtMs() >= before && e.endedAtMs() >= e.startedAtMs(), e.startedAtMs() + " " + e.endedAtMs());
+  }
+
+  @Test
   void givenServerErrorsMalformedAndEmptyBodies_retriesEachThenSucceeds() throws Exception {
     script.add(status(503, "overloaded"));
     script.add(status(200, "{\"choices\": [ {\"mess"));

@@ -101,6 +101,10 @@ public class SynthesizeConversationsTest {
       assertEquals("propose", bad.getStage());
       assertTrue(bad.getError(), bad.getError().contains("b: server_error after 3 attempt(s)"));
       assertEquals(2, bad.getCalls().size());
+      for (dev.moaa.schemas.Call c : bad.getCalls()) {
+        assertTrue("every call, failed or not, records when it started and ended: " + c,
+            c.getStartedAtMs() != null && c.getEndedAtMs() != null && c.getEndedAtMs() >= c.getStartedAtMs());
+      }
       DeadLetter trunc = byId.get("trunc");
       assertEquals("aggregate_truncated", trunc.getReason());
       assertEquals("4 proposals and the aggregate travel with it", 5, trunc.getCalls().size());
