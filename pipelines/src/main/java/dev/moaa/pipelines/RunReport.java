@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -57,12 +58,27 @@ public final class RunReport {
   /** One chart of the page: an id, a title, a caption, and the PNG (null when there was nothing to draw). */
   record Section(String id, String title, String caption, byte[] png) {}
 
-  /** The calls, rows, dead letters and drops that a run left in its folder. */
+  /**
+   * What the charts need from the calls, rows, dead letters and drops a run left in its folder.
+   * Rows are read one at a time and not kept: each call is kept as a {@link SlimCall} (its figures,
+   * not its texts) and each DPO row adds to running tallies, so the report of a large run needs
+   * tens of bytes per call, not the run's data.
+   */
   static final class RunData {
     final List<GenericRecord> calls = new ArrayList<>();
-    final List<GenericRecord> rows = new ArrayList<>();
     final Map<String, Long> deadLetterReasons = new TreeMap<>();
     final Map<String, Long> droppedReasons = new TreeMap<>();
+    final List<Double> margins = new ArrayList<>();
+    final Map<String, long[]> agreement = new TreeMap<>();
+    final Map<String, long[]> judges = new TreeMap<>();
+    final long[] finalVerdict = new long[2];
+    private final Map<String, String> names = new HashMap<>();
+
+    void addCalls(Collection<GenericRecord> found) {
+      for (GenericRecord c : found) {
+        calls.add(SlimCall.of(c, names));
+      }
+    }
   }
 
   private RunReport() {}
@@ -82,11 +98,13 @@ public final class RunReport {
     RunData data = new RunData();
     for (Path f : files(output.resolve(shardDir).resolve("avro"), ".avro")) {
       try (DataFileReader<GenericRecord> r = new DataFileReader<>(f.toFile(), new GenericDatumReader<>())) {
-        for (GenericRecord row : r) {
-          data.rows.add(row);
+        GenericRecord row = null;
+        while (r.hasNext()) {
+          row = r.next(row);
           Set<GenericRecord> calls = new LinkedHashSet<>();
           collectCalls(row, calls);
-          data.calls.addAll(calls);
+          data.addCalls(calls);
+          tallyPreferences(row, data);
         }
       }
     }
@@ -101,7 +119,7 @@ public final class RunReport {
         for (JsonNode c : d.path("calls")) {
           calls.add(callFromJson(c));
         }
-        data.calls.addAll(calls);
+        data.addCalls(calls);
       }
     }
     for (Path f : files(output.resolve(SftPipeline.DROPPED_DIR), ".jsonl")) {
@@ -363,11 +381,10 @@ public final class RunReport {
     List<Long> proposals = new ArrayList<>();
     List<Long> aggregated = new ArrayList<>();
     for (GenericRecord c : d.calls) {
-      String content = str(c, "content");
-      if (!flag(c, "ok") || content == null) {
+      long words = num(c, SlimCall.WORDS);
+      if (!flag(c, "ok") || words < 0) {
         continue;
       }
-      long words = words(content);
       if ("aggregator".equals(str(c, "role"))) {
         aggregated.add(words);
       } else if ("proposer".equals(str(c, "role"))) {
@@ -394,44 +411,11 @@ public final class RunReport {
 
   private static List<Section> dpoSections(RunData d, MoaaConfig config) {
     List<Section> out = commonSections(d, config);
-    List<Double> margins = new ArrayList<>();
-    Map<String, long[]> agreement = new TreeMap<>();
+    List<Double> margins = d.margins;
+    Map<String, long[]> agreement = d.agreement;
     Map<String, long[]> consistency = new LinkedHashMap<>();
-    consistency.put(FINAL_VERDICT, new long[2]);
-    Map<String, long[]> judges = new TreeMap<>();
-    for (GenericRecord row : d.rows) {
-      Object sc = get(row, "score_chosen");
-      Object sr = get(row, "score_rejected");
-      if (sc instanceof Number a && sr instanceof Number b) {
-        margins.add(a.doubleValue() - b.doubleValue());
-      }
-      if (!(get(row, "pairs") instanceof Collection<?> pairs)) {
-        continue;
-      }
-      for (Object p : pairs) {
-        GenericRecord pair = (GenericRecord) p;
-        consistency.get(FINAL_VERDICT)[flag(pair, "consistent") ? 0 : 1]++;
-        GenericRecord ab = (GenericRecord) get(pair, "ab");
-        GenericRecord ba = (GenericRecord) get(pair, "ba");
-        for (GenericRecord j : new GenericRecord[] {ab, ba}) {
-          String verdict = j == null ? null : str(j, "verdict");
-          for (GenericRecord v : votes(j)) {
-            String vote = str(v, "verdict");
-            if (verdict != null && vote != null) {
-              agreement.computeIfAbsent(str(v, "model"), m -> new long[2])[verdict.equals(vote) ? 0 : 1]++;
-            }
-          }
-        }
-        Map<String, Integer> first = winners(ab);
-        Map<String, Integer> second = winners(ba);
-        first.forEach((judge, w) -> {
-          Integer other = second.get(judge);
-          if (other != null) {
-            judges.computeIfAbsent(judge, m -> new long[2])[w.equals(other) ? 0 : 1]++;
-          }
-        });
-      }
-    }
+    consistency.put(FINAL_VERDICT, d.finalVerdict);
+    Map<String, long[]> judges = d.judges;
     consistency.putAll(judges);
     CategoryChart m = bars("Score margin (chosen - rejected)", "margin", "preference pairs");
     if (!margins.isEmpty()) {
@@ -480,6 +464,41 @@ public final class RunReport {
   }
 
   private static final String FINAL_VERDICT = "final verdict";
+
+  /** Adds one DPO row (its margin, its judges' votes in both orders) to the running tallies; other rows add nothing. */
+  private static void tallyPreferences(GenericRecord row, RunData d) {
+    Object sc = get(row, "score_chosen");
+    Object sr = get(row, "score_rejected");
+    if (sc instanceof Number a && sr instanceof Number b) {
+      d.margins.add(a.doubleValue() - b.doubleValue());
+    }
+    if (!(get(row, "pairs") instanceof Collection<?> pairs)) {
+      return;
+    }
+    for (Object p : pairs) {
+      GenericRecord pair = (GenericRecord) p;
+      d.finalVerdict[flag(pair, "consistent") ? 0 : 1]++;
+      GenericRecord ab = (GenericRecord) get(pair, "ab");
+      GenericRecord ba = (GenericRecord) get(pair, "ba");
+      for (GenericRecord j : new GenericRecord[] {ab, ba}) {
+        String verdict = j == null ? null : str(j, "verdict");
+        for (GenericRecord v : votes(j)) {
+          String vote = str(v, "verdict");
+          if (verdict != null && vote != null) {
+            d.agreement.computeIfAbsent(str(v, "model"), m -> new long[2])[verdict.equals(vote) ? 0 : 1]++;
+          }
+        }
+      }
+      Map<String, Integer> first = winners(ab);
+      Map<String, Integer> second = winners(ba);
+      first.forEach((judge, w) -> {
+        Integer other = second.get(judge);
+        if (other != null) {
+          d.judges.computeIfAbsent(judge, m -> new long[2])[w.equals(other) ? 0 : 1]++;
+        }
+      });
+    }
+  }
 
   private static List<GenericRecord> votes(GenericRecord judgment) {
     List<GenericRecord> out = new ArrayList<>();
@@ -659,11 +678,6 @@ public final class RunReport {
     List<Long> sorted = values.stream().sorted().toList();
     int i = (int) Math.ceil(q * sorted.size()) - 1;
     return sorted.get(Math.max(0, Math.min(sorted.size() - 1, i)));
-  }
-
-  private static long words(String s) {
-    String t = s.strip();
-    return t.isEmpty() ? 0 : t.split("\\s+").length;
   }
 
   private static final int BINS = 12;
