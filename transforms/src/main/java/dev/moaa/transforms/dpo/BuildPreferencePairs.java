@@ -28,8 +28,8 @@ import org.apache.beam.sdk.values.TupleTagList;
  *
  * <p>Every input ends as exactly one of: a {@link DpoRecord}; a {@link Dropped} row (every pair a
  * tie, no margin, margin below threshold, identical candidates); a {@link DeadLetter} (history
- * missing for a multi-turn prompt, fewer than two candidates, a failed judge call, a verdict
- * unreadable after one repair).
+ * missing for a multi-turn prompt, the run's budget stopped a sampling or judge call, fewer than
+ * two candidates, a failed judge call, a verdict unreadable after one repair).
  */
 public final class BuildPreferencePairs extends PTransform<PCollection<Conversation>, BuildPreferencePairs.Result> {
   private static final long serialVersionUID = 1L;
