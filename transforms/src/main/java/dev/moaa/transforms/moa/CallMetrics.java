@@ -14,7 +14,7 @@ import org.apache.beam.sdk.metrics.Metrics;
  * 429, a part of the retries and failures), {@code prompt_tokens}, {@code completion_tokens}, {@code
  * latency_ms}. Record on the DoFn's own thread: Beam's metric containers are per thread.
  */
-final class CallMetrics implements Serializable {
+public final class CallMetrics implements Serializable {
   private static final long serialVersionUID = 1L;
 
   private final Counter calls;
@@ -26,7 +26,7 @@ final class CallMetrics implements Serializable {
   private final Counter cacheHits;
   private final Distribution latency;
 
-  CallMetrics(ModelEndpoint endpoint) {
+  public CallMetrics(ModelEndpoint endpoint) {
     String m = endpoint.name();
     String ns = ModelCallFn.NAMESPACE;
     this.calls = Metrics.counter(ns, "calls/" + m);
@@ -39,7 +39,7 @@ final class CallMetrics implements Serializable {
     this.latency = Metrics.distribution(ns, "latency_ms/" + m);
   }
 
-  void record(Call call) {
+  public void record(Call call) {
     calls.inc();
     if (call.getCached()) {
       cacheHits.inc();

@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
+import java.util.List;
 
 /** Builds {@link Call} lineage records and call hashes. */
 public final class Calls {
@@ -38,6 +39,21 @@ public final class Calls {
   }
 
   /**
+   * The calls of one submitted request as it ended: the call itself and, when its answer needed
+   * one, the repair call (role {@code role + "_repair"}, rendered from {@code repairTemplate}).
+   */
+  public static List<Call> of(ModelEndpoint endpoint, String role, int turn, int layer, String template,
+      ChatRequest request, String requestHash, String repairTemplate, SharedModelClients.Outcome o) {
+    Call call = of(endpoint, role, turn, layer, template, request, requestHash, o.response(), o.failure(), o.cached());
+    if (o.repairRequest() == null) {
+      return List.of(call);
+    }
+    Call repair = of(endpoint, role + "_repair", turn, layer, repairTemplate, o.repairRequest(), o.repairHash(),
+        o.repairResponse(), o.repairFailure(), o.repairCached());
+    return List.of(call, repair);
+  }
+
+  /**
    * The lineage record of a call as it ended: its answer ({@code response}) or its failure, its
    * attempts and how many of them were answered 429, its tokens, and its wall-clock start and end
    * when known. {@code cached} marks an answer from the response cache (nothing was paid, no 429).
@@ -57,7 +73,7 @@ public final class Calls {
     if (response != null) {
       return b.setOk(true)
           .setContent(response.content())
-          .setChoices(response.choices().size() > 1 ? response.choices() : java.util.List.of())
+          .setChoices(response.choices().size() > 1 ? response.choices() : List.of())
           .setFinishReason(response.finishReason())
           .setTruncated(response.truncated())
           .setPromptTokens(response.promptTokens())

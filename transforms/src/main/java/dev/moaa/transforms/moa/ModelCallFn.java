@@ -121,18 +121,9 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
       } catch (ExecutionException e) {
         throw new IllegalStateException("call pool failed unexpectedly", e.getCause());
       }
-      Call call = Calls.of(endpoint, p.plan().role(), p.plan().turn(), p.plan().layer(),
-          p.plan().template(), p.plan().request(), p.hash(), o.response(), o.failure(), o.cached());
-      record(call);
-      List<Call> calls = new ArrayList<>(2);
-      calls.add(call);
-      if (o.repairRequest() != null) {
-        Call repair = Calls.of(endpoint, p.plan().role() + "_repair", p.plan().turn(), p.plan().layer(),
-            p.plan().repairTemplate(), o.repairRequest(), o.repairHash(),
-            o.repairResponse(), o.repairFailure(), o.repairCached());
-        record(repair);
-        calls.add(repair);
-      }
+      List<Call> calls = Calls.of(endpoint, p.plan().role(), p.plan().turn(), p.plan().layer(),
+          p.plan().template(), p.plan().request(), p.hash(), p.plan().repairTemplate(), o);
+      calls.forEach(this::record);
       handleAll(p.element(), calls, new Emitter() {
         @Override
         public <T> void output(TupleTag<T> tag, T value) {
