@@ -74,7 +74,7 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
   public static final String CONTAMINATION = "benchmark_contamination";
   public static final String DUPLICATE_CONTENT = "duplicate_content";
   public static final String NEAR_DUPLICATE = "near_duplicate";
-  private static final int BUCKETS = 64;
+  private static final int BUCKETS = 16;
 
   private static final TupleTag<Conversation> KEPT = new TupleTag<>() {};
   private static final TupleTag<Dropped> DROPPED = new TupleTag<>() {};

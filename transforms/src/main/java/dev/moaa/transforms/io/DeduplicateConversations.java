@@ -39,7 +39,7 @@ public final class DeduplicateConversations
   private static final TupleTag<Dropped> DROPPED = new TupleTag<>() {};
 
   /** The default number of buckets. */
-  public static final int DEFAULT_BUCKETS = 64;
+  public static final int DEFAULT_BUCKETS = 16;
 
   private final int buckets;
 
