@@ -21,6 +21,10 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.stream.Stream;
 import org.apache.avro.file.DataFileReader;
 import org.apache.avro.generic.GenericDatumReader;
@@ -56,7 +60,24 @@ public final class RunReport {
   private static final int HEIGHT = 420;
 
   /** One chart of the page: an id, a title, a caption, and the PNG (null when there was nothing to draw). */
-  record Section(String id, String title, String caption, byte[] png) {}
+  record Section(String id, String title, String caption, CompletableFuture<byte[]> rendering) {
+    /** The chart as PNG, once drawn; null when there was nothing to draw. */
+    byte[] png() {
+      try {
+        return rendering == null ? null : rendering.join();
+      } catch (CompletionException e) {
+        throw e.getCause() instanceof RuntimeException r ? r : e;
+      }
+    }
+  }
+
+  /** Charts are drawn and PNG-encoded on the cores while the page is put together. */
+  private static final ExecutorService RENDERERS = Executors.newFixedThreadPool(
+      Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors())), r -> {
+        Thread t = new Thread(r, "moaa-report-chart");
+        t.setDaemon(true);
+        return t;
+      });
 
   /**
    * What the charts need from the calls, rows, dead letters and drops a run left in its folder.
@@ -667,11 +688,13 @@ public final class RunReport {
     if (!hasData) {
       return new Section(id, title, caption, null);
     }
-    try {
-      return new Section(id, title, caption, BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
-    } catch (IOException e) {
-      throw new IllegalStateException("cannot render the chart " + id + ": " + e.getMessage(), e);
-    }
+    return new Section(id, title, caption, CompletableFuture.supplyAsync(() -> {
+      try {
+        return BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
+      } catch (IOException e) {
+        throw new IllegalStateException("cannot render the chart " + id + ": " + e.getMessage(), e);
+      }
+    }, RENDERERS));
   }
 
   static long percentile(List<Long> values, double q) {

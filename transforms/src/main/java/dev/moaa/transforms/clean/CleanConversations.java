@@ -17,8 +17,11 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.beam.sdk.coders.KvCoder;
+import org.apache.beam.sdk.coders.ListCoder;
 import org.apache.beam.sdk.coders.AtomicCoder;
 import org.apache.beam.sdk.coders.SerializableCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
@@ -37,6 +40,7 @@ import org.apache.beam.sdk.transforms.ParDo;
 import org.apache.beam.sdk.transforms.WithKeys;
 import org.apache.beam.sdk.transforms.join.CoGbkResult;
 import org.apache.beam.sdk.transforms.join.CoGroupByKey;
+import org.apache.beam.sdk.transforms.windowing.GlobalWindow;
 import org.apache.beam.sdk.transforms.join.KeyedPCollectionTuple;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
@@ -101,6 +105,7 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
     List<PCollection<Dropped>> dropped = new ArrayList<>();
     PCollection<Conversation> candidates = input;
     if (spec.decontaminate()) {
+      DecontaminateFn.prepare(spec);
       PCollectionTuple t = input.apply("Decontaminate",
           ParDo.of(new DecontaminateFn(spec)).withOutputTags(KEPT, TupleTagList.of(DROPPED)));
       candidates = t.get(KEPT).setCoder(convCoder);
@@ -125,7 +130,7 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
       if (near) {
         verdicts.add(exact.get(FIRST).setCoder(fpCoder)
             .apply("BandKeys", ParDo.of(new BandKeysFn(MinHasher.rowsPerBand(spec.nearThreshold()))))
-            .setCoder(KvCoder.of(VarIntCoder.of(), KvCoder.of(VarLongCoder.of(), fpCoder)))
+            .setCoder(KvCoder.of(VarIntCoder.of(), ListCoder.of(KvCoder.of(VarLongCoder.of(), fpCoder))))
             .apply("GroupByBand", GroupByKey.create())
             .apply("ComparePairs", ParDo.of(new ComparePairsFn(spec.nearThreshold())))
             .setCoder(verdictCoder)); // several verdicts per id are reduced to the smallest match when applied
@@ -185,9 +190,9 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
       return new Fingerprint(c.getId(), c.getSource(), c.getLine(), TextNormalizer.contentKey(c.getTurns()), shingles);
     }
 
-    /** The copy that travels once per LSH band: the content key is not needed there. */
+    /** The copy that travels once per LSH band: its id and shingles, all the comparison needs. */
     Fingerprint forBands() {
-      return new Fingerprint(id, source, line, "", shingles);
+      return new Fingerprint(id, null, 0, "", shingles);
     }
 
     String where() {
@@ -257,7 +262,7 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
   /** Drops conversations with a user turn that copies a benchmark prompt. */
   static final class DecontaminateFn extends DoFn<Conversation, Conversation> {
     private static final long serialVersionUID = 1L;
-    private static final Map<CleanSpec, ContaminationIndex> INDEXES = new ConcurrentHashMap<>();
+    private static final Map<CleanSpec, CompletableFuture<ContaminationIndex>> INDEXES = new ConcurrentHashMap<>();
     private final CleanSpec spec;
     private final Counter contaminated = Metrics.counter("clean", CONTAMINATION);
     private transient ContaminationIndex index;
@@ -266,9 +271,38 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
       this.spec = spec;
     }
 
+    /**
+     * Starts building the index of {@code spec} on a background thread, unless it is built or being
+     * built: called while the graph is built, so that a runner in this JVM (the DirectRunner) finds it
+     * ready when the first rows arrive rather than building it while they wait.
+     */
+    static void prepare(CleanSpec spec) {
+      INDEXES.computeIfAbsent(spec, s -> {
+        CompletableFuture<ContaminationIndex> f = new CompletableFuture<>();
+        Thread t = new Thread(() -> {
+          try {
+            f.complete(ContaminationIndex.of(s.allPrompts(), s.ngram(), s.contaminationThreshold()));
+          } catch (RuntimeException | Error e) {
+            f.completeExceptionally(e);
+          }
+        }, "moaa-contamination-index");
+        t.setDaemon(true);
+        t.start();
+        return f;
+      });
+    }
+
     static ContaminationIndex indexFor(CleanSpec spec) {
-      return INDEXES.computeIfAbsent(spec,
-          s -> ContaminationIndex.of(s.allPrompts(), s.ngram(), s.contaminationThreshold()));
+      prepare(spec);
+      try {
+        return INDEXES.get(spec).join();
+      } catch (CompletionException e) {
+        INDEXES.remove(spec);
+        if (e.getCause() instanceof RuntimeException r) {
+          throw r;
+        }
+        throw e;
+      }
     }
 
     @Setup
@@ -326,28 +360,48 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
   }
 
   /** One element per LSH band of a signature: the band's hash, keyed by a bucket of it. */
-  static final class BandKeysFn extends DoFn<Fingerprint, KV<Integer, KV<Long, Fingerprint>>> {
+  static final class BandKeysFn extends DoFn<Fingerprint, KV<Integer, List<KV<Long, Fingerprint>>>> {
     private static final long serialVersionUID = 1L;
+    /** Band entries gathered per bucket before they are handed on as one element. */
+    static final int BATCH = 512;
     private final int rows;
+    private transient Map<Integer, List<KV<Long, Fingerprint>>> pending;
 
     BandKeysFn(int rows) {
       this.rows = rows;
     }
 
+    @StartBundle
+    public void startBundle() {
+      pending = new HashMap<>();
+    }
+
     @ProcessElement
-    public void process(@Element Fingerprint f, OutputReceiver<KV<Integer, KV<Long, Fingerprint>>> out) {
+    public void process(@Element Fingerprint f, OutputReceiver<KV<Integer, List<KV<Long, Fingerprint>>>> out) {
       if (f.shingles.length == 0) {
         return;
       }
       Fingerprint travelling = f.forBands();
       for (long key : MinHasher.bandKeys(MinHasher.signature(f.shingles), rows)) {
-        out.output(KV.of(Math.floorMod(Long.hashCode(key), BUCKETS), KV.of(key, travelling)));
+        int bucket = Math.floorMod(Long.hashCode(key), BUCKETS);
+        List<KV<Long, Fingerprint>> batch = pending.computeIfAbsent(bucket, b -> new ArrayList<>());
+        batch.add(KV.of(key, travelling));
+        if (batch.size() >= BATCH) {
+          out.output(KV.of(bucket, pending.remove(bucket)));
+        }
       }
+    }
+
+    @FinishBundle
+    public void finishBundle(FinishBundleContext c) {
+      pending.forEach((bucket, batch) ->
+          c.output(KV.of(bucket, batch), GlobalWindow.INSTANCE.maxTimestamp(), GlobalWindow.INSTANCE));
+      pending = null;
     }
   }
 
   /** Within one band (many share a bucket): every pair at or above the threshold drops its larger id. */
-  static final class ComparePairsFn extends DoFn<KV<Integer, Iterable<KV<Long, Fingerprint>>>, KV<String, Verdict>> {
+  static final class ComparePairsFn extends DoFn<KV<Integer, Iterable<List<KV<Long, Fingerprint>>>>, KV<String, Verdict>> {
     private static final long serialVersionUID = 1L;
     private final double threshold;
 
@@ -356,11 +410,13 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
     }
 
     @ProcessElement
-    public void process(@Element KV<Integer, Iterable<KV<Long, Fingerprint>>> bucket,
+    public void process(@Element KV<Integer, Iterable<List<KV<Long, Fingerprint>>>> bucket,
         OutputReceiver<KV<String, Verdict>> out) {
       Map<Long, List<Fingerprint>> bands = new HashMap<>();
-      for (KV<Long, Fingerprint> b : bucket.getValue()) {
-        bands.computeIfAbsent(b.getKey(), k -> new ArrayList<>()).add(b.getValue());
+      for (List<KV<Long, Fingerprint>> batch : bucket.getValue()) {
+        for (KV<Long, Fingerprint> b : batch) {
+          bands.computeIfAbsent(b.getKey(), k -> new ArrayList<>()).add(b.getValue());
+        }
       }
       for (List<Fingerprint> all : bands.values()) {
         if (all.size() > 1) {
@@ -378,8 +434,7 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
           double jaccard = MinHasher.jaccard(earlier.shingles, later.shingles);
           if (jaccard >= threshold) {
             out.output(KV.of(later.id, new Verdict(NEAR_DUPLICATE, earlier.id, jaccard, String.format(Locale.ROOT,
-                "near duplicate of %s (%s): Jaccard %.3f of word %d-gram shingles", earlier.id, earlier.where(),
-                jaccard, MinHasher.SHINGLE))));
+                "near duplicate of %s: Jaccard %.3f of word %d-gram shingles", earlier.id, jaccard, MinHasher.SHINGLE))));
             break;
           }
         }
