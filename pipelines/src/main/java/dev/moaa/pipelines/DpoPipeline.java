@@ -68,7 +68,7 @@ public final class DpoPipeline implements RunKind {
         ReadConversations.from(spec.inputs()).withParser(config.parser(spec.format(), config.dpoMaxTurns())));
     DeduplicateConversations.Result unique = read.conversations().apply("Deduplicate", DeduplicateConversations.byId());
     CleanConversations.Result clean = unique.kept().apply("Clean", CleanConversations.of(config.clean()));
-    BuildPreferencePairs.Result labelled = clean.kept()
+    BuildPreferencePairs.Result labelled = Spread.evenly(p, clean.kept())
         .apply("BuildPreferencePairs", BuildPreferencePairs.with(config.dpo()).withConfigHash(config.hash()));
 
     PCollection<DpoRecord> records = labelled.records().apply("RecordsDefaultTrigger", Windowing.restoreDefault());

@@ -77,7 +77,7 @@ public final class SftPipeline implements RunKind {
     PCollection<Dropped> dropped = PCollectionList.of(unique.dropped()).and(clean.dropped())
         .apply("AllDropped", Flatten.pCollections())
         .setCoder(AvroCoder.of(Dropped.class));
-    SynthesizeConversations.Result synthesized = clean.kept()
+    SynthesizeConversations.Result synthesized = Spread.evenly(p, clean.kept())
         .apply("Synthesize", SynthesizeConversations.of(config.sft()).withConfigHash(config.hash()));
 
     PCollection<SftRecord> records = synthesized.records().apply("RecordsDefaultTrigger", Windowing.restoreDefault());

@@ -39,7 +39,7 @@ public final class BenchCommand {
 
   static final String USAGE = String.join("\n",
       "usage: moaa bench --workload=W1|W2|W3|W4 [--prompts=N] [--latency-ms=L] [--latency=fixed|longtail]",
-      "                  [--cap=C] [--allowed=A] [--fault-rate=F] [--output=DIR]",
+      "                  [--cap=C] [--allowed=A] [--jvms=N] [--fault-rate=F] [--output=DIR]",
       "                  [--duration-s=10 --workers=32 (W4's load generator)] [Beam flags]",
       "  W1  2,000 single-turn prompts, 4 proposers + aggregator, L=500 ms, C=32",
       "  W2  as W1 with 2 layers and 30% two-turn conversations",
@@ -47,19 +47,20 @@ public final class BenchCommand {
       "  W4  overhead: W1's topology at L=0, no endpoint cap (config allows 32 per model), against a",
       "      plain load generator on the same simulator",
       "  --cap: the endpoint's in-flight cap per model (429 beyond; 0 = none); --allowed: the config's",
-      "  max_concurrency per model (default: the cap); --fault-rate: share of attempts answered 5xx");
+      "  max_concurrency per model (default: the cap), applied in each of --jvms JVMs (the TaskManagers",
+      "  of a cluster: give --allowed=cap/N --jvms=N); --fault-rate: share of attempts answered 5xx");
 
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
   /** The benchmark's settings, defaults filled in from the workload. */
   record Options(Workload workload, int prompts, int latencyMs, LatencyShape shape, int cap, int allowed,
-      double faultRate, Path output, double durationS, int workers, List<String> beamArgs) {
+      double faultRate, Path output, double durationS, int workers, List<String> beamArgs, int jvms) {
 
     static Options parse(String[] args) {
       Map<String, String> f = new LinkedHashMap<>();
       List<String> beam = new ArrayList<>();
       List<String> known = List.of("workload", "prompts", "latency-ms", "latency", "cap", "allowed", "fault-rate",
-          "output", "duration-s", "workers");
+          "output", "duration-s", "workers", "jvms");
       for (String a : args) {
         int eq = a.indexOf('=');
         String k = a.startsWith("--") && eq > 2 ? a.substring(2, eq) : null;
@@ -76,10 +77,11 @@ public final class BenchCommand {
           LatencyShape.parse(f.getOrDefault("latency", "fixed")), cap, allowed,
           Double.parseDouble(f.getOrDefault("fault-rate", "0")),
           Paths.get(f.getOrDefault("output", "moaa-out/bench/" + w.name().toLowerCase(Locale.ROOT))),
-          Double.parseDouble(f.getOrDefault("duration-s", "10")), intFlag(f, "workers", 32), List.copyOf(beam));
+          Double.parseDouble(f.getOrDefault("duration-s", "10")), intFlag(f, "workers", 32), List.copyOf(beam),
+          intFlag(f, "jvms", 1));
       if (o.prompts < 1 || o.latencyMs < 0 || o.cap < 0 || o.allowed < 1 || o.faultRate < 0 || o.faultRate >= 1
-          || o.durationS <= 0 || o.workers < 1) {
-        throw new IllegalArgumentException("--prompts, --allowed and --workers must be at least 1, --latency-ms and"
+          || o.durationS <= 0 || o.workers < 1 || o.jvms < 1) {
+        throw new IllegalArgumentException("--prompts, --allowed, --workers and --jvms must be at least 1, --latency-ms and"
             + " --cap not negative, --fault-rate within [0, 1), --duration-s positive");
       }
       return o;
@@ -97,9 +99,13 @@ public final class BenchCommand {
       }
     }
 
-    /** The cap the bound divides by: the endpoint's, or the config's own limit when the endpoint has none. */
+    /**
+     * The cap the bound divides by: the endpoint's, or the config's own limit (applied in each of
+     * {@code jvms} JVMs: the TaskManagers of a cluster) when that is lower or the endpoint has none.
+     */
     int effectiveCap() {
-      return cap > 0 ? Math.min(cap, allowed) : allowed;
+      long configured = (long) allowed * jvms;
+      return (int) (cap > 0 ? Math.min(cap, configured) : configured);
     }
   }
 
@@ -264,6 +270,7 @@ public final class BenchCommand {
     s.put("mean_latency_ms", round(meanMs));
     s.put("cap", o.cap());
     s.put("allowed", o.allowed());
+    s.put("jvms", o.jvms());
     s.put("fault_rate", o.faultRate());
     s.put("layers", o.workload().layers());
     s.put("two_turn_share", o.workload().twoTurnShare());

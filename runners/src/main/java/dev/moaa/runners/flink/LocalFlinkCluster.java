@@ -572,6 +572,9 @@ public final class LocalFlinkCluster implements AutoCloseable {
     cmd.add(javaExecutable());
     cmd.addAll(params.jvm());
     cmd.add("-XX:+IgnoreUnrecognizedVMOptions");
+    // the JIT's first tier only, as the moaa launcher: these JVMs share a few cores with the
+    // client and wait on model endpoints; the environment's options below may override it
+    cmd.add("-XX:TieredStopAtLevel=1");
     cmd.addAll(JAVA_17_OPTS);
     String extra = System.getenv(JAVA_OPTS_ENV);
     if (extra != null && !extra.isBlank()) {
