@@ -764,6 +764,9 @@ public final class LocalFlinkCluster implements AutoCloseable {
     c.put("taskmanager.rpc.port", "0");
     c.put("taskmanager.data.port", "0");
     c.put("taskmanager.numberOfTaskSlots", String.valueOf(settings.slots));
+    // a job's subtasks go to every TaskManager before any gets a second one: max_concurrency is
+    // enforced per TaskManager, so two subtasks on one of two would get half the calls in flight
+    c.put("cluster.evenly-spread-out-slots", "true");
     c.put("taskmanager.memory.process.size", settings.taskManagerMemory);
     // Beam keeps its state on the heap: give the heap what RocksDB's managed memory would take
     c.put("taskmanager.memory.managed.size", "64m");
