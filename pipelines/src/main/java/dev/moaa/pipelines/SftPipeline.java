@@ -6,9 +6,10 @@ import dev.moaa.prompts.PromptTemplate;
 import dev.moaa.schemas.DeadLetter;
 import dev.moaa.schemas.Dropped;
 import dev.moaa.schemas.SftRecord;
-import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.clean.CleanConversations;
+import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.io.DeduplicateConversations;
+import dev.moaa.transforms.io.KeptAndDropped;
 import dev.moaa.transforms.io.ReadConversations;
 import dev.moaa.transforms.io.WriteJsonLines;
 import dev.moaa.transforms.io.WriteShards;
@@ -72,8 +73,8 @@ public final class SftPipeline implements RunKind {
     String out = spec.outputDir();
     ReadConversations.Result read = p.apply("ReadConversations",
         ReadConversations.from(spec.inputs()).withParser(config.parser(spec.format(), config.sft().maxTurns())));
-    DeduplicateConversations.Result unique = read.conversations().apply("Deduplicate", DeduplicateConversations.byId());
-    CleanConversations.Result clean = unique.kept().apply("Clean", CleanConversations.of(config.clean()));
+    KeptAndDropped unique = read.conversations().apply("Deduplicate", DeduplicateConversations.byId());
+    KeptAndDropped clean = unique.kept().apply("Clean", CleanConversations.of(config.clean()));
     PCollection<Dropped> dropped = PCollectionList.of(unique.dropped()).and(clean.dropped())
         .apply("AllDropped", Flatten.pCollections())
         .setCoder(AvroCoder.of(Dropped.class));

@@ -2,7 +2,7 @@ package dev.moaa.transforms.clean;
 
 import dev.moaa.schemas.Conversation;
 import dev.moaa.schemas.Dropped;
-import dev.moaa.transforms.TwoOutputs;
+import dev.moaa.transforms.io.KeptAndDropped;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -73,7 +73,7 @@ import org.apache.beam.sdk.values.TypeDescriptors;
  * in memory. The benchmark index is built once per JVM and spec. Deterministic: the same input and
  * spec drop the same rows with the same matches on every runner.
  */
-public final class CleanConversations extends PTransform<PCollection<Conversation>, CleanConversations.Result> {
+public final class CleanConversations extends PTransform<PCollection<Conversation>, KeptAndDropped> {
   private static final long serialVersionUID = 1L;
   public static final String CONTAMINATION = "benchmark_contamination";
   public static final String DUPLICATE_CONTENT = "duplicate_content";
@@ -99,7 +99,7 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
   }
 
   @Override
-  public Result expand(PCollection<Conversation> input) {
+  public KeptAndDropped expand(PCollection<Conversation> input) {
     AvroCoder<Conversation> convCoder = AvroCoder.of(Conversation.class);
     AvroCoder<Dropped> droppedCoder = AvroCoder.of(Dropped.class);
     List<PCollection<Dropped>> dropped = new ArrayList<>();
@@ -156,7 +156,7 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
     PCollection<Dropped> allDropped = dropped.isEmpty()
         ? input.getPipeline().apply("NothingDropped", Create.empty(droppedCoder))
         : PCollectionList.of(dropped).apply("AllCleanDropped", Flatten.pCollections()).setCoder(droppedCoder);
-    return new Result(kept, allDropped);
+    return new KeptAndDropped(kept, allDropped);
   }
 
   private static int bucket(String id) {
@@ -471,21 +471,6 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
         out.get(DROPPED).output(new Dropped(v.reason(), c.getId(), c.getSource(), c.getLine(), v.detail(),
             v.match(), v.overlap()));
       }
-    }
-  }
-
-  /** Conversations kept, and the ones dropped with their reason. */
-  public static final class Result extends TwoOutputs<Conversation, Dropped> {
-    Result(PCollection<Conversation> kept, PCollection<Dropped> dropped) {
-      super(kept, "kept", dropped, "dropped");
-    }
-
-    public PCollection<Conversation> kept() {
-      return first();
-    }
-
-    public PCollection<Dropped> dropped() {
-      return second();
     }
   }
 }

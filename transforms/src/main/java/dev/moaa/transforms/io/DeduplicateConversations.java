@@ -1,6 +1,5 @@
 package dev.moaa.transforms.io;
 
-import dev.moaa.transforms.TwoOutputs;
 import dev.moaa.schemas.Conversation;
 import dev.moaa.schemas.Dropped;
 import java.util.ArrayList;
@@ -33,7 +32,7 @@ import org.apache.beam.sdk.values.TypeDescriptors;
  * a barrier between the stages. A few dozen medium bundles let the stages overlap.
  */
 public final class DeduplicateConversations
-    extends PTransform<PCollection<Conversation>, DeduplicateConversations.Result> {
+    extends PTransform<PCollection<Conversation>, KeptAndDropped> {
   private static final long serialVersionUID = 1L;
   private static final TupleTag<Conversation> KEPT = new TupleTag<>() {};
   private static final TupleTag<Dropped> DROPPED = new TupleTag<>() {};
@@ -59,7 +58,7 @@ public final class DeduplicateConversations
   }
 
   @Override
-  public Result expand(PCollection<Conversation> input) {
+  public KeptAndDropped expand(PCollection<Conversation> input) {
     int n = buckets;
     PCollectionTuple out = input
         .apply("KeyByIdBucket", WithKeys.of((Conversation c) -> Math.floorMod(c.getId().hashCode(), n))
@@ -67,7 +66,7 @@ public final class DeduplicateConversations
         .setCoder(KvCoder.of(VarIntCoder.of(), AvroCoder.of(Conversation.class)))
         .apply("GroupByIdBucket", GroupByKey.create())
         .apply("KeepFirst", ParDo.of(new KeepFirstFn()).withOutputTags(KEPT, TupleTagList.of(DROPPED)));
-    return new Result(
+    return new KeptAndDropped(
         out.get(KEPT).setCoder(AvroCoder.of(Conversation.class)),
         out.get(DROPPED).setCoder(AvroCoder.of(Dropped.class)));
   }
@@ -96,21 +95,6 @@ public final class DeduplicateConversations
             .setDetail("same id as " + kept.getSource() + " line " + kept.getLine())
             .build());
       }
-    }
-  }
-
-  /** Unique conversations and the duplicates left out. */
-  public static final class Result extends TwoOutputs<Conversation, Dropped> {
-    Result(PCollection<Conversation> kept, PCollection<Dropped> dropped) {
-      super(kept, "kept", dropped, "dropped");
-    }
-
-    public PCollection<Conversation> kept() {
-      return first();
-    }
-
-    public PCollection<Dropped> dropped() {
-      return second();
     }
   }
 }

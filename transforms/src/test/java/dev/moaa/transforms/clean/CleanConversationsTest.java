@@ -5,6 +5,7 @@ import static org.junit.Assert.assertTrue;
 
 import dev.moaa.schemas.Conversation;
 import dev.moaa.schemas.Dropped;
+import dev.moaa.transforms.io.KeptAndDropped;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -47,7 +48,7 @@ public class CleanConversationsTest {
         "c-long-edited", "near_duplicate:a-long",
         "e-mt", "benchmark_contamination:mt_bench:82"));
 
-    CleanConversations.Result r = pipeline.apply(Create.of(input).withCoder(AvroCoder.of(Conversation.class)))
+    KeptAndDropped r = pipeline.apply(Create.of(input).withCoder(AvroCoder.of(Conversation.class)))
         .apply(CleanConversations.of(CleanSpec.defaults()));
 
     PAssert.that(r.kept().apply("Ids", MapElements.into(TypeDescriptors.strings()).via(c -> c.getId().toString())))
@@ -72,9 +73,9 @@ public class CleanConversationsTest {
   @Test
   public void exactMode_keepsNearDuplicates_andOffKeepsEverything() {
     List<Conversation> input = List.of(conv("a", LONG), conv("b", LONG.replace("nightly", "daily")), conv("c", LONG + " "));
-    CleanConversations.Result exact = pipeline.apply("Exact", Create.of(input).withCoder(AvroCoder.of(Conversation.class)))
+    KeptAndDropped exact = pipeline.apply("Exact", Create.of(input).withCoder(AvroCoder.of(Conversation.class)))
         .apply("CleanExact", CleanConversations.of(CleanSpec.defaults().withDedup(DedupMode.EXACT)));
-    CleanConversations.Result off = pipeline.apply("Off", Create.of(input).withCoder(AvroCoder.of(Conversation.class)))
+    KeptAndDropped off = pipeline.apply("Off", Create.of(input).withCoder(AvroCoder.of(Conversation.class)))
         .apply("CleanOff", CleanConversations.of(CleanSpec.off()));
     PAssert.that(exact.kept().apply("ExactIds", MapElements.into(TypeDescriptors.strings()).via(c -> c.getId().toString())))
         .containsInAnyOrder("a", "b");
