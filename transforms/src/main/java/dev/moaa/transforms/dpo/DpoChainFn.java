@@ -11,19 +11,18 @@ import dev.moaa.schemas.Judgment;
 import dev.moaa.transforms.client.ChatRequest;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.moa.CallMetrics;
+import dev.moaa.transforms.moa.ChainsInFlight;
 import dev.moaa.transforms.moa.Calls;
 import dev.moaa.transforms.moa.ModelCallFn;
 import dev.moaa.transforms.moa.SharedModelClients;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Queue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.ExecutionException;
 import java.util.function.Function;
 import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Distribution;
@@ -31,7 +30,6 @@ import org.apache.beam.sdk.metrics.Metrics;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.windowing.BoundedWindow;
 import org.apache.beam.sdk.values.TupleTag;
-import org.joda.time.Instant;
 
 /**
  * The whole DPO chain of each prompt, driven asynchronously: the K policy samples (or one call with
@@ -73,7 +71,7 @@ public class DpoChainFn extends DoFn<DpoWork, DpoRecord> {
   private transient String leadTemplate;
   private transient String repairTemplate;
   private transient String criteriaTemplate;
-  private transient List<Pending> pending;
+  private transient ChainsInFlight<Finished> chains;
 
   public DpoChainFn(DpoTopology topology, String configHash) {
     this.topology = topology;
@@ -115,8 +113,8 @@ public class DpoChainFn extends DoFn<DpoWork, DpoRecord> {
     }
   }
 
-  /** A prompt under way: its end, and every call it made (filled from the pool threads). */
-  private record Pending(CompletableFuture<Outcome> future, Queue<Call> calls, Instant timestamp, BoundedWindow window) {}
+  /** A prompt's end and every call it made (filled from the pool threads before the end). */
+  private record Finished(Outcome outcome, Queue<Call> calls) {}
 
   @Setup
   public void setup() {
@@ -130,75 +128,47 @@ public class DpoChainFn extends DoFn<DpoWork, DpoRecord> {
 
   @StartBundle
   public void startBundle() {
-    pending = new ArrayList<>();
+    chains = new ChainsInFlight<>(maxInFlight, "prompt");
   }
 
   @ProcessElement
   public void processElement(ProcessContext c, BoundedWindow window) throws InterruptedException {
     Queue<Call> calls = new ConcurrentLinkedQueue<>();
-    pending.add(new Pending(start(c.element(), calls), calls, c.timestamp(), window));
-    promptsInFlight.update(pending.size());
-    emitFinished(c, window);
-    while (pending.size() >= maxInFlight) {
-      try {
-        CompletableFuture.anyOf(pending.stream().map(Pending::future).toArray(CompletableFuture[]::new)).get();
-      } catch (ExecutionException e) {
-        throw new IllegalStateException("a prompt's chain failed unexpectedly", e.getCause());
+    CompletableFuture<Finished> chain = start(c.element(), calls).thenApply(o -> new Finished(o, calls));
+    promptsInFlight.update(chains.add(chain, c.timestamp(), window, f -> {
+      Outcome o = tally(f);
+      if (o.record() != null) {
+        c.output(RECORDS, o.record());
+      } else if (o.dropped() != null) {
+        c.output(DpoFns.DROPPED, o.dropped());
+      } else {
+        c.output(DpoFns.FAILED, o.failed());
       }
-      emitFinished(c, window);
-    }
-  }
-
-  /** Emits the finished prompts that may be emitted with the current element's window and time. */
-  private void emitFinished(ProcessContext c, BoundedWindow window) {
-    for (Iterator<Pending> it = pending.iterator(); it.hasNext(); ) {
-      Pending p = it.next();
-      if (p.future().isDone() && p.window().equals(window) && p.timestamp().equals(c.timestamp())) {
-        it.remove();
-        Outcome o = outcome(p);
-        if (o.record() != null) {
-          c.output(RECORDS, o.record());
-        } else if (o.dropped() != null) {
-          c.output(DpoFns.DROPPED, o.dropped());
-        } else {
-          c.output(DpoFns.FAILED, o.failed());
-        }
-      }
-    }
+    }));
   }
 
   @FinishBundle
   public void finishBundle(FinishBundleContext c) {
-    List<Pending> batch = pending;
-    pending = new ArrayList<>();
-    for (Pending p : batch) {
-      Outcome o = outcome(p);
+    chains.drain((f, timestamp, window) -> {
+      Outcome o = tally(f);
       if (o.record() != null) {
-        c.output(RECORDS, o.record(), p.timestamp(), p.window());
+        c.output(RECORDS, o.record(), timestamp, window);
       } else if (o.dropped() != null) {
-        c.output(DpoFns.DROPPED, o.dropped(), p.timestamp(), p.window());
+        c.output(DpoFns.DROPPED, o.dropped(), timestamp, window);
       } else {
-        c.output(DpoFns.FAILED, o.failed(), p.timestamp(), p.window());
+        c.output(DpoFns.FAILED, o.failed(), timestamp, window);
       }
-    }
+    });
   }
 
-  private Outcome outcome(Pending p) {
-    Outcome o;
-    try {
-      o = p.future().get();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted while waiting for a prompt", e);
-    } catch (ExecutionException e) {
-      throw new IllegalStateException("a prompt's chain failed unexpectedly", e.getCause());
-    }
-    for (Call call : p.calls()) {
+  /** Counts a finished prompt's calls and pairs on the DoFn's thread; returns its outcome. */
+  private Outcome tally(Finished f) {
+    for (Call call : f.calls()) {
       metrics.get(call.getModel()).record(call);
     }
-    judgedPairs.inc(o.pairs());
-    inconsistent.inc(o.inconsistentPairs());
-    return o;
+    judgedPairs.inc(f.outcome().pairs());
+    inconsistent.inc(f.outcome().inconsistentPairs());
+    return f.outcome();
   }
 
   // ---------------------------------------------------------------------------------------------

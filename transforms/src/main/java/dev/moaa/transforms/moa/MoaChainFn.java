@@ -9,18 +9,15 @@ import dev.moaa.transforms.client.ChatRequest;
 import dev.moaa.transforms.client.ModelEndpoint;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import org.apache.beam.sdk.metrics.Distribution;
 import org.apache.beam.sdk.metrics.Metrics;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.windowing.BoundedWindow;
 import org.apache.beam.sdk.values.TupleTag;
-import org.joda.time.Instant;
 
 /**
  * The whole MoA chain of each conversation, driven asynchronously: for every turn, every layer's
@@ -49,7 +46,7 @@ public class MoaChainFn extends DoFn<Conversation, TurnWork> {
   private transient Map<String, SharedModelClients.Lease> leases;
   private transient PromptTemplate refine;
   private transient PromptTemplate aggregate;
-  private transient List<Pending> pending;
+  private transient ChainsInFlight<Outcome> chains;
 
   public MoaChainFn(MoaTopology topology) {
     this.topology = topology;
@@ -73,8 +70,6 @@ public class MoaChainFn extends DoFn<Conversation, TurnWork> {
   /** A conversation's end: a finished work item or a dead letter, and every call it made. */
   private record Outcome(TurnWork completed, DeadLetter failed, List<Call> calls) {}
 
-  private record Pending(CompletableFuture<Outcome> future, Instant timestamp, BoundedWindow window) {}
-
   @Setup
   public void setup() {
     leases = new HashMap<>();
@@ -87,68 +82,37 @@ public class MoaChainFn extends DoFn<Conversation, TurnWork> {
 
   @StartBundle
   public void startBundle() {
-    pending = new ArrayList<>();
+    chains = new ChainsInFlight<>(maxInFlight, "conversation");
   }
 
   @ProcessElement
   public void processElement(ProcessContext c, BoundedWindow window) throws InterruptedException {
-    pending.add(new Pending(start(c.element()), c.timestamp(), window));
-    conversationsInFlight.update(pending.size());
-    emitFinished(c, window);
-    while (pending.size() >= maxInFlight) {
-      try {
-        CompletableFuture.anyOf(pending.stream().map(Pending::future).toArray(CompletableFuture[]::new)).get();
-      } catch (ExecutionException e) {
-        throw new IllegalStateException("a conversation's chain failed unexpectedly", e.getCause());
+    conversationsInFlight.update(chains.add(start(c.element()), c.timestamp(), window, o -> {
+      recordCalls(o);
+      if (o.completed() != null) {
+        c.output(COMPLETED, o.completed());
+      } else {
+        c.output(FAILED, o.failed());
       }
-      emitFinished(c, window);
-    }
-  }
-
-  /** Emits the finished conversations that may be emitted with the current element's window and time. */
-  private void emitFinished(ProcessContext c, BoundedWindow window) {
-    for (Iterator<Pending> it = pending.iterator(); it.hasNext(); ) {
-      Pending p = it.next();
-      if (p.future().isDone() && p.window().equals(window) && p.timestamp().equals(c.timestamp())) {
-        it.remove();
-        Outcome o = outcome(p);
-        if (o.completed() != null) {
-          c.output(COMPLETED, o.completed());
-        } else {
-          c.output(FAILED, o.failed());
-        }
-      }
-    }
+    }));
   }
 
   @FinishBundle
   public void finishBundle(FinishBundleContext c) {
-    List<Pending> batch = pending;
-    pending = new ArrayList<>();
-    for (Pending p : batch) {
-      Outcome o = outcome(p);
+    chains.drain((o, timestamp, window) -> {
+      recordCalls(o);
       if (o.completed() != null) {
-        c.output(COMPLETED, o.completed(), p.timestamp(), p.window());
+        c.output(COMPLETED, o.completed(), timestamp, window);
       } else {
-        c.output(FAILED, o.failed(), p.timestamp(), p.window());
+        c.output(FAILED, o.failed(), timestamp, window);
       }
-    }
+    });
   }
 
-  private Outcome outcome(Pending p) {
-    Outcome o;
-    try {
-      o = p.future().get();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted while waiting for a conversation", e);
-    } catch (ExecutionException e) {
-      throw new IllegalStateException("a conversation's chain failed unexpectedly", e.getCause());
-    }
+  private void recordCalls(Outcome o) {
     for (Call call : o.calls()) {
       metrics.get(call.getModel()).record(call);
     }
-    return o;
   }
 
   private CompletableFuture<Outcome> start(Conversation c) {
