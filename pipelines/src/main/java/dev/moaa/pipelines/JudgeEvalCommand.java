@@ -93,7 +93,12 @@ public final class JudgeEvalCommand {
     PipelineResult result;
     try {
       result = p.run();
-      result.waitUntilFinish();
+      String runner = options.getRunner() == null ? "DirectRunner" : options.getRunner().getSimpleName();
+      PipelineResult.State state = JobEnd.await(result, runner);
+      if (state != PipelineResult.State.DONE) {
+        err.println("moaa judge-eval: the pipeline ended " + state);
+        return 1;
+      }
     } catch (RuntimeException e) {
       err.println("moaa judge-eval: the pipeline failed: " + e.getMessage());
       return 1;

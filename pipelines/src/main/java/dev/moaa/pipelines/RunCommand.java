@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Instant;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
@@ -61,11 +62,13 @@ public final class RunCommand {
       err.println(name + ": " + e.getMessage());
       return new Outcome(2, null, null, null);
     }
-    return runPipeline(kind, options, config, spec, out, err);
+    String flinkMaster = Arrays.stream(args).filter(a -> a.startsWith("--flinkMaster="))
+        .map(a -> a.substring("--flinkMaster=".length())).reduce((a, b) -> b).orElse(null);
+    return runPipeline(kind, options, config, spec, flinkMaster, out, err);
   }
 
   private static Outcome runPipeline(RunKind kind, RunOptions options, MoaaConfig config, RunSpec spec,
-      PrintStream out, PrintStream err) {
+      String flinkMaster, PrintStream out, PrintStream err) {
     String name = "moaa " + kind.command();
     String title = "MoAA " + kind.command().toUpperCase(Locale.ROOT);
     Path output = Paths.get(spec.output()).toAbsolutePath();
@@ -90,7 +93,13 @@ public final class RunCommand {
       if (progress) {
         reporter = ProgressReporter.start(result, config.models(), out, options.getProgressSeconds());
       }
-      state = result.waitUntilFinish();
+      state = JobEnd.await(result, runner);
+      if (state == PipelineResult.State.FAILED && !"DirectRunner".equals(runner)) {
+        // a detached Flink job reports only its state: its cause is on the JobManager
+        String cause = JobEnd.flinkFailure(flinkMaster, options.getJobName())
+            .orElse("see the JobManager's log or web UI (job " + options.getJobName() + ")");
+        err.println(name + ": the pipeline failed: " + cause);
+      }
     } catch (RuntimeException e) {
       err.println(name + ": the pipeline failed: " + rootMessage(e));
       return new Outcome(1, null, output, null);

@@ -1,10 +1,13 @@
 package dev.moaa.runners;
 
+import dev.moaa.runners.flink.JobJar;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Optional;
+import java.util.function.Function;
 import java.util.stream.Collectors;
 
 /**
@@ -29,11 +32,31 @@ import java.util.stream.Collectors;
  * (each source's wait delays the groups after it: 1 s idle cost W1 on a local cluster 2.7 s).
  * Relative {@code --input} globs and {@code --output} folders are made absolute: the TaskManagers
  * read and write them, and would resolve them against their own working directory.
+ *
+ * <p>On a Flink cluster named by {@code --flinkMaster=HOST:PORT} the job is submitted detached
+ * ({@code --attachedMode=false}): the run then polls the job's state every 100 ms, where Flink's
+ * attached client asks for the job's result at intervals that grow to 2 s and so learned of the
+ * end up to 2 s late. And when that cluster holds this very jar on its class path (a cluster
+ * started by {@code moaa flink-cluster start} from it), the job stages a jar without classes
+ * ({@code --filesToStage}) instead of uploading the whole jar: see {@link JobJar}.
  */
 public final class RunnerDefaults {
   private RunnerDefaults() {}
 
   public static String[] apply(String[] args, int totalModelConcurrency) {
+    return apply(args, totalModelConcurrency, master -> {
+      Optional<Path> staged = JobJar.running().flatMap(jar -> JobJar.stageFor(master, jar));
+      staged.ifPresent(jar -> System.err.println("moaa: the Flink cluster at " + master
+          + " holds this build's classes: the job ships no jar"));
+      return staged;
+    });
+  }
+
+  /**
+   * As {@link #apply(String[], int)}, with {@code stageFor} naming the jar to stage for a
+   * submission to a {@code HOST:PORT} Flink master (empty: Beam's default, the jars of the class path).
+   */
+  static String[] apply(String[] args, int totalModelConcurrency, Function<String, Optional<Path>> stageFor) {
     List<String> out = new ArrayList<>(Arrays.asList(args));
     String runner = out.stream().filter(a -> a.startsWith("--runner=")).map(a -> a.substring("--runner=".length()))
         .findFirst().orElse("DirectRunner");
@@ -54,6 +77,14 @@ public final class RunnerDefaults {
         // with checkpointing on, Beam keeps finished bounded sources alive forever (so the job
         // would never end); Flink 1.19 checkpoints after tasks finish, so let them finish
         addIfAbsent(out, "--shutdownSourcesAfterIdleMs=", "100");
+      }
+      String master = out.stream().filter(a -> a.startsWith("--flinkMaster=")).map(a -> a.substring("--flinkMaster=".length()))
+          .findFirst().orElse("[auto]");
+      if (master.matches(".*:\\d+/?")) {
+        addIfAbsent(out, "--attachedMode=", "false");
+        if (out.stream().noneMatch(a -> a.startsWith("--filesToStage="))) {
+          stageFor.apply(master).ifPresent(jar -> out.add("--filesToStage=" + jar));
+        }
       }
     }
     return out.toArray(String[]::new);

@@ -1,6 +1,7 @@
 package dev.moaa.tests;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -37,9 +38,12 @@ import org.junit.jupiter.api.TestInstance;
 /**
  * MoAA-SFT on a real local Flink 1.19 session cluster (1 JobManager, 2 TaskManagers x 2 slots,
  * each its own JVM), submitted as a user submits it: {@code java -jar runners/target/moaa.jar sft
- * … --runner=FlinkRunner --flinkMaster=127.0.0.1:PORT}, the jar staging itself to the cluster.
- * Checks that the cluster writes what the DirectRunner writes, and that a TaskManager killed with
- * SIGKILL in the middle of a run costs repeated calls but no missing and no duplicate row.
+ * … --runner=FlinkRunner --flinkMaster=127.0.0.1:PORT}. The cluster holds a copy of that jar on
+ * its class path, as {@code moaa flink-cluster start} sets it up: the recovery run relies on it and
+ * ships no jar, while the first run ships the whole jar anyway ({@code --filesToStage}), as a
+ * client of another build would, and its own classes win. Checks that the cluster writes what the
+ * DirectRunner writes, and that a TaskManager killed with SIGKILL in the middle of a run costs
+ * repeated calls but no missing and no duplicate row.
  *
  * <p>Measured here: a run this short has usually completed no checkpoint when the TaskManager dies
  * (a checkpoint completes only once the calls queued before its barrier are answered), so the job
@@ -67,7 +71,7 @@ class LocalFlinkClusterTest {
     work = Fixtures.workDir("flink-cluster");
     long t0 = System.nanoTime();
     cluster = LocalFlinkCluster.start(LocalFlinkCluster.Settings.in(work.resolve("cluster"))
-        .withTaskManagers(2).withSlots(2));
+        .withTaskManagers(2).withSlots(2).withJobJar(JAR));
     System.out.printf("local Flink cluster up in %.1f s at %s, TaskManagers %s%n",
         (System.nanoTime() - t0) / 1e9, cluster.webUrl(), cluster.taskManagerPids());
   }
@@ -96,10 +100,11 @@ class LocalFlinkClusterTest {
     assertEquals(0, direct.code(), direct.err());
 
     long t0 = System.nanoTime();
-    Submission flink = submit(config, input, dir.resolve("flink"), dir.resolve("flink-client.log"));
+    Submission flink = submit(config, input, dir.resolve("flink"), dir.resolve("flink-client.log"), "--filesToStage=" + JAR);
     int code = flink.await();
     System.out.printf("Flink run of %d conversations: exit %d in %.1f s%n", conversations, code, (System.nanoTime() - t0) / 1e9);
     assertEquals(0, code, flink.describe());
+    assertFalse(flink.output().contains("ships no jar"), "the jar was given: it travels\n" + flink.describe());
     assertTrue(flink.output().contains("read " + conversations + " = written " + conversations
         + " + dead-lettered 0 + dropped 0"), flink.describe());
     Fixtures.assertReconciles(Fixtures.manifest(dir.resolve("flink")), conversations, conversations, 0, 0);
@@ -162,6 +167,8 @@ class LocalFlinkClusterTest {
         code, wall, jobId, job.path("state").asText(), restarts, resumedFrom, calls, RECOVERY_CALLS, calls - RECOVERY_CALLS);
 
     assertEquals(0, code, run.describe());
+    assertTrue(run.output().contains("holds this build's classes: the job ships no jar"),
+        "the cluster holds this jar: the job ships none\n" + run.describe());
     assertEquals("FINISHED", job.path("state").asText(), job.toString());
     assertTrue(restarts >= 1, "the kill hit the running job (it restarted): " + failures);
     failures.forEach(f -> System.out.println("  job failure: " + f.path("exceptionName").asText() + ": "

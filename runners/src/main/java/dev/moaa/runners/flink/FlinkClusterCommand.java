@@ -14,24 +14,31 @@ import java.util.Map;
  *
  * <pre>
  * moaa flink-cluster start  [--dir=moaa-out/flink-cluster] [--taskmanagers=2] [--slots=2] [--lib=DIR]
+ *                           [--job-jar=PATH|none]
  * moaa flink-cluster stop   [--dir=moaa-out/flink-cluster]
  * moaa flink-cluster status [--dir=moaa-out/flink-cluster]
  * </pre>
  *
- * Exit codes: 0 done, 1 the cluster could not start (or, for status, is not running), 2 bad flags.
+ * The cluster keeps a copy of the jar the command runs from (or {@code --job-jar}) on the class path
+ * of its processes, so that runs submitted from that same jar ship none (see {@link JobJar}).
+ *
+ * <p>Exit codes: 0 done, 1 the cluster could not start (or, for status, is not running), 2 bad flags.
  */
 public final class FlinkClusterCommand {
   public static final String DEFAULT_DIR = "moaa-out/flink-cluster";
 
   static final String USAGE = String.join("\n",
       "usage: moaa flink-cluster start  [--dir=" + DEFAULT_DIR + "] [--taskmanagers=2] [--slots=2] [--lib=DIR]",
+      "                                 [--job-jar=PATH|none]",
       "       moaa flink-cluster stop   [--dir=" + DEFAULT_DIR + "]",
       "       moaa flink-cluster status [--dir=" + DEFAULT_DIR + "]",
       "A local Flink 1.19 session cluster on 127.0.0.1 (1 JobManager, N TaskManagers, each its own JVM),",
       "started from the jars `mvn install` copies to " + LocalFlinkCluster.LIB_IN_REPO + " (or --lib / $"
           + LocalFlinkCluster.LIB_ENV + ").",
       "Configuration, logs and pid files live in --dir. The TaskManagers inherit this shell's environment:",
-      "export the API keys the config names before `start`.");
+      "export the API keys the config names before `start`.",
+      "The cluster keeps a copy of the moaa jar this command runs from (or --job-jar) on its class path:",
+      "runs submitted from that same jar ship no jar and start sooner; --job-jar=none keeps the cluster bare.");
 
   private FlinkClusterCommand() {}
 
@@ -70,7 +77,7 @@ public final class FlinkClusterCommand {
   }
 
   private static int start(Path dir, Map<String, String> flags, PrintStream out, PrintStream err) {
-    if (!known(flags, err, "dir", "taskmanagers", "slots", "lib")) {
+    if (!known(flags, err, "dir", "taskmanagers", "slots", "lib", "job-jar")) {
       return 2;
     }
     int taskManagers = Integer.parseInt(flags.getOrDefault("taskmanagers", "2"));
@@ -79,13 +86,16 @@ public final class FlinkClusterCommand {
       err.println("moaa flink-cluster: --taskmanagers and --slots must be at least 1");
       return 2;
     }
+    String jobJarFlag = flags.getOrDefault("job-jar", "");
+    Path jobJar = jobJarFlag.equals("none") ? null
+        : jobJarFlag.isEmpty() ? JobJar.running().orElse(null) : Paths.get(jobJarFlag).toAbsolutePath().normalize();
     LocalFlinkCluster cluster;
     try {
       Path lib = LocalFlinkCluster.findLib(flags.get("lib"));
       out.println("Starting a local Flink 1.19 session cluster in " + dir + " (1 JobManager, " + taskManagers
           + " TaskManagers x " + slots + " slots) ...");
       cluster = LocalFlinkCluster.start(LocalFlinkCluster.Settings.in(dir).withLib(lib)
-          .withTaskManagers(taskManagers).withSlots(slots));
+          .withTaskManagers(taskManagers).withSlots(slots).withJobJar(jobJar));
     } catch (IllegalStateException e) {
       err.println("moaa flink-cluster: " + e.getMessage());
       return 1;
@@ -94,6 +104,8 @@ public final class FlinkClusterCommand {
     out.println("Flink cluster running. Web UI and REST API: " + cluster.webUrl());
     out.println("  submit runs with:  --runner=FlinkRunner --flinkMaster=" + cluster.restAddress()
         + " --parallelism=" + taskManagers * slots);
+    out.println(jobJar == null ? "  job classes: none on the cluster (every run ships its jar)"
+        : "  job classes: a copy of " + jobJar + " (runs submitted from that jar ship none)");
     out.println("  JobManager pid " + cluster.jobManagerPid() + ", TaskManager pids " + cluster.taskManagerPids());
     out.println("  config " + dir.resolve("conf/config.yaml") + ", logs " + dir.resolve("log"));
     out.println("  stop with:         moaa flink-cluster stop --dir=" + dir);

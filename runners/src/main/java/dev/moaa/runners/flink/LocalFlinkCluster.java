@@ -15,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -134,6 +135,11 @@ public final class LocalFlinkCluster implements AutoCloseable {
     Path state() {
       return dir.resolve(STATE_FILE);
     }
+
+    /** The copy of the job jar that the processes load (see {@link Settings#withJobJar(Path)}). */
+    Path jobJar() {
+      return dir.resolve("job-classes").resolve("moaa-job.jar");
+    }
   }
 
   /**
@@ -150,9 +156,10 @@ public final class LocalFlinkCluster implements AutoCloseable {
     private final String taskManagerMemory;
     private final Duration startTimeout;
     private final Map<String, String> extraConfig;
+    private final Path jobJar;
 
     private Settings(Path dir, Path lib, int taskManagers, int slots, String jobManagerMemory,
-        String taskManagerMemory, Duration startTimeout, Map<String, String> extraConfig) {
+        String taskManagerMemory, Duration startTimeout, Map<String, String> extraConfig, Path jobJar) {
       if (taskManagers < 0) {
         throw new IllegalArgumentException("taskManagers must be >= 0, got " + taskManagers);
       }
@@ -167,41 +174,56 @@ public final class LocalFlinkCluster implements AutoCloseable {
       this.taskManagerMemory = Objects.requireNonNull(taskManagerMemory);
       this.startTimeout = Objects.requireNonNull(startTimeout);
       this.extraConfig = Map.copyOf(extraConfig);
+      this.jobJar = jobJar == null ? null : jobJar.toAbsolutePath().normalize();
     }
 
     /** 2 TaskManagers with 2 slots each, 1024m for the JobManager, 1536m per TaskManager. */
     public static Settings in(Path dir) {
-      return new Settings(dir, null, 2, 2, "1024m", "1536m", Duration.ofSeconds(120), Map.of());
+      return new Settings(dir, null, 2, 2, "1024m", "1536m", Duration.ofSeconds(120), Map.of(), null);
     }
 
     public Settings withLib(Path lib) {
-      return new Settings(dir, lib, taskManagers, slots, jobManagerMemory, taskManagerMemory, startTimeout, extraConfig);
+      return new Settings(dir, lib, taskManagers, slots, jobManagerMemory, taskManagerMemory, startTimeout, extraConfig, jobJar);
     }
 
     public Settings withTaskManagers(int n) {
-      return new Settings(dir, lib, n, slots, jobManagerMemory, taskManagerMemory, startTimeout, extraConfig);
+      return new Settings(dir, lib, n, slots, jobManagerMemory, taskManagerMemory, startTimeout, extraConfig, jobJar);
     }
 
     public Settings withSlots(int perTaskManager) {
-      return new Settings(dir, lib, taskManagers, perTaskManager, jobManagerMemory, taskManagerMemory, startTimeout, extraConfig);
+      return new Settings(dir, lib, taskManagers, perTaskManager, jobManagerMemory, taskManagerMemory, startTimeout, extraConfig, jobJar);
     }
 
     /** Process sizes in Flink's notation, e.g. {@code 1024m}. */
     public Settings withMemory(String jobManager, String taskManager) {
-      return new Settings(dir, lib, taskManagers, slots, jobManager, taskManager, startTimeout, extraConfig);
+      return new Settings(dir, lib, taskManagers, slots, jobManager, taskManager, startTimeout, extraConfig, jobJar);
     }
 
     public Settings withStartTimeout(Duration timeout) {
-      return new Settings(dir, lib, taskManagers, slots, jobManagerMemory, taskManagerMemory, timeout, extraConfig);
+      return new Settings(dir, lib, taskManagers, slots, jobManagerMemory, taskManagerMemory, timeout, extraConfig, jobJar);
     }
 
     /** Extra flat {@code key: value} lines for config.yaml (they win over the defaults written here). */
     public Settings withConfig(Map<String, String> extra) {
-      return new Settings(dir, lib, taskManagers, slots, jobManagerMemory, taskManagerMemory, startTimeout, extra);
+      return new Settings(dir, lib, taskManagers, slots, jobManagerMemory, taskManagerMemory, startTimeout, extra, jobJar);
+    }
+
+    /**
+     * A job jar (the bundled {@code moaa.jar}) to keep on the class path of every process of the
+     * cluster, or null for none. The cluster loads a copy taken at start, so rebuilding the jar
+     * never changes a running cluster, and names the original's {@link JobJar#id(Path)} in its
+     * configuration: a run submitted from the same jar then ships no jar (see {@link JobJar}).
+     */
+    public Settings withJobJar(Path jar) {
+      return new Settings(dir, lib, taskManagers, slots, jobManagerMemory, taskManagerMemory, startTimeout, extraConfig, jar);
     }
 
     public Path dir() {
       return dir;
+    }
+
+    public Path jobJar() {
+      return jobJar;
     }
 
     public int taskManagers() {
@@ -243,6 +265,15 @@ public final class LocalFlinkCluster implements AutoCloseable {
         Files.createDirectories(p);
       }
       clearFolder(layout.pids());
+      if (s.jobJar != null) {
+        if (!Files.isRegularFile(s.jobJar)) {
+          throw new IllegalStateException("the job jar " + s.jobJar + " does not exist");
+        }
+        Files.createDirectories(layout.jobJar().getParent());
+        Files.copy(s.jobJar, layout.jobJar(), StandardCopyOption.REPLACE_EXISTING);
+      } else {
+        Files.deleteIfExists(layout.jobJar());
+      }
       int rpc = freePort();
       int rest = freePort();
       while (rest == rpc) {
@@ -255,6 +286,9 @@ public final class LocalFlinkCluster implements AutoCloseable {
       state.setProperty("rest.port", String.valueOf(rest));
       state.setProperty("jobmanager.rpc.port", String.valueOf(rpc));
       state.setProperty("lib", lib.toString());
+      if (s.jobJar != null) {
+        state.setProperty("job.jar", s.jobJar.toString());
+      }
       try (var w = Files.newBufferedWriter(layout.state(), StandardCharsets.UTF_8)) {
         state.store(w, "moaa flink-cluster");
       }
@@ -609,14 +643,17 @@ public final class LocalFlinkCluster implements AutoCloseable {
 
   private String classpath() {
     try (Stream<Path> files = Files.list(settings.lib)) {
-      // the log4j binding first, as Flink's lib/ orders it
-      return files.filter(f -> f.toString().endsWith(".jar"))
+      // the log4j binding first, as Flink's lib/ orders it; the job jar last, so that Flink's own
+      // classes and its logging binding come from lib/ (a job that ships its own jar still loads
+      // its classes from that jar first: Flink's class loading is child-first)
+      String flink = files.filter(f -> f.toString().endsWith(".jar"))
           .sorted((a, b) -> {
             boolean la = a.getFileName().toString().startsWith("log4j");
             boolean lb = b.getFileName().toString().startsWith("log4j");
             return la != lb ? (la ? -1 : 1) : a.compareTo(b);
           })
           .map(Path::toString).reduce((a, b) -> a + File.pathSeparator + b).orElseThrow();
+      return settings.jobJar == null ? flink : flink + File.pathSeparator + layout.jobJar();
     } catch (IOException e) {
       throw new UncheckedIOException("cannot list " + settings.lib, e);
     }
@@ -786,6 +823,10 @@ public final class LocalFlinkCluster implements AutoCloseable {
     c.put("web.tmpdir", layout.tmp().resolve("web").toString());
     c.put("blob.storage.directory", layout.tmp().resolve("blob").toString());
     c.put("env.java.opts.all", String.join(" ", JAVA_17_OPTS));
+    if (settings.jobJar != null) {
+      // not a Flink option: the identity of the job jar on the processes' class path, for clients
+      c.put(JobJar.CONFIG_KEY, JobJar.id(settings.jobJar));
+    }
     c.putAll(settings.extraConfig);
     StringBuilder b = new StringBuilder("# Written by moaa flink-cluster: a local Flink 1.19 session cluster, bound to ")
         .append(LOOPBACK).append(" only.\n");

@@ -40,6 +40,15 @@ class LocalFlinkClusterConfigTest {
   }
 
   @Test
+  void configYaml_namesTheJobJarOnTheClassPath_onlyWhenThereIsOne(@TempDir Path dir) throws java.io.IOException {
+    Path jar = java.nio.file.Files.write(dir.resolve("moaa.jar"), new byte[] {1, 2, 3});
+    Map<String, String> with = parse(LocalFlinkCluster.configYaml(LocalFlinkCluster.Settings.in(dir).withJobJar(jar), 1, 2));
+    assertEquals(JobJar.id(jar), with.get(JobJar.CONFIG_KEY));
+    Map<String, String> without = parse(LocalFlinkCluster.configYaml(LocalFlinkCluster.Settings.in(dir), 1, 2));
+    assertFalse(without.containsKey(JobJar.CONFIG_KEY), without.toString());
+  }
+
+  @Test
   void configYaml_extraConfigWinsOverTheDefaults(@TempDir Path dir) {
     String yaml = LocalFlinkCluster.configYaml(LocalFlinkCluster.Settings.in(dir)
         .withConfig(Map.of("heartbeat.timeout", "60000")), 1, 2);

@@ -1,0 +1,106 @@
+package dev.moaa.pipelines;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.Optional;
+import org.apache.beam.sdk.PipelineResult;
+
+/**
+ * Waits for the end of a pipeline that {@code p.run()} handed back: on the DirectRunner through
+ * {@link PipelineResult#waitUntilFinish()} (which also rethrows a failure); on other runners by
+ * asking for the state every {@value #POLL_MS} ms. A Flink job submitted detached is watched that
+ * way: Beam's own wait for it polls every few seconds, and Flink's attached client asks for the
+ * result at intervals that grow to 2 s, so either learned of the end late. For a Flink job that
+ * failed, {@link #flinkFailure} reads the cause from the JobManager's REST API.
+ */
+final class JobEnd {
+  static final long POLL_MS = 100;
+  /** Consecutive failed state queries tolerated (a JobManager busy for a moment) before giving up. */
+  static final int MAX_QUERY_FAILURES = 100;
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private JobEnd() {}
+
+  /** The terminal state of the run; a failure the runner reports as an exception is rethrown. */
+  static PipelineResult.State await(PipelineResult result, String runner) {
+    return await(result, runner, POLL_MS);
+  }
+
+  static PipelineResult.State await(PipelineResult result, String runner, long pollMs) {
+    if ("DirectRunner".equals(runner)) {
+      return result.waitUntilFinish();
+    }
+    int failures = 0;
+    while (true) {
+      try {
+        PipelineResult.State state = result.getState();
+        failures = 0;
+        if (state.isTerminal()) {
+          return state;
+        }
+      } catch (RuntimeException e) {
+        if (++failures >= MAX_QUERY_FAILURES) {
+          throw e;
+        }
+      }
+      try {
+        Thread.sleep(pollMs);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted while waiting for the pipeline", e);
+      }
+    }
+  }
+
+  /**
+   * The first line of the root exception of the newest Flink job named {@code jobName} on the
+   * cluster whose REST API is {@code master} ({@code HOST:PORT}); empty when it cannot be read.
+   */
+  static Optional<String> flinkFailure(String master, String jobName) {
+    if (master == null || !master.matches("[^:/]+:\\d+/?") || jobName == null) {
+      return Optional.empty();
+    }
+    String base = "http://" + master.replaceFirst("/$", "");
+    HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    try {
+      String jid = null;
+      long newest = Long.MIN_VALUE;
+      for (JsonNode job : get(http, base + "/jobs/overview").path("jobs")) {
+        if (jobName.equals(job.path("name").asText()) && job.path("start-time").asLong() > newest) {
+          newest = job.path("start-time").asLong();
+          jid = job.path("jid").asText();
+        }
+      }
+      if (jid == null) {
+        return Optional.empty();
+      }
+      JsonNode ex = get(http, base + "/jobs/" + jid + "/exceptions");
+      String text = ex.path("root-exception").asText("");
+      if (text.isBlank()) {
+        text = ex.path("exceptionHistory").path("entries").path(0).path("stacktrace").asText("");
+      }
+      return text.isBlank() ? Optional.empty() : Optional.of(text.lines().findFirst().orElse(text).trim());
+    } catch (IOException | RuntimeException e) {
+      return Optional.empty();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return Optional.empty();
+    }
+  }
+
+  private static JsonNode get(HttpClient http, String url) throws IOException, InterruptedException {
+    HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(3)).GET().build(),
+        HttpResponse.BodyHandlers.ofString());
+    if (r.statusCode() != 200) {
+      throw new IOException(url + " answered " + r.statusCode());
+    }
+    return JSON.readTree(r.body());
+  }
+}

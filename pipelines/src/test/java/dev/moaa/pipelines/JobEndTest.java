@@ -1,0 +1,111 @@
+package dev.moaa.pipelines;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedList;
+import java.util.Deque;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.apache.beam.sdk.PipelineResult;
+import org.apache.beam.sdk.metrics.MetricResults;
+import org.joda.time.Duration;
+import org.junit.jupiter.api.Test;
+
+/** How a run waits for a detached job, and where it finds why a Flink job failed. */
+class JobEndTest {
+
+  /** A result whose states come from a list, as a detached job's would over time; null = the query fails. */
+  private static final class ScriptedResult implements PipelineResult {
+    final Deque<State> states;
+    int queries;
+    boolean waited;
+
+    ScriptedResult(List<State> states) {
+      this.states = new LinkedList<>(states);
+    }
+
+    @Override
+    public State getState() {
+      queries++;
+      State s = states.size() > 1 ? states.poll() : states.peek();
+      if (s == null) {
+        throw new RuntimeException("Fail to get flink job state");
+      }
+      return s;
+    }
+
+    @Override
+    public State cancel() {
+      return State.CANCELLED;
+    }
+
+    @Override
+    public State waitUntilFinish(Duration duration) {
+      return waitUntilFinish();
+    }
+
+    @Override
+    public State waitUntilFinish() {
+      waited = true;
+      return State.DONE;
+    }
+
+    @Override
+    public MetricResults metrics() {
+      throw new UnsupportedOperationException();
+    }
+  }
+
+  @Test
+  void onAClusterRunner_theStateIsPolledUntilItIsTerminal_throughPassingQueryFailures() {
+    ScriptedResult r = new ScriptedResult(java.util.Arrays.asList(PipelineResult.State.RUNNING, null,
+        PipelineResult.State.RUNNING, null, PipelineResult.State.FAILED));
+    assertEquals(PipelineResult.State.FAILED, JobEnd.await(r, "FlinkRunner", 1));
+    assertEquals(5, r.queries);
+    assertEquals(false, r.waited);
+  }
+
+  @Test
+  void aJobManagerThatStopsAnswering_endsTheWait_andTheDirectRunnerWaitsItsOwnWay() {
+    ScriptedResult gone = new ScriptedResult(java.util.Arrays.asList(PipelineResult.State.RUNNING, (PipelineResult.State) null));
+    assertThrows(RuntimeException.class, () -> JobEnd.await(gone, "FlinkRunner", 1));
+    assertEquals(1 + JobEnd.MAX_QUERY_FAILURES, gone.queries);
+
+    ScriptedResult direct = new ScriptedResult(List.of(PipelineResult.State.RUNNING));
+    assertEquals(PipelineResult.State.DONE, JobEnd.await(direct, "DirectRunner"));
+    assertEquals(true, direct.waited);
+  }
+
+  @Test
+  void aFailedFlinkJob_isExplainedByTheFirstLineOfItsRootException() throws IOException {
+    Map<String, String> answers = Map.of(
+        "/jobs/overview", "{\"jobs\":[{\"jid\":\"old\",\"name\":\"moaa-run\",\"start-time\":1,\"state\":\"FAILED\"},"
+            + "{\"jid\":\"new\",\"name\":\"moaa-run\",\"start-time\":2,\"state\":\"FAILED\"},"
+            + "{\"jid\":\"other\",\"name\":\"someone-else\",\"start-time\":3,\"state\":\"FAILED\"}]}",
+        "/jobs/new/exceptions", "{\"root-exception\":\"java.lang.IllegalStateException: the disk is full\\n\\tat x.y(Z.java:1)\"}");
+    HttpServer server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+    server.createContext("/", exchange -> {
+      String body = answers.get(exchange.getRequestURI().getPath());
+      byte[] b = (body == null ? "{}" : body).getBytes(StandardCharsets.UTF_8);
+      exchange.sendResponseHeaders(body == null ? 404 : 200, b.length);
+      exchange.getResponseBody().write(b);
+      exchange.close();
+    });
+    server.start();
+    try {
+      String master = "127.0.0.1:" + server.getAddress().getPort();
+      assertEquals(Optional.of("java.lang.IllegalStateException: the disk is full"), JobEnd.flinkFailure(master, "moaa-run"));
+      assertEquals(Optional.empty(), JobEnd.flinkFailure(master, "no-such-job"));
+      assertEquals(Optional.empty(), JobEnd.flinkFailure("[local]", "moaa-run"));
+    } finally {
+      server.stop(0);
+    }
+  }
+}
