@@ -19,7 +19,7 @@ import org.apache.beam.sdk.PipelineResult;
  * result at intervals that grow to 2 s, so either learned of the end late. For a Flink job that
  * failed, {@link #flinkFailure} reads the cause from the JobManager's REST API.
  */
-final class JobEnd {
+public final class JobEnd {
   static final long POLL_MS = 100;
   /** Consecutive failed state queries tolerated (a JobManager busy for a moment) before giving up. */
   static final int MAX_QUERY_FAILURES = 100;
@@ -27,6 +27,17 @@ final class JobEnd {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private JobEnd() {}
+
+  /**
+   * The REST address {@code HOST:PORT} of a {@code --flinkMaster} value that names a cluster
+   * (a host, a colon and a port: Beam splits the value at the colon); empty for {@code [local]}, {@code [auto]} and the like.
+   */
+  public static Optional<String> flinkRestAddress(String master) {
+    if (master == null || !master.trim().matches("[^:/\\s]+:\\d+/?")) {
+      return Optional.empty();
+    }
+    return Optional.of(master.trim().replaceFirst("/$", ""));
+  }
 
   /** The terminal state of the run; a failure the runner reports as an exception is rethrown. */
   static PipelineResult.State await(PipelineResult result, String runner) {
@@ -64,10 +75,11 @@ final class JobEnd {
    * cluster whose REST API is {@code master} ({@code HOST:PORT}); empty when it cannot be read.
    */
   static Optional<String> flinkFailure(String master, String jobName) {
-    if (master == null || !master.matches("[^:/]+:\\d+/?") || jobName == null) {
+    Optional<String> address = flinkRestAddress(master);
+    if (address.isEmpty() || jobName == null) {
       return Optional.empty();
     }
-    String base = "http://" + master.replaceFirst("/$", "");
+    String base = "http://" + address.get();
     HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
     try {
       String jid = null;

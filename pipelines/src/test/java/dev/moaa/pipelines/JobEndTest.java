@@ -84,6 +84,15 @@ class JobEndTest {
   }
 
   @Test
+  void onlyAHostAndPortNameAClusterToAsk() {
+    assertEquals(Optional.of("127.0.0.1:8081"), JobEnd.flinkRestAddress(" 127.0.0.1:8081/ "));
+    assertEquals(Optional.of("flink-jobmanager:8081"), JobEnd.flinkRestAddress("flink-jobmanager:8081"));
+    for (String notACluster : new String[] {null, "[local]", "[auto]", "http://host:8081", "host:", "host"}) {
+      assertEquals(Optional.empty(), JobEnd.flinkRestAddress(notACluster), String.valueOf(notACluster));
+    }
+  }
+
+  @Test
   void aFailedFlinkJob_isExplainedByTheFirstLineOfItsRootException() throws IOException {
     Map<String, String> answers = Map.of(
         "/jobs/overview", "{\"jobs\":[{\"jid\":\"old\",\"name\":\"moaa-run\",\"start-time\":1,\"state\":\"FAILED\"},"

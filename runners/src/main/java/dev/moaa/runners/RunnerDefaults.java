@@ -1,5 +1,6 @@
 package dev.moaa.runners;
 
+import dev.moaa.pipelines.JobEnd;
 import dev.moaa.runners.flink.JobJar;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -81,12 +82,12 @@ public final class RunnerDefaults {
         // would never end); Flink 1.19 checkpoints after tasks finish, so let them finish
         addIfAbsent(out, "--shutdownSourcesAfterIdleMs=", "100");
       }
-      String master = out.stream().filter(a -> a.startsWith("--flinkMaster=")).map(a -> a.substring("--flinkMaster=".length()))
-          .findFirst().orElse("[auto]");
-      if (master.matches(".*:\\d+/?")) {
+      Optional<String> master = JobEnd.flinkRestAddress(out.stream().filter(a -> a.startsWith("--flinkMaster="))
+          .map(a -> a.substring("--flinkMaster=".length())).findFirst().orElse(null));
+      if (master.isPresent()) {
         addIfAbsent(out, "--attachedMode=", "false");
         if (out.stream().noneMatch(a -> a.startsWith("--filesToStage="))) {
-          stageFor.apply(master).ifPresent(jar -> out.add("--filesToStage=" + jar));
+          stageFor.apply(master.get()).ifPresent(jar -> out.add("--filesToStage=" + jar));
         }
       }
     }

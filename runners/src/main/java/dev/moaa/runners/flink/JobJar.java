@@ -2,6 +2,7 @@ package dev.moaa.runners.flink;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.moaa.pipelines.JobEnd;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -17,8 +18,6 @@ import java.util.Optional;
 import java.util.jar.Attributes;
 import java.util.jar.JarOutputStream;
 import java.util.jar.Manifest;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * The job jar of a Flink submission, and when it need not travel.
@@ -39,7 +38,6 @@ public final class JobJar {
   public static final String CONFIG_KEY = "moaa.job-jar.id";
 
   private static final ObjectMapper JSON = new ObjectMapper();
-  private static final Pattern HOST_PORT = Pattern.compile("(?:https?://)?([^:/\\[\\]]+):(\\d+)/?");
   private static Path emptyJar;
 
   private JobJar() {}
@@ -82,11 +80,11 @@ public final class JobJar {
 
   /** The identity of the job jar the cluster at {@code flinkMaster} holds on its class path, if it names one. */
   static Optional<String> clusterJobJar(String flinkMaster) {
-    Matcher m = HOST_PORT.matcher(flinkMaster == null ? "" : flinkMaster.trim());
-    if (!m.matches()) {
+    Optional<String> address = JobEnd.flinkRestAddress(flinkMaster);
+    if (address.isEmpty()) {
       return Optional.empty();
     }
-    URI uri = URI.create("http://" + m.group(1) + ":" + m.group(2) + "/jobmanager/config");
+    URI uri = URI.create("http://" + address.get() + "/jobmanager/config");
     try {
       HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
       HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(2)).GET().build(),
