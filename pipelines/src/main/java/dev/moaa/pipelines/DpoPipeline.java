@@ -13,7 +13,6 @@ import dev.moaa.transforms.dpo.JudgePrompts;
 import dev.moaa.transforms.io.DeduplicateConversations;
 import dev.moaa.transforms.io.KeptAndDropped;
 import dev.moaa.transforms.io.ReadConversations;
-import dev.moaa.transforms.io.WriteJsonLines;
 import dev.moaa.transforms.io.WriteShards;
 import dev.moaa.transforms.moa.Windowing;
 import java.io.PrintStream;
@@ -84,8 +83,6 @@ public final class DpoPipeline implements RunKind {
 
     records.apply("WriteDpoShards", WriteShards.of(DpoRecord.class, DpoRecord.getClassSchema())
         .to(out + DPO_DIR).withNumShards(spec.shards()));
-    dead.apply("WriteDeadLetters", WriteJsonLines.to(out + SftPipeline.DEAD_LETTER_DIR));
-    dropped.apply("WriteDropped", WriteJsonLines.to(out + SftPipeline.DROPPED_DIR));
     Tally.write(out, read.conversations(), read.failures(), records, dead, dropped);
   }
 

@@ -11,7 +11,6 @@ import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.io.DeduplicateConversations;
 import dev.moaa.transforms.io.KeptAndDropped;
 import dev.moaa.transforms.io.ReadConversations;
-import dev.moaa.transforms.io.WriteJsonLines;
 import dev.moaa.transforms.io.WriteShards;
 import dev.moaa.transforms.moa.MoaTopology;
 import dev.moaa.transforms.moa.SynthesizeConversations;
@@ -89,8 +88,6 @@ public final class SftPipeline implements RunKind {
 
     records.apply("WriteSftShards", WriteShards.of(SftRecord.class, SftRecord.getClassSchema())
         .to(out + SFT_DIR).withNumShards(spec.shards()));
-    dead.apply("WriteDeadLetters", WriteJsonLines.to(out + DEAD_LETTER_DIR));
-    dropped.apply("WriteDropped", WriteJsonLines.to(out + DROPPED_DIR));
     Tally.write(out, read.conversations(), read.failures(), records, dead, dropped);
   }
 

@@ -1,17 +1,19 @@
 package dev.moaa.pipelines;
 
 import dev.moaa.schemas.DeadLetter;
+import dev.moaa.transforms.io.WriteJsonLines;
+import dev.moaa.transforms.io.WriteLineFiles;
 import dev.moaa.transforms.moa.ModelCallFn;
 import dev.moaa.transforms.moa.Windowing;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import org.apache.avro.generic.IndexedRecord;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.coders.VarLongCoder;
-import org.apache.beam.sdk.io.TextIO;
 import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Metrics;
 import org.apache.beam.sdk.transforms.Create;
@@ -24,12 +26,14 @@ import org.apache.beam.sdk.transforms.windowing.GlobalWindow;
 import org.apache.beam.sdk.values.KV;
 import org.apache.beam.sdk.values.PCollection;
 import org.apache.beam.sdk.values.PCollectionList;
+import org.apache.beam.sdk.values.TypeDescriptor;
 import org.apache.beam.sdk.values.TypeDescriptors;
 
 /**
  * The counts that reconcile a run, counted from the data itself (not from metrics, which a runner
  * may count twice on a retry) and written to {@code _run/counts.tsv}: records read (parsed and
- * refused), written, dead-lettered (with a count per reason) and dropped.
+ * refused), written, dead-lettered (with a count per reason) and dropped. The dead letters and
+ * dropped rows themselves are written by the same file write ({@link WriteLineFiles}).
  *
  * <p>Each collection is counted per bundle (a bundle's count is an output, so a retried bundle's
  * count is replaced, not added) and all counts are summed in one combine: what reaches it is one
@@ -44,15 +48,19 @@ public final class Tally {
 
   private Tally() {}
 
+  /**
+   * Writes the run's dead letters ({@code dead-letters/}), dropped rows ({@code dropped/}) and the
+   * counts of all five collections ({@value #COUNTS_FILE}) in one file write.
+   */
   public static <R, P> void write(String outputDir, PCollection<P> parsed, PCollection<DeadLetter> readFailed,
-      PCollection<R> written, PCollection<DeadLetter> deadLettered, PCollection<?> dropped) {
+      PCollection<R> written, PCollection<DeadLetter> deadLettered, PCollection<? extends IndexedRecord> dropped) {
     Pipeline p = parsed.getPipeline();
     List<KV<String, Long>> zeros = new ArrayList<>();
     NAMES.forEach(n -> zeros.add(KV.of(n, 0L)));
     PCollection<KV<String, Long>> reasons = deadLettered
         .apply("Count/reasons/Window", Windowing.<DeadLetter>restoreDefault())
         .apply("Count/reasons", ParDo.of(new CountReasonsPerBundleFn()));
-    PCollectionList.of(p.apply("Count/zeros", Create.of(zeros)
+    PCollection<KV<String, String>> counts = PCollectionList.of(p.apply("Count/zeros", Create.of(zeros)
             .withCoder(KvCoder.of(StringUtf8Coder.of(), VarLongCoder.of()))))
         .and(count("read_ok", ROWS_READ, parsed))
         .and(count("read_failed", ROWS_READ, readFailed))
@@ -62,10 +70,23 @@ public final class Tally {
         .and(reasons)
         .apply("AllCounts", Flatten.pCollections())
         .apply("SumCounts", Sum.longsPerKey())
-        .apply("LabelCounts", MapElements.into(TypeDescriptors.strings())
-            .via((KV<String, Long> kv) -> kv.getKey() + "\t" + kv.getValue()))
-        .apply("WriteCounts", TextIO.write().to(outputDir + COUNTS_FILE).withoutSharding());
+        .apply("LabelCounts", MapElements.into(LINE)
+            .via((KV<String, Long> kv) -> KV.of(COUNTS_FILE, kv.getKey() + "\t" + kv.getValue())));
+    PCollection<KV<String, String>> deadLines = deadLettered
+        .apply("DeadLetterLines", MapElements.into(LINE)
+            .via((DeadLetter d) -> KV.of(SftPipeline.DEAD_LETTER_DIR, WriteJsonLines.toJson(d))));
+    PCollection<KV<String, String>> droppedLines = dropped
+        .apply("Dropped/Window", Windowing.restoreDefault())
+        .apply("DroppedLines", MapElements.into(LINE)
+            .via((IndexedRecord d) -> KV.of(SftPipeline.DROPPED_DIR, WriteJsonLines.toJson(d))));
+    PCollectionList.of(deadLines).and(droppedLines).and(counts)
+        .apply("AllRunLines", Flatten.pCollections())
+        .setCoder(KvCoder.of(StringUtf8Coder.of(), StringUtf8Coder.of()))
+        .apply("WriteRunFiles", WriteLineFiles.to(outputDir).withSingleFile(COUNTS_FILE));
   }
+
+  private static final TypeDescriptor<KV<String, String>> LINE =
+      TypeDescriptors.kvs(TypeDescriptors.strings(), TypeDescriptors.strings());
 
   /**
    * Live Beam counters (namespace {@value ModelCallFn#NAMESPACE}) of the same four figures, counted
