@@ -91,9 +91,13 @@ public final class JudgeEvalCommand {
         .apply("JudgePairs", JudgePairs.with(judge))
         .apply("WriteJudgments", WriteJsonLines.to(output.resolve("judgments").toString()));
     PipelineResult result;
+    String runner = options.getRunner() == null ? "DirectRunner" : options.getRunner().getSimpleName();
+    if ("DirectRunner".equals(runner)) {
+      options.as(DirectRunOptions.class).setBlockOnRun(false);
+    }
     try {
       result = p.run();
-      String runner = options.getRunner() == null ? "DirectRunner" : options.getRunner().getSimpleName();
+      DirectMonitorPacing.install(result);
       PipelineResult.State state = JobEnd.await(result, runner);
       if (state != PipelineResult.State.DONE) {
         err.println("moaa judge-eval: the pipeline ended " + state);
