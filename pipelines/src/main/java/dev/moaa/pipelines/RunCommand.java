@@ -81,15 +81,24 @@ public final class RunCommand {
     kind.build(p, config, spec);
     PipelineResult result;
     PipelineResult.State state;
-    boolean progress = options.getProgressSeconds() > 0 && "DirectRunner".equals(runner);
-    if (progress) {
-      // A blocking p.run() would hand back its result only once there is nothing left to report.
+    boolean direct = "DirectRunner".equals(runner);
+    boolean progress = options.getProgressSeconds() > 0 && direct;
+    if (direct) {
+      // A blocking p.run() would hand back its result only at the end: too late to report progress
+      // or to pace the runner's scheduling loop.
       options.as(DirectRunOptions.class).setBlockOnRun(false);
+    }
+    if (progress) {
       out.println("  progress every " + options.getProgressSeconds() + " s (--progressSeconds=0 turns it off)");
     }
     ProgressReporter reporter = null;
+    RunWarmUp warmUp = null;
     try {
       result = p.run();
+      if (direct) {
+        DirectMonitorPacing.install(result);
+      }
+      warmUp = RunWarmUp.start(p, kind.shardSchema(), config.models().values(), direct);
       if (progress) {
         reporter = ProgressReporter.start(result, config.models(), out, options.getProgressSeconds());
       }
@@ -106,6 +115,9 @@ public final class RunCommand {
     } finally {
       if (reporter != null) {
         reporter.close();
+      }
+      if (warmUp != null) {
+        warmUp.close();
       }
     }
     Instant finished = Instant.now();
@@ -231,6 +243,9 @@ public final class RunCommand {
     }
     try {
       Files.createDirectories(output.resolve("_run"));
+      // written only when there is a row to write: present, if empty, on a run without any
+      Files.createDirectories(output.resolve(SftPipeline.DEAD_LETTER_DIR));
+      Files.createDirectories(output.resolve(SftPipeline.DROPPED_DIR));
       ObjectNode started = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode();
       started.put("config_hash", configHash);
       started.put("started_at", Instant.now().toString());

@@ -70,9 +70,26 @@ final class SlimCall implements GenericRecord {
         content == null ? -1 : words(content.toString()));
   }
 
+  /**
+   * Words: runs of characters between ASCII whitespace ({@code \\s}), ends stripped of any
+   * whitespace. A scan, not a regex split: the report counts the words of every answer of a run.
+   */
   static long words(String s) {
     String t = s.strip();
-    return t.isEmpty() ? 0 : t.split("\\s+").length;
+    if (t.isEmpty()) {
+      return 0;
+    }
+    long words = 1;
+    boolean inGap = false;
+    for (int i = 0; i < t.length(); i++) {
+      char c = t.charAt(i);
+      boolean space = c == ' ' || c == '\t' || c == '\n' || c == '\u000B' || c == '\f' || c == '\r';
+      if (space && !inGap) {
+        words++;
+      }
+      inGap = space;
+    }
+    return words;
   }
 
   private static Object field(GenericRecord r, String name) {
