@@ -14,13 +14,14 @@ import java.util.Map;
  *
  * <pre>
  * moaa flink-cluster start  [--dir=moaa-out/flink-cluster] [--taskmanagers=2] [--slots=2] [--lib=DIR]
- *                           [--job-jar=PATH|none]
+ *                           [--job-jar=PATH|none] [--warm-up=false]
  * moaa flink-cluster stop   [--dir=moaa-out/flink-cluster]
  * moaa flink-cluster status [--dir=moaa-out/flink-cluster]
  * </pre>
  *
  * The cluster keeps a copy of the jar the command runs from (or {@code --job-jar}) on the class path
- * of its processes, so that runs submitted from that same jar ship none (see {@link JobJar}).
+ * of its processes, so that runs submitted from that same jar ship none (see {@link JobJar}), and
+ * then runs a small job on it so that the user's first job finds it warm (see {@link ClusterWarmUp}).
  *
  * <p>Exit codes: 0 done, 1 the cluster could not start (or, for status, is not running), 2 bad flags.
  */
@@ -29,7 +30,7 @@ public final class FlinkClusterCommand {
 
   static final String USAGE = String.join("\n",
       "usage: moaa flink-cluster start  [--dir=" + DEFAULT_DIR + "] [--taskmanagers=2] [--slots=2] [--lib=DIR]",
-      "                                 [--job-jar=PATH|none]",
+      "                                 [--job-jar=PATH|none] [--warm-up=false]",
       "       moaa flink-cluster stop   [--dir=" + DEFAULT_DIR + "]",
       "       moaa flink-cluster status [--dir=" + DEFAULT_DIR + "]",
       "A local Flink 1.19 session cluster on 127.0.0.1 (1 JobManager, N TaskManagers, each its own JVM),",
@@ -38,7 +39,8 @@ public final class FlinkClusterCommand {
       "Configuration, logs and pid files live in --dir. The TaskManagers inherit this shell's environment:",
       "export the API keys the config names before `start`.",
       "The cluster keeps a copy of the moaa jar this command runs from (or --job-jar) on its class path:",
-      "runs submitted from that same jar ship no jar and start sooner; --job-jar=none keeps the cluster bare.");
+      "runs submitted from that same jar ship no jar and start sooner; --job-jar=none keeps the cluster bare.",
+      "With job classes on the cluster, start runs a small warm-up job on it (--warm-up=false skips it).");
 
   private FlinkClusterCommand() {}
 
@@ -77,7 +79,7 @@ public final class FlinkClusterCommand {
   }
 
   private static int start(Path dir, Map<String, String> flags, PrintStream out, PrintStream err) {
-    if (!known(flags, err, "dir", "taskmanagers", "slots", "lib", "job-jar")) {
+    if (!known(flags, err, "dir", "taskmanagers", "slots", "lib", "job-jar", "warm-up")) {
       return 2;
     }
     int taskManagers = Integer.parseInt(flags.getOrDefault("taskmanagers", "2"));
@@ -107,6 +109,21 @@ public final class FlinkClusterCommand {
     out.println(jobJar == null ? "  job classes: none on the cluster (every run ships its jar)"
         : "  job classes: a copy of " + jobJar + " (runs submitted from that jar ship none)");
     out.println("  JobManager pid " + cluster.jobManagerPid() + ", TaskManager pids " + cluster.taskManagerPids());
+    if (jobJar != null && !"false".equals(flags.get("warm-up"))) {
+      out.println("  warming it up: a " + ClusterWarmUp.PROMPTS + "-prompt SFT job against a simulated endpoint"
+          + " (a TaskManager's first job loads and compiles what later jobs reuse; --warm-up=false skips it) ...");
+      try {
+        ClusterWarmUp.Result r = ClusterWarmUp.run(dir, cluster.restAddress(), taskManagers * slots);
+        if (r.ok()) {
+          out.printf(java.util.Locale.ROOT, "  warm-up job done in %.1f s%n", r.seconds());
+        } else {
+          err.println("moaa flink-cluster: the cluster runs, but its warm-up job failed (exit " + r.exitCode()
+              + "; its folder is kept in " + dir.resolve("warm-up") + "):\n" + r.output());
+        }
+      } catch (java.io.IOException | RuntimeException e) {
+        err.println("moaa flink-cluster: the cluster runs, but its warm-up job could not start: " + e);
+      }
+    }
     out.println("  config " + dir.resolve("conf/config.yaml") + ", logs " + dir.resolve("log"));
     out.println("  stop with:         moaa flink-cluster stop --dir=" + dir);
     return 0;
