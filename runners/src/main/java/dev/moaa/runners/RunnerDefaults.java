@@ -30,7 +30,10 @@ import java.util.stream.Collectors;
  * the bundle started, so a bundle bounds the chains in flight per worker, while bundles that close
  * too soon waste a chain's latency at each end (measured on W1 on a local cluster: 32 elements and
  * 200 ms left the endpoints a third idle for the first 4 s; 64 and 1 s keep them busy from the
- * first second). Checkpoints every 10 s let a job resume after a lost TaskManager from its last checkpoint
+ * first second). Elements pass between chained steps without a deep copy ({@code --fasterCopy=true}:
+ * Beam's Flink runner otherwise copies every element through its coder at each step, for DoFns that
+ * change their input, which Beam's model forbids and this product's tests check on the
+ * DirectRunner; measured on W1 on a local cluster: 1.35 -> 1.26-1.30 of the bound). Checkpoints every 10 s let a job resume after a lost TaskManager from its last checkpoint
  * rather than from the start, with up to 3 restarts; sources that have read everything shut down
  * after 100 ms idle, or Beam would keep them (and the job) alive forever once checkpointing is on
  * (each source's wait delays the groups after it: 1 s idle cost W1 on a local cluster 2.7 s).
@@ -73,6 +76,7 @@ public final class RunnerDefaults {
       addIfAbsent(out, "--streaming=", "true");
       addIfAbsent(out, "--maxBundleSize=", "64");
       addIfAbsent(out, "--maxBundleTimeMills=", "1000");
+      addIfAbsent(out, "--fasterCopy=", "true");
       boolean streaming = out.stream().anyMatch(a -> a.equals("--streaming=true") || a.equals("--streaming"));
       if (streaming) {
         addIfAbsent(out, "--checkpointingInterval=", "10000");

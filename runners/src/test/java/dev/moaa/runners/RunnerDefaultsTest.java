@@ -23,6 +23,11 @@ class RunnerDefaultsTest {
     assertTrue(args.contains("--output=" + CWD + "/out/run1"), args.toString());
     assertTrue(args.contains("--config=c.yaml"), "the config is read by the submitting process only");
     assertTrue(args.contains("--streaming=true"), args.toString());
+    assertTrue(args.contains("--fasterCopy=true"), args.toString());
+    List<String> userCopies = Arrays.asList(RunnerDefaults.apply(new String[] {"--runner=FlinkRunner",
+        "--fasterCopy=false"}, 16));
+    assertEquals(1, userCopies.stream().filter(a -> a.startsWith("--fasterCopy")).count(), "a flag the user gives wins");
+    assertTrue(userCopies.contains("--fasterCopy=false"));
   }
 
   @Test
