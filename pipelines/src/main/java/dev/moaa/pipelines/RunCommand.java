@@ -43,6 +43,7 @@ public final class RunCommand {
 
   public static Outcome execute(RunKind kind, String[] args, PrintStream out, PrintStream err) {
     String name = "moaa " + kind.command();
+    warmUpClientsAside();
     RunOptions options;
     MoaaConfig config;
     RunSpec spec;
@@ -65,6 +66,23 @@ public final class RunCommand {
     String flinkMaster = Arrays.stream(args).filter(a -> a.startsWith("--flinkMaster="))
         .map(a -> a.substring("--flinkMaster=".length())).reduce((a, b) -> b).orElse(null);
     return runPipeline(kind, options, config, spec, flinkMaster, out, err);
+  }
+
+  /**
+   * Loads the HTTP client and the TLS context on a spare thread while this one parses the options
+   * and builds the graph (one core's work): otherwise the first model-calling step pays for it
+   * just before the first call. A failure only means it is done later, where it is needed.
+   */
+  private static void warmUpClientsAside() {
+    Thread t = new Thread(() -> {
+      try {
+        dev.moaa.transforms.client.OpenAiChatClient.warmUp();
+      } catch (RuntimeException | LinkageError ignored) {
+        // the client is built when it is needed
+      }
+    }, "moaa-client-warm-up");
+    t.setDaemon(true);
+    t.start();
   }
 
   private static Outcome runPipeline(RunKind kind, RunOptions options, MoaaConfig config, RunSpec spec,
