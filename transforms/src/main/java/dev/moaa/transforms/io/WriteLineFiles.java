@@ -1,5 +1,6 @@
 package dev.moaa.transforms.io;
 
+import java.util.HashSet;
 import java.util.Objects;
 import java.util.Set;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
@@ -42,7 +43,7 @@ public final class WriteLineFiles extends PTransform<PCollection<KV<String, Stri
 
   /** Places written as one file of exactly this name, relative to the folder. */
   public WriteLineFiles withSingleFile(String name) {
-    Set<String> all = new java.util.HashSet<>(singleFiles);
+    Set<String> all = new HashSet<>(singleFiles);
     all.add(name);
     return new WriteLineFiles(directory, all);
   }
