@@ -139,6 +139,7 @@ public final class RunCommand {
       }
     }
     Instant finished = Instant.now();
+    removeEmptyTempDirs(output, output.resolve(kind.shardDir()));
     try {
       RunManifest.Counts counts = RunManifest.readCounts(output);
       Map<String, RunManifest.ModelUsage> usage = RunManifest.usage(result);
@@ -299,6 +300,31 @@ public final class RunCommand {
       return m.path("budget").path("stopped_conversations").asLong() > 0 ? "budget-stopped" : "unfinished";
     } catch (IOException e) {
       return null;
+    }
+  }
+
+  /**
+   * Beam's file writes keep their temporary files in a {@code .temp-beam} folder beside their
+   * output and delete the files when they finalize, but not the folder: an empty one is removed
+   * here (one that still holds files is left, for whoever looks into a failed run).
+   */
+  static void removeEmptyTempDirs(Path... dirs) {
+    for (Path dir : dirs) {
+      if (!Files.isDirectory(dir)) {
+        continue;
+      }
+      try (java.util.stream.Stream<Path> children = Files.list(dir)) {
+        for (Path temp : children.filter(c -> c.getFileName().toString().startsWith(".temp-beam")
+            && Files.isDirectory(c)).toList()) {
+          try (java.util.stream.Stream<Path> inside = Files.list(temp)) {
+            if (inside.findAny().isEmpty()) {
+              Files.deleteIfExists(temp);
+            }
+          }
+        }
+      } catch (IOException e) {
+        // an output folder that cannot be listed keeps its temporary folder
+      }
     }
   }
 

@@ -144,6 +144,10 @@ class SftEndToEndTest {
     rows.forEach(r -> ids.add(r.get("id").toString()));
     assertEquals(200, ids.size());
     assertTrue(ids.containsAll(userTurnsById.keySet()), "every generated and MT-Bench id is present");
+    try (java.util.stream.Stream<java.nio.file.Path> all = java.nio.file.Files.walk(work.resolve("out"))) {
+      assertEquals(List.of(), all.filter(f -> f.getFileName().toString().startsWith(".temp")).toList(),
+          "the file writes' emptied temporary folders are removed");
+    }
   }
 
   @Test
