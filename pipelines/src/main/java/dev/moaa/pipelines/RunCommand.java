@@ -328,7 +328,8 @@ public final class RunCommand {
     }
   }
 
-  private static void deleteRecursively(Path p) {
+  /** Deletes a file or a folder with everything in it; nothing when it does not exist. */
+  public static void deleteRecursively(Path p) {
     if (!Files.exists(p)) {
       return;
     }

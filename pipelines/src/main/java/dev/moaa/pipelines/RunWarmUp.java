@@ -106,10 +106,9 @@ final class RunWarmUp implements AutoCloseable {
       @Override
       public void visitPrimitiveTransform(TransformHierarchy.Node node) {
         PTransform<?, ?> t = node.getTransform();
+        // ParDo.SingleOutput is a composite around a MultiOutput: only the latter is a primitive
         if (t instanceof ParDo.MultiOutput<?, ?> m) {
           fns.add(m.getFn());
-        } else if (t instanceof ParDo.SingleOutput<?, ?> s) {
-          fns.add(s.getFn());
         }
       }
     });

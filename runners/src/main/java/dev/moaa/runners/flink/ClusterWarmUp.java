@@ -11,9 +11,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.List;
-import java.util.stream.Stream;
 
 /**
  * The first job of a freshly started local cluster, run by {@code moaa flink-cluster start} so that
@@ -42,7 +40,7 @@ final class ClusterWarmUp {
 
   static Result run(Path clusterDir, String restAddress, int parallelism) throws IOException {
     Path work = clusterDir.resolve("warm-up");
-    deleteRecursively(work);
+    RunCommand.deleteRecursively(work);
     Files.createDirectories(work);
     ByteArrayOutputStream log = new ByteArrayOutputStream();
     long t0 = System.nanoTime();
@@ -71,7 +69,7 @@ final class ClusterWarmUp {
     }
     double seconds = (System.nanoTime() - t0) / 1e9;
     if (code == 0) {
-      deleteRecursively(work);
+      RunCommand.deleteRecursively(work);
     }
     return new Result(code, seconds, log.toString(StandardCharsets.UTF_8));
   }
@@ -86,16 +84,5 @@ final class ClusterWarmUp {
         + "sft: {proposers: [p1, p2], aggregator: agg, layers: 1, min_proposals: 2}\n"
         + "output: {shards: 2}\n"
         + "cache: {backend: none}\n";
-  }
-
-  private static void deleteRecursively(Path p) throws IOException {
-    if (!Files.exists(p)) {
-      return;
-    }
-    try (Stream<Path> all = Files.walk(p)) {
-      for (Path q : all.sorted(Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(q);
-      }
-    }
   }
 }
