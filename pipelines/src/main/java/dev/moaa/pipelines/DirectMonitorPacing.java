@@ -16,6 +16,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
+import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
 
 /**
@@ -79,6 +80,23 @@ public final class DirectMonitorPacing {
     } catch (ReflectiveOperationException | RuntimeException e) {
       return Optional.empty();
     }
+  }
+
+  /**
+   * Runs {@code p}: on the DirectRunner without blocking (so that the caller can report progress
+   * and wait with {@link JobEnd}) and with its scheduling loop paced; on other runners as Beam runs it.
+   */
+  static PipelineResult run(Pipeline p) {
+    boolean direct = p.getOptions().getRunner() == null
+        || "DirectRunner".equals(p.getOptions().getRunner().getSimpleName());
+    if (direct) {
+      p.getOptions().as(DirectRunOptions.class).setBlockOnRun(false);
+    }
+    PipelineResult result = p.run();
+    if (direct) {
+      install(result);
+    }
+    return result;
   }
 
   private static Field field(Class<?> type, String name) throws NoSuchFieldException {

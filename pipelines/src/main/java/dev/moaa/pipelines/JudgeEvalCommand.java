@@ -92,12 +92,8 @@ public final class JudgeEvalCommand {
         .apply("WriteJudgments", WriteJsonLines.to(output.resolve("judgments").toString()));
     PipelineResult result;
     String runner = options.getRunner() == null ? "DirectRunner" : options.getRunner().getSimpleName();
-    if ("DirectRunner".equals(runner)) {
-      options.as(DirectRunOptions.class).setBlockOnRun(false);
-    }
     try {
-      result = p.run();
-      DirectMonitorPacing.install(result);
+      result = DirectMonitorPacing.run(p);
       PipelineResult.State state = JobEnd.await(result, runner);
       if (state != PipelineResult.State.DONE) {
         err.println("moaa judge-eval: the pipeline ended " + state);

@@ -101,21 +101,15 @@ public final class RunCommand {
     PipelineResult.State state;
     boolean direct = "DirectRunner".equals(runner);
     boolean progress = options.getProgressSeconds() > 0 && direct;
-    if (direct) {
-      // A blocking p.run() would hand back its result only at the end: too late to report progress
-      // or to pace the runner's scheduling loop.
-      options.as(DirectRunOptions.class).setBlockOnRun(false);
-    }
     if (progress) {
       out.println("  progress every " + options.getProgressSeconds() + " s (--progressSeconds=0 turns it off)");
     }
     ProgressReporter reporter = null;
     RunWarmUp warmUp = null;
     try {
-      result = p.run();
-      if (direct) {
-        DirectMonitorPacing.install(result);
-      }
+      // on the DirectRunner not blocking: a blocking p.run() would hand back its result only at
+      // the end, too late to report progress or to pace the runner's scheduling loop
+      result = DirectMonitorPacing.run(p);
       warmUp = RunWarmUp.start(p, kind.shardSchema(), config.models().values(), direct);
       if (progress) {
         reporter = ProgressReporter.start(result, config.models(), out, options.getProgressSeconds());

@@ -77,6 +77,15 @@ class DirectMonitorPacingTest {
   }
 
   @Test
+  void runHandsBackARunningDirectPipeline() {
+    Pipeline p = pipeline(List.of(1, 2, 3), 1000);
+    p.getOptions().as(DirectRunOptions.class).setBlockOnRun(true); // what a plain DirectRunner run would do
+    PipelineResult result = DirectMonitorPacing.run(p);
+    assertEquals(PipelineResult.State.RUNNING, result.getState(), "run() did not block for the 1 s step");
+    assertEquals(PipelineResult.State.DONE, result.waitUntilFinish());
+  }
+
+  @Test
   void aFailureStillEndsTheRun() {
     PipelineResult result = pipeline(List.of(1, -2, 3), 10).run();
     assertTrue(DirectMonitorPacing.install(result).isPresent());
