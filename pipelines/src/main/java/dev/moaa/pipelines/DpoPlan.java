@@ -70,7 +70,7 @@ public record DpoPlan(long prompts, double avgPromptTokens, long policyCalls, lo
     }
     DpoTopology t = config.dpo();
     double promptTokens = sampled == 0 ? 200 : chars / 4.0 / sampled;
-    double answerTokens = t.policy().maxTokens() == null ? 400 : t.policy().maxTokens() / 2.0;
+    double answerTokens = t.policy().completionLimit() == null ? 400 : t.policy().completionLimit() / 2.0;
     long pairsOrdered = (long) t.k() * (t.k() - 1);
     long policyCalls = t.useN() ? rows : rows * t.k();
     long judgeCalls = rows * t.judgeCallsPerPrompt();
@@ -85,12 +85,33 @@ public record DpoPlan(long prompts, double avgPromptTokens, long policyCalls, lo
     if (t.criteriaEnabled()) {
       cost += cost(t.criteriaModel(), rows, TEMPLATE_TOKENS + promptTokens, 60);
     }
+    // The upper bound: every judgment needs its repair request, a server that ignores n is asked
+    // once per candidate, and every answer is as long as its limit allows.
+    long repairs = rows * pairsOrdered * ((long) t.judges().size() + (t.mode() == JudgeMode.MOA ? 1 : 0));
+    long maxPolicyRequests = rows * t.k();
+    long maxRequests = maxPolicyRequests + judgeCalls + repairs;
+    double longest = t.policy().completionLimit() == null ? 2 * answerTokens : t.policy().completionLimit();
+    double worst = cost(t.policy(), maxPolicyRequests, promptTokens, longest);
+    double judgeInWorst = TEMPLATE_TOKENS + promptTokens + 2 * longest;
+    for (ModelEndpoint j : t.judges()) {
+      worst += 2 * cost(j, rows * pairsOrdered, judgeInWorst, EVALUATION_TOKENS);
+    }
+    if (t.mode() == JudgeMode.MOA) {
+      worst += 2 * cost(t.lead(), rows * pairsOrdered, judgeInWorst + t.judges().size() * EVALUATION_TOKENS,
+          EVALUATION_TOKENS);
+    }
+    if (t.criteriaEnabled()) {
+      worst += cost(t.criteriaModel(), rows, TEMPLATE_TOKENS + promptTokens, 60);
+    }
     String text = String.format(Locale.ROOT,
         "%s%n  plan (estimate, before any call): %d input rows -> %d policy calls; %d judge calls "
             + "(%d ordered pairs x %d calls%s per prompt); estimated cost $%.4f "
-            + "(assuming prompts of ~%.0f tokens and answers of ~%.0f tokens)",
+            + "(assuming prompts of ~%.0f tokens and answers of ~%.0f tokens)%n"
+            + "  at most %d requests (%d policy requests if the server ignores n, %d repair requests if every"
+            + " judgment needs one), at most about $%.4f",
         DpoPipeline.describeLine(t), rows, policyCalls, judgeCalls, pairsOrdered, t.callsPerJudgment(),
-        t.criteriaEnabled() ? " + 1 criteria call" : "", cost, promptTokens, answerTokens);
+        t.criteriaEnabled() ? " + 1 criteria call" : "", cost, promptTokens, answerTokens,
+        maxRequests, maxPolicyRequests, repairs, worst);
     return new DpoPlan(rows, promptTokens, policyCalls, judgeCalls, cost, text);
   }
 

@@ -79,12 +79,14 @@ public final class MoaaConfig {
   private static final Set<String> MODEL = Set.of("base_url", "model", "api_key_env", "temperature",
       "top_p", "max_tokens", "seed", "stop", "max_concurrency", "connect_timeout_ms",
       "read_timeout_ms", "retry", "price", "api_key_file", "requests_per_minute", "tokens_per_minute",
-      "adaptive_concurrency", "initial_concurrency", "backoff_factor", "revision");
+      "adaptive_concurrency", "initial_concurrency", "backoff_factor", "revision", "max_completion_tokens",
+      "reasoning_effort", "keep_reasoning", "max_failure_share");
   private static final Set<String> CACHE = Set.of("backend", "path", "url", "password_env", "lock_ttl_ms");
   private static final Set<String> BUDGET = Set.of("max_cost_usd", "max_tokens", "assumed_completion_tokens");
   /** The folder of the default cache file; {@code none} turns the default cache off. */
   public static final String CACHE_DIR_ENV = "MOAA_CACHE_DIR";
-  private static final Set<String> RETRY = Set.of("max_attempts", "initial_backoff_ms", "max_backoff_ms");
+  private static final Set<String> RETRY = Set.of("max_attempts", "initial_backoff_ms", "max_backoff_ms",
+      "max_rate_limit_wait_ms");
   private static final Set<String> PRICE = Set.of("input_per_million", "output_per_million");
   private static final Set<String> SFT = Set.of("proposers", "aggregator", "layers", "min_proposals",
       "max_turns", "accept_truncated", "templates");
@@ -357,6 +359,21 @@ public final class MoaaConfig {
     if (n.has("max_tokens")) {
       b.maxTokens(intIn(n, "max_tokens", path, 1, 10_000_000, 0));
     }
+    if (n.has("max_completion_tokens")) {
+      b.maxCompletionTokens(intIn(n, "max_completion_tokens", path, 1, 10_000_000, 0));
+    }
+    if (n.has("reasoning_effort")) {
+      b.reasoningEffort(text(n, "reasoning_effort", path));
+    }
+    if (n.has("keep_reasoning")) {
+      if (!n.get("keep_reasoning").isBoolean()) {
+        throw new ConfigException(path + ".keep_reasoning", "must be true or false");
+      }
+      b.keepReasoning(n.get("keep_reasoning").asBoolean());
+    }
+    if (n.has("max_failure_share")) {
+      b.maxFailureShare(number(n, "max_failure_share", path, 0, 1));
+    }
     if (n.has("seed")) {
       if (!n.get("seed").canConvertToLong()) {
         throw new ConfigException(path + ".seed", "must be an integer");
@@ -405,7 +422,8 @@ public final class MoaaConfig {
       try {
         b.retry(RetryPolicy.of(intIn(r, "max_attempts", rp, 1, 100, d.maxAttempts()),
             intIn(r, "initial_backoff_ms", rp, 0, 3_600_000, (int) d.initialBackoffMs()),
-            intIn(r, "max_backoff_ms", rp, 0, 3_600_000, (int) d.maxBackoffMs())));
+            intIn(r, "max_backoff_ms", rp, 0, 3_600_000, (int) d.maxBackoffMs()),
+            intIn(r, "max_rate_limit_wait_ms", rp, 0, 86_400_000, (int) d.maxRateLimitWaitMs())));
       } catch (IllegalArgumentException e) {
         throw new ConfigException(rp, e.getMessage());
       }

@@ -16,6 +16,9 @@ import java.util.stream.Stream;
 import dev.moaa.transforms.cache.CacheException;
 import dev.moaa.transforms.cache.CacheSpec;
 import dev.moaa.transforms.cache.ResponseCache;
+import dev.moaa.transforms.client.ModelEndpoint;
+import dev.moaa.transforms.moa.Preflight;
+import java.util.ArrayList;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.io.FileSystems;
@@ -27,9 +30,11 @@ import org.apache.beam.sdk.options.PipelineOptionsFactory;
  * The life of one pipeline run ({@code moaa sft}, {@code moaa dpo}): parse the flags, validate the
  * config, the inputs and the output folder before anything is built; describe the plan; run; then
  * write {@code manifest.json} and the dataset card ({@code README.md}, see {@link DatasetCard}) and
- * print the reconciliation. Exit codes: 0 done and reconciled; 1
- * the run failed or did not reconcile; 2 bad flags or configuration; 3 done and reconciled, but the
- * budget left conversations (dead letters with reason {@code budget}) for a later run.
+ * print the reconciliation. Exit codes ({@link ExitCodes}): 0 done and reconciled; 1 the run failed or
+ * did not reconcile; 2 bad flags or configuration, or a model the preflight found unusable (nothing
+ * processed); 3 done and reconciled, but the budget left conversations (dead letters with reason
+ * {@code budget}) for a later run; 4 done and reconciled, but a model failed more of its calls than
+ * its {@code max_failure_share} allows, or the run wrote no row from a non-empty input.
  *
  * <p>A folder whose run did not complete (killed, failed, or stopped by the budget) is resumed by
  * running the same command again: its partial outputs are replaced, and every answer the earlier
@@ -47,6 +52,7 @@ public final class RunCommand {
     RunOptions options;
     MoaaConfig config;
     RunSpec spec;
+    List<Preflight.Result> preflight = List.of();
     try {
       PipelineOptionsFactory.register(RunOptions.class);
       options = PipelineOptionsFactory.fromArgs(args).withValidation().as(RunOptions.class);
@@ -55,17 +61,108 @@ public final class RunCommand {
       spec = RunSpec.of(config, options);
       checkInputs(spec.inputs());
       checkCache(config.cache());
+      if (!options.getOverwrite()) {
+        Outcome finished = finishReports(kind, config, Paths.get(spec.output()), out, err);
+        if (finished != null) {
+          return finished;
+        }
+      }
+      checkOutput(Paths.get(spec.output()), options.getOverwrite(), kind.shardDir(), config.hash());
+      if (options.getPreflight()) {
+        preflight = preflight(kind, config, out);
+        if (preflight.stream().anyMatch(r -> !r.ok())) {
+          err.println(name + ": the preflight found a model that cannot be used; nothing was processed:");
+          preflight.stream().filter(r -> !r.ok()).forEach(r -> err.println("  " + r.describe()));
+          err.println("  (--preflight=false skips this check)");
+          return new Outcome(ExitCodes.USAGE, null, null, null);
+        }
+      }
       prepareOutput(Paths.get(spec.output()), options.getOverwrite(), kind.shardDir(), config.hash(), out);
     } catch (ConfigException e) {
       err.println(name + ": configuration error: " + e.getMessage());
-      return new Outcome(2, null, null, null);
+      return new Outcome(ExitCodes.USAGE, null, null, null);
     } catch (IllegalArgumentException | IllegalStateException e) {
       err.println(name + ": " + e.getMessage());
-      return new Outcome(2, null, null, null);
+      return new Outcome(ExitCodes.USAGE, null, null, null);
     }
     String flinkMaster = Arrays.stream(args).filter(a -> a.startsWith("--flinkMaster="))
         .map(a -> a.substring("--flinkMaster=".length())).reduce((a, b) -> b).orElse(null);
-    return runPipeline(kind, options, config, spec, flinkMaster, out, err);
+    return runPipeline(kind, options, config, spec, flinkMaster, preflight, out, err);
+  }
+
+  /** Probes every model of the run once (see {@link Preflight}) and says what it found. */
+  static List<Preflight.Result> preflight(RunKind kind, MoaaConfig config, PrintStream out) {
+    List<ModelEndpoint> models = new ArrayList<>();
+    for (String name : kind.modelRoles(config).keySet()) {
+      ModelEndpoint m = config.models().get(name);
+      if (m != null) {
+        models.add(m);
+      }
+    }
+    long started = System.nanoTime();
+    List<Preflight.Result> results = Preflight.check(models, config.cache());
+    long ok = results.stream().filter(Preflight.Result::ok).count();
+    out.printf(Locale.ROOT, "  preflight: %d of %d endpoint(s) answered in %.1f s%n", ok, results.size(),
+        (System.nanoTime() - started) / 1e9);
+    return results;
+  }
+
+  /**
+   * A folder whose run finished (its manifest says so, for this config) but whose report or dataset
+   * card is missing, because the process was killed after the manifest was written: writes them
+   * from the manifest and returns the run's outcome; null for any other folder.
+   */
+  static Outcome finishReports(RunKind kind, MoaaConfig config, Path output, PrintStream out, PrintStream err) {
+    Path manifestFile = output.resolve("manifest.json");
+    Path started = output.resolve(STARTED_FILE);
+    if (!Files.isRegularFile(manifestFile) || !Files.isRegularFile(started)) {
+      return null;
+    }
+    ObjectNode manifest;
+    try {
+      com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+      if (!config.hash().equals(json.readTree(started.toFile()).path("config_hash").asText())) {
+        return null;
+      }
+      com.fasterxml.jackson.databind.JsonNode m = json.readTree(manifestFile.toFile());
+      if (!(m instanceof ObjectNode node) || !"DONE".equals(m.path("state").asText())
+          || !kind.command().equals(m.path("command").asText())) {
+        return null;
+      }
+      manifest = node;
+    } catch (IOException e) {
+      return null;
+    }
+    boolean cardMissing = !Files.exists(output.resolve(DatasetCard.FILE)) && !Files.exists(output.resolve(DatasetCard.FALLBACK_FILE));
+    boolean reportMissing = !Files.exists(output.resolve(RunReport.FILE));
+    if (!cardMissing && !reportMissing) {
+      return null;
+    }
+    String name = "moaa " + kind.command();
+    out.println(name + ": the run in " + output + " had finished; writing its missing "
+        + (cardMissing && reportMissing ? "dataset card and report" : cardMissing ? "dataset card" : "report")
+        + " from its manifest");
+    if (cardMissing) {
+      Path card = writeCard(kind, config, manifest, output, err);
+      if (card != null) {
+        out.println("  dataset card: " + card);
+      }
+    }
+    if (reportMissing) {
+      try {
+        out.println("  report:       " + RunReport.write(output, kind, manifest, config));
+      } catch (IOException | RuntimeException e) {
+        err.println(name + ": could not write the run report: " + e);
+        return new Outcome(ExitCodes.FAILED, null, output, manifest);
+      }
+    }
+    com.fasterxml.jackson.databind.JsonNode c = manifest.path("counts");
+    Map<String, Long> reasons = new java.util.TreeMap<>();
+    c.path("dead_letter_reasons").fields().forEachRemaining(e -> reasons.put(e.getKey(), e.getValue().asLong()));
+    RunManifest.Counts counts = new RunManifest.Counts(c.path("read").asLong(), c.path("written").asLong(),
+        c.path("dead_lettered").asLong(), c.path("dropped").asLong(), reasons);
+    out.println("  " + counts.line());
+    return new Outcome(manifest.path("exit_code").asInt(ExitCodes.OK), counts, output, manifest);
   }
 
   /**
@@ -86,7 +183,7 @@ public final class RunCommand {
   }
 
   private static Outcome runPipeline(RunKind kind, RunOptions options, MoaaConfig config, RunSpec spec,
-      String flinkMaster, PrintStream out, PrintStream err) {
+      String flinkMaster, List<Preflight.Result> preflight, PrintStream out, PrintStream err) {
     String name = "moaa " + kind.command();
     String title = "MoAA " + kind.command().toUpperCase(Locale.ROOT);
     Path output = Paths.get(spec.output()).toAbsolutePath();
@@ -123,7 +220,7 @@ public final class RunCommand {
       }
     } catch (RuntimeException e) {
       err.println(name + ": the pipeline failed: " + rootMessage(e));
-      return new Outcome(1, null, output, null);
+      return new Outcome(ExitCodes.FAILED, null, output, null);
     } finally {
       if (reporter != null) {
         reporter.close();
@@ -137,7 +234,23 @@ public final class RunCommand {
     try {
       RunManifest.Counts counts = RunManifest.readCounts(output);
       Map<String, RunManifest.ModelUsage> usage = RunManifest.usage(result);
+      long budgetStopped = counts.reasons().getOrDefault(dev.moaa.transforms.moa.DeadLetters.BUDGET, 0L);
+      List<String> problems = RunHealth.problems(config, counts, usage);
+      boolean ok = state == PipelineResult.State.DONE && counts.reconciles();
+      int exit = !ok ? ExitCodes.FAILED : budgetStopped > 0 ? ExitCodes.BUDGET_STOPPED
+          : !problems.isEmpty() ? ExitCodes.UNHEALTHY : ExitCodes.OK;
+      String status = !ok ? String.valueOf(state == PipelineResult.State.DONE ? "DONE, NOT RECONCILED" : state)
+          : exit == ExitCodes.BUDGET_STOPPED ? "STOPPED BY THE BUDGET"
+          : exit == ExitCodes.UNHEALTHY ? "FINISHED WITH FAILURES" : "DONE";
       ObjectNode manifest = RunManifest.build(kind, config, spec, runner, state, counts, usage, started, finished, output);
+      RunManifest.addPreflight(manifest, preflight, config);
+      manifest.put("status", status);
+      manifest.put("exit_code", exit);
+      if (!problems.isEmpty()) {
+        manifest.putPOJO("problems", problems);
+        // a rerun of the same command resumes it: the rows that failed are tried again
+        manifest.put("complete", false);
+      }
       RunManifest.write(manifest, output.resolve("manifest.json"));
       Path card = writeCard(kind, config, manifest, output, err);
       String report;
@@ -149,23 +262,23 @@ public final class RunCommand {
         err.println(name + ": could not write the run report: " + e);
       }
       double wall = (finished.toEpochMilli() - started.toEpochMilli()) / 1000.0;
-      out.printf(Locale.ROOT, "%s %s in %.1f s%n", title, state, wall);
+      out.printf(Locale.ROOT, "%s %s in %.1f s%n", title, status, wall);
       out.println("  " + counts.line());
       if (!counts.reasons().isEmpty()) {
         out.println("  dead letters by reason: " + counts.reasons());
       }
       usage.forEach((m, u) -> out.printf(Locale.ROOT,
-          "  model %-16s calls %6d  cached %6d  failed %4d  retries %5d (429: %5d)  tokens in %9d out %9d%n",
-          m, u.calls(), u.cacheHits(), u.failures(), u.retries(), u.rateLimited(), u.promptTokens(),
-          u.completionTokens()));
+          "  model %-16s calls %6d  cached %6d  requests %6d  failed %4d  retries %5d (429: %5d)  tokens in %9d out %9d%s%n",
+          m, u.calls(), u.cacheHits(), u.requests(), u.failures(), u.retries(), u.rateLimited(), u.promptTokens(),
+          u.completionTokens(), u.usageEstimated() > 0 ? "  (" + u.usageEstimated() + " call(s) without usage: estimated)" : ""));
       out.printf(Locale.ROOT, "  estimated cost of this run's paid calls: $%.4f%n",
           manifest.path("totals").path("estimated_cost_usd").asDouble());
-      long budgetStopped = counts.reasons().getOrDefault(dev.moaa.transforms.moa.DeadLetters.BUDGET, 0L);
       if (budgetStopped > 0) {
         out.println("  the budget (" + config.budget() + ") stopped " + budgetStopped + " conversation(s): they are"
             + " dead letters with reason 'budget'; raise the budget and run the same command again to finish"
             + " them (answers already received come from the cache)");
       }
+      problems.forEach(pr -> err.println(name + ": " + pr));
       out.println("  " + kind.command().toUpperCase(Locale.ROOT) + " shards:   " + output.resolve(kind.shardDir()).resolve("parquet")
           + " (Parquet), " + output.resolve(kind.shardDir()).resolve("avro") + " (Avro)");
       out.println("  dead letters: " + output.resolve(SftPipeline.DEAD_LETTER_DIR));
@@ -174,14 +287,14 @@ public final class RunCommand {
         out.println("  dataset card: " + card);
       }
       out.println("  report:       " + report);
-      boolean ok = state == PipelineResult.State.DONE && counts.reconciles();
       if (!counts.reconciles()) {
         err.println(name + ": the counts do not reconcile: " + counts.line());
       }
-      return new Outcome(!ok ? 1 : budgetStopped > 0 ? 3 : 0, counts, output, manifest);
+      out.println("  exit code " + exit + " (" + ExitCodes.meaning(exit) + ")");
+      return new Outcome(exit, counts, output, manifest);
     } catch (IOException e) {
       err.println(name + ": cannot write the manifest: " + e.getMessage());
-      return new Outcome(1, null, output, null);
+      return new Outcome(ExitCodes.FAILED, null, output, null);
     }
   }
 
@@ -231,15 +344,10 @@ public final class RunCommand {
    * only; a folder whose run of the same config did not complete is resumed without asking.
    */
   static void prepareOutput(Path output, boolean overwrite, String shardDir, String configHash, PrintStream out) {
-    List<String> ours = List.of(shardDir, SftPipeline.DEAD_LETTER_DIR, SftPipeline.DROPPED_DIR, "_run", "manifest.json",
-        RunReport.FILE);
+    List<String> ours = ourOutputs(shardDir);
     boolean hasResults = ours.stream().anyMatch(n -> Files.exists(output.resolve(n)));
-    if (hasResults && !overwrite) {
-      String unfinished = unfinishedRun(output, configHash);
-      if (unfinished == null) {
-        throw new IllegalArgumentException("output folder " + output
-            + " already holds results of a run; choose another folder or pass --overwrite=true");
-      }
+    String unfinished = checkOutput(output, overwrite, shardDir, configHash);
+    if (unfinished != null) {
       out.println("resuming the " + unfinished + " run in " + output
           + ": its partial outputs are replaced; answers it received come from the response cache");
     }
@@ -266,6 +374,28 @@ public final class RunCommand {
     } catch (IOException e) {
       throw new IllegalArgumentException("cannot write to the output folder " + output + ": " + e.getMessage());
     }
+  }
+
+  private static List<String> ourOutputs(String shardDir) {
+    return List.of(shardDir, SftPipeline.DEAD_LETTER_DIR, SftPipeline.DROPPED_DIR, "_run", "manifest.json",
+        RunReport.FILE);
+  }
+
+  /**
+   * Throws when the folder holds results that may not be replaced; returns "unfinished" or
+   * "budget-stopped" when it holds a run of this config to resume, else null. Changes nothing.
+   */
+  static String checkOutput(Path output, boolean overwrite, String shardDir, String configHash) {
+    boolean hasResults = ourOutputs(shardDir).stream().anyMatch(n -> Files.exists(output.resolve(n)));
+    if (!hasResults || overwrite) {
+      return null;
+    }
+    String unfinished = unfinishedRun(output, configHash);
+    if (unfinished == null) {
+      throw new IllegalArgumentException("output folder " + output
+          + " already holds results of a run; choose another folder or pass --overwrite=true");
+    }
+    return unfinished;
   }
 
   /** The file a run writes before it starts: which config it runs, so a rerun can tell it may resume. */

@@ -40,12 +40,23 @@ public final class RunManifest {
     }
   }
 
-  /** Calls and tokens of one model, summed over every step that called it. */
+  /**
+   * Calls and tokens of one model, summed over every step that called it. {@code requests} are the
+   * HTTP requests sent (retries included); tokens are billed over every answered request, those of
+   * failed calls included; {@code usageEstimated} counts calls whose usage was partly estimated.
+   */
   public record ModelUsage(long calls, long failures, long retries, long promptTokens, long completionTokens,
-      long cacheHits, long rateLimited) {
-    /** Calls sent to the endpoint (not answered from the cache). */
+      long cacheHits, long rateLimited, long requests, long budgetRefused, long reasoningTokens,
+      long usageEstimated) {
+    public ModelUsage(long calls, long failures, long retries, long promptTokens, long completionTokens,
+        long cacheHits, long rateLimited) {
+      this(calls, failures, retries, promptTokens, completionTokens, cacheHits, rateLimited,
+          calls - cacheHits, 0, 0, 0);
+    }
+
+    /** Requests sent to the endpoint: what was paid for. */
     public long paidCalls() {
-      return calls - cacheHits;
+      return requests;
     }
   }
 
@@ -93,7 +104,7 @@ public final class RunManifest {
       } catch (UnsupportedOperationException e) {
         v = c.getAttempted();
       }
-      long[] s = sums.computeIfAbsent(model, m -> new long[7]);
+      long[] s = sums.computeIfAbsent(model, m -> new long[11]);
       switch (kind) {
         case "calls" -> s[0] += v;
         case "failures" -> s[1] += v;
@@ -102,11 +113,16 @@ public final class RunManifest {
         case "completion_tokens" -> s[4] += v;
         case "cache_hits" -> s[5] += v;
         case "rate_limited" -> s[6] += v;
+        case "requests" -> s[7] += v;
+        case "budget_refused" -> s[8] += v;
+        case "reasoning_tokens" -> s[9] += v;
+        case "usage_estimated" -> s[10] += v;
         default -> { }
       }
     }
     Map<String, ModelUsage> out = new TreeMap<>();
-    sums.forEach((m, s) -> out.put(m, new ModelUsage(s[0], s[1], s[2], s[3], s[4], s[5], s[6])));
+    sums.forEach((m, s) -> out.put(m, new ModelUsage(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9],
+        s[10])));
     return out;
   }
 
@@ -151,11 +167,14 @@ public final class RunManifest {
       n.put("calls", u.calls());
       n.put("cache_hits", u.cacheHits());
       n.put("paid_calls", u.paidCalls());
+      n.put("budget_refused", u.budgetRefused());
       n.put("failures", u.failures());
       n.put("retries", u.retries());
       n.put("rate_limited", u.rateLimited());
       n.put("prompt_tokens", u.promptTokens());
       n.put("completion_tokens", u.completionTokens());
+      n.put("reasoning_tokens", u.reasoningTokens());
+      n.put("calls_with_estimated_usage", u.usageEstimated());
       n.put("estimated_cost_usd", cost);
       total += cost;
       totalIn += u.promptTokens();
@@ -167,6 +186,8 @@ public final class RunManifest {
     totals.put("estimated_cost_usd", total);
     totals.put("cache_hits", usage.values().stream().mapToLong(ModelUsage::cacheHits).sum());
     totals.put("paid_calls", usage.values().stream().mapToLong(ModelUsage::paidCalls).sum());
+    totals.put("reasoning_tokens", usage.values().stream().mapToLong(ModelUsage::reasoningTokens).sum());
+    totals.put("calls_with_estimated_usage", usage.values().stream().mapToLong(ModelUsage::usageEstimated).sum());
     ObjectNode t = root.putObject("timings");
     t.put("started_at", started.toString());
     t.put("finished_at", finished.toString());
@@ -187,6 +208,47 @@ public final class RunManifest {
       return s.filter(Files::isRegularFile).map(p -> p.getFileName().toString())
           .filter(n -> !n.startsWith(".")).sorted().toList();
     }
+  }
+
+  /**
+   * Adds what the preflight's probes found and cost ({@code preflight}) and counts their requests,
+   * tokens and cost into the totals: they were paid like any call.
+   */
+  public static void addPreflight(ObjectNode manifest, java.util.List<dev.moaa.transforms.moa.Preflight.Result> results,
+      MoaaConfig config) {
+    ObjectNode pf = manifest.putObject("preflight");
+    pf.put("enabled", !results.isEmpty());
+    long in = 0;
+    long out = 0;
+    long sent = 0;
+    double cost = 0;
+    boolean estimated = false;
+    com.fasterxml.jackson.databind.node.ArrayNode list = pf.putArray("models");
+    for (dev.moaa.transforms.moa.Preflight.Result r : results) {
+      ObjectNode n = list.addObject();
+      n.put("model", r.endpoint().name());
+      n.put("ok", r.ok());
+      n.put("cached", r.cached());
+      n.put("prompt_tokens", r.usage().promptTokens());
+      n.put("completion_tokens", r.usage().completionTokens());
+      if (!r.cached()) {
+        sent++;
+      }
+      in += r.usage().promptTokens();
+      out += r.usage().completionTokens();
+      estimated |= r.usage().estimated();
+      cost += r.endpoint().costUsd(r.usage().promptTokens(), r.usage().completionTokens());
+    }
+    pf.put("requests", sent);
+    pf.put("prompt_tokens", in);
+    pf.put("completion_tokens", out);
+    pf.put("usage_estimated", estimated);
+    pf.put("estimated_cost_usd", cost);
+    ObjectNode totals = (ObjectNode) manifest.get("totals");
+    totals.put("prompt_tokens", totals.path("prompt_tokens").asLong() + in);
+    totals.put("completion_tokens", totals.path("completion_tokens").asLong() + out);
+    totals.put("estimated_cost_usd", totals.path("estimated_cost_usd").asDouble() + cost);
+    totals.put("paid_calls", totals.path("paid_calls").asLong() + sent);
   }
 
   public static void write(ObjectNode manifest, Path file) throws IOException {

@@ -49,4 +49,11 @@ public interface RunOptions extends PipelineOptions {
   int getProgressSeconds();
 
   void setProgressSeconds(int value);
+
+  @Description("Before the first row, send one small request to every model of the run and stop with exit code 2"
+      + " when one cannot be used (endpoint unreachable, key refused, model unknown).")
+  @Default.Boolean(true)
+  boolean getPreflight();
+
+  void setPreflight(boolean value);
 }

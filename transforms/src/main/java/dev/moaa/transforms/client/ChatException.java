@@ -14,13 +14,14 @@ public final class ChatException extends Exception {
   private final int rateLimited;
   private final long startedAtMs;
   private final long endedAtMs;
+  private final Usage usage;
 
   public ChatException(ErrorKind kind, int httpStatus, long retryAfterMs, int attempts, String message) {
-    this(kind, httpStatus, retryAfterMs, attempts, 0, 0, 0, message);
+    this(kind, httpStatus, retryAfterMs, attempts, 0, 0, 0, Usage.NONE, message);
   }
 
   private ChatException(ErrorKind kind, int httpStatus, long retryAfterMs, int attempts, int rateLimited,
-      long startedAtMs, long endedAtMs, String message) {
+      long startedAtMs, long endedAtMs, Usage usage, String message) {
     super(message);
     this.kind = kind;
     this.httpStatus = httpStatus;
@@ -29,6 +30,7 @@ public final class ChatException extends Exception {
     this.rateLimited = rateLimited;
     this.startedAtMs = startedAtMs;
     this.endedAtMs = endedAtMs;
+    this.usage = usage == null ? Usage.NONE : usage;
   }
 
   public ErrorKind kind() {
@@ -64,6 +66,22 @@ public final class ChatException extends Exception {
     return endedAtMs;
   }
 
+  /**
+   * What the server billed for the attempts of this call that it answered (an answer that was
+   * unusable is still paid for); {@link Usage#NONE} when no attempt got an answer.
+   */
+  public Usage usage() {
+    return usage;
+  }
+
+  /** This failure with what its answered attempts were billed. */
+  public ChatException withUsage(Usage u) {
+    ChatException e = new ChatException(kind, httpStatus, retryAfterMs, attempts, rateLimited, startedAtMs, endedAtMs,
+        u, getMessage());
+    e.setStackTrace(getStackTrace());
+    return e;
+  }
+
   ChatException withAttempts(int n) {
     return withAttempts(n, rateLimited);
   }
@@ -79,7 +97,7 @@ public final class ChatException extends Exception {
   }
 
   private ChatException copy(int n, int limited, long started, long ended) {
-    ChatException e = new ChatException(kind, httpStatus, retryAfterMs, n, limited, started, ended, getMessage());
+    ChatException e = new ChatException(kind, httpStatus, retryAfterMs, n, limited, started, ended, usage, getMessage());
     e.setStackTrace(getStackTrace());
     return e;
   }

@@ -9,6 +9,11 @@ public enum ErrorKind {
   MALFORMED_RESPONSE("malformed_response", true),
   EMPTY_CONTENT("empty_content", true),
   CLIENT_ERROR("client_error", false),
+  /**
+   * The model spent its whole completion budget thinking and wrote no answer: sending the same
+   * request again would fail the same way, so it is not retried.
+   */
+  REASONING_EXHAUSTED("reasoning_exhausted", false),
   MISSING_API_KEY("missing_api_key", false),
   /** Not sent: the run's budget could have been passed by it. */
   BUDGET("budget", false);

@@ -25,6 +25,10 @@ public final class ModelEndpoint implements Serializable {
   private final Double temperature;
   private final Double topP;
   private final Integer maxTokens;
+  private final Integer maxCompletionTokens;
+  private final String reasoningEffort;
+  private final boolean keepReasoning;
+  private final double maxFailureShare;
   private final Long seed;
   private final List<String> stop;
   private final int maxConcurrency;
@@ -47,6 +51,10 @@ public final class ModelEndpoint implements Serializable {
     this.temperature = b.temperature;
     this.topP = b.topP;
     this.maxTokens = b.maxTokens;
+    this.maxCompletionTokens = b.maxCompletionTokens;
+    this.reasoningEffort = b.reasoningEffort;
+    this.keepReasoning = b.keepReasoning;
+    this.maxFailureShare = b.maxFailureShare;
     this.seed = b.seed;
     this.stop = List.copyOf(b.stop);
     this.maxConcurrency = b.maxConcurrency;
@@ -82,6 +90,10 @@ public final class ModelEndpoint implements Serializable {
     b.temperature = temperature;
     b.topP = topP;
     b.maxTokens = maxTokens;
+    b.maxCompletionTokens = maxCompletionTokens;
+    b.reasoningEffort = reasoningEffort;
+    b.keepReasoning = keepReasoning;
+    b.maxFailureShare = maxFailureShare;
     b.seed = seed;
     b.stop = stop;
     b.maxConcurrency = maxConcurrency;
@@ -106,6 +118,18 @@ public final class ModelEndpoint implements Serializable {
   public Double temperature() { return temperature; }
   public Double topP() { return topP; }
   public Integer maxTokens() { return maxTokens; }
+  /** {@code max_completion_tokens}, sent as given (OpenAI's reasoning models take it instead of max_tokens); null when unset. */
+  public Integer maxCompletionTokens() { return maxCompletionTokens; }
+  /** {@code reasoning_effort}, sent as given; null when unset. */
+  public String reasoningEffort() { return reasoningEffort; }
+  /** Whether this model's reasoning is written into the answers it contributes (as a think block); off by default. */
+  public boolean keepReasoning() { return keepReasoning; }
+  /** The share of this model's paid calls that may fail before the run ends non-zero. */
+  public double maxFailureShare() { return maxFailureShare; }
+  /** The most completion tokens a request may get per choice, or null when the request does not bound it. */
+  public Integer completionLimit() {
+    return maxCompletionTokens != null ? maxCompletionTokens : maxTokens;
+  }
   public Long seed() { return seed; }
   public List<String> stop() { return stop; }
   public int maxConcurrency() { return maxConcurrency; }
@@ -183,6 +207,10 @@ public final class ModelEndpoint implements Serializable {
     private Double temperature;
     private Double topP;
     private Integer maxTokens;
+    private Integer maxCompletionTokens;
+    private String reasoningEffort;
+    private boolean keepReasoning;
+    private double maxFailureShare = 0.5;
     private Long seed;
     private List<String> stop = List.of();
     private int maxConcurrency = 16;
@@ -207,6 +235,10 @@ public final class ModelEndpoint implements Serializable {
     public Builder temperature(Double v) { this.temperature = v; return this; }
     public Builder topP(Double v) { this.topP = v; return this; }
     public Builder maxTokens(Integer v) { this.maxTokens = v; return this; }
+    public Builder maxCompletionTokens(Integer v) { this.maxCompletionTokens = v; return this; }
+    public Builder reasoningEffort(String v) { this.reasoningEffort = v; return this; }
+    public Builder keepReasoning(boolean v) { this.keepReasoning = v; return this; }
+    public Builder maxFailureShare(double v) { this.maxFailureShare = v; return this; }
     public Builder seed(Long v) { this.seed = v; return this; }
     public Builder stop(List<String> v) { this.stop = v == null ? List.of() : v; return this; }
     public Builder maxConcurrency(int v) { this.maxConcurrency = v; return this; }

@@ -22,18 +22,26 @@ import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A client for {@code POST {base_url}/chat/completions} on google-http-client with a pooled Apache
- * transport, so that many calls can be in flight at once. It retries 429, 5xx, timeouts,
- * connection errors and unreadable or empty answers with exponential backoff and jitter, honouring
- * {@code retry-after-ms} and {@code Retry-After}; other 4xx fail at once. The answer or failure
+ * transport, so that many calls can be in flight at once. It retries 5xx, timeouts, connection
+ * errors and unreadable or empty answers with exponential backoff and jitter, up to the policy's
+ * attempts; a 429 waits (honouring {@code retry-after-ms} and {@code Retry-After}) within the
+ * policy's total rate-limit wait instead; other 4xx, and an answer whose whole completion budget
+ * went to reasoning, fail at once. Reasoning is read from {@code reasoning_content} or {@code
+ * reasoning} and from think blocks in the content, which are taken out of the answer. Every answer
+ * that arrives is billed into the call's usage, unusable ones included. The answer or failure
  * says how many attempts it took, how many of them were answered 429, and when the call started
  * and ended (wall clock). The API key goes only
  * into the Authorization header and is redacted from every message it produces.
  */
 public final class OpenAiChatClient implements ChatClient {
   private static final ObjectMapper JSON = new ObjectMapper();
+  private static final Logger LOG = LoggerFactory.getLogger(OpenAiChatClient.class);
   private static final int ERROR_BODY_CHARS = 500;
 
   /** Sleeps between attempts; replaceable in tests. */
@@ -48,6 +56,7 @@ public final class OpenAiChatClient implements ChatClient {
   private final GenericUrl url;
   private final Sleeper sleeper;
   private final RequestGate gate;
+  private final AtomicBoolean nIgnoredSaid = new AtomicBoolean();
 
   private OpenAiChatClient(ModelEndpoint endpoint, String apiKey, Sleeper sleeper) {
     this.endpoint = endpoint;
@@ -101,11 +110,66 @@ public final class OpenAiChatClient implements ChatClient {
 
   @Override
   public ChatResponse complete(ChatRequest request) throws ChatException {
+    ChatResponse first = completeOne(request);
+    if (request.n() <= 1 || first.choices().size() >= request.n()) {
+      return first;
+    }
+    return fillChoices(request, first);
+  }
+
+  /**
+   * A server that ignores {@code n} (many do) answers one choice: the rest are asked for one by
+   * one, each with a seed of its own ({@code seed + i}), and joined to the first answer; what every
+   * request cost is added up. Said once per model.
+   */
+  private ChatResponse fillChoices(ChatRequest request, ChatResponse first) throws ChatException {
+    if (!nIgnoredSaid.getAndSet(true)) {
+      LOG.warn("model {} answered {} choice(s) where n={} was asked: the server ignores n, so the other choices "
+          + "are asked for one request each, with their own seeds", endpoint.name(), first.choices().size(),
+          request.n());
+    }
+    List<String> choices = new ArrayList<>(first.choices());
+    Usage billed = first.usage();
+    int attempts = first.attempts();
+    int rateLimited = first.rateLimited();
+    Long base = request.seed() != null ? request.seed() : endpoint.seed();
+    long seed0 = base == null ? 0 : base;
+    for (int i = choices.size(); i < request.n(); i++) {
+      ChatResponse r;
+      try {
+        r = completeOne(new ChatRequest(request.messages(), seed0 + i, 1));
+      } catch (ChatException e) {
+        // the choices gathered so far stand; what the failed request cost is still counted
+        billed = billed.plus(e.usage());
+        attempts += e.attempts();
+        rateLimited += e.rateLimited();
+        break;
+      }
+      choices.add(r.content());
+      billed = billed.plus(r.usage());
+      attempts += r.attempts();
+      rateLimited += r.rateLimited();
+    }
+    long now = System.currentTimeMillis();
+    return new ChatResponse(first.content(), first.finishReason(), billed.promptTokens(), billed.completionTokens(),
+        attempts, now - first.startedAtMs(), attempts - 1, choices, rateLimited, first.startedAtMs(), now,
+        first.reasoning(), billed.reasoningTokens(), billed.estimated());
+  }
+
+  /**
+   * One request with its retries. A 429 waits (the server's Retry-After, else backoff) and is
+   * bounded by the policy's total rate-limit wait; every other fault counts towards {@code
+   * max_attempts}. Every attempt that the server answered is billed, whatever became of it.
+   */
+  private ChatResponse completeOne(ChatRequest request) throws ChatException {
     byte[] body = requestBody(endpoint, request);
     RetryPolicy policy = endpoint.retry();
     long start = System.nanoTime();
     long startedAtMs = System.currentTimeMillis();
     int rateLimited = 0;
+    int faults = 0;
+    long waitedForRateLimits = 0;
+    Usage billed = Usage.NONE;
     long estimate = TokenEstimate.promptTokens(request) + TokenEstimate.completionTokens(endpoint, request, 0);
     for (int attempt = 1; ; attempt++) {
       RequestGate.Permit permit;
@@ -114,40 +178,98 @@ public final class OpenAiChatClient implements ChatClient {
       } catch (InterruptedException ie) {
         Thread.currentThread().interrupt();
         throw new ChatException(ErrorKind.CONNECTION, 0, -1, attempt - 1, "interrupted while waiting to send")
-            .withAttempts(attempt - 1, rateLimited).withTimes(startedAtMs, System.currentTimeMillis());
+            .withAttempts(attempt - 1, rateLimited).withTimes(startedAtMs, System.currentTimeMillis())
+            .withUsage(billed);
       }
       try {
         ParsedAnswer a;
         try {
-          a = attemptOnce(body);
+          a = attemptOnce(body, request);
         } catch (ChatException e) {
           gate.release(permit, e.kind() == ErrorKind.RATE_LIMITED ? RequestGate.Result.RATE_LIMITED
-              : RequestGate.Result.OTHER_FAILURE, -1, e.retryAfterMs());
+              : RequestGate.Result.OTHER_FAILURE, e.usage().total() > 0 ? e.usage().total() : -1, e.retryAfterMs());
           throw e;
         } catch (RuntimeException e) {
           gate.release(permit, RequestGate.Result.OTHER_FAILURE, -1, -1);
           throw e;
         }
-        gate.release(permit, RequestGate.Result.SUCCESS, a.promptTokens + a.completionTokens, -1);
+        billed = billed.plus(a.usage);
+        gate.release(permit, RequestGate.Result.SUCCESS, a.usage.total(), -1);
         long latency = (System.nanoTime() - start) / 1_000_000;
-        return new ChatResponse(a.choices.get(0), a.finishReason, a.promptTokens, a.completionTokens,
-            attempt, latency, attempt - 1, a.choices, rateLimited, startedAtMs, startedAtMs + latency);
+        return new ChatResponse(a.choices.get(0), a.finishReason, billed.promptTokens(), billed.completionTokens(),
+            attempt, latency, attempt - 1, a.choices, rateLimited, startedAtMs, startedAtMs + latency, a.reasoning,
+            billed.reasoningTokens(), billed.estimated());
       } catch (ChatException e) {
+        billed = billed.plus(e.usage());
+        long wait;
         if (e.kind() == ErrorKind.RATE_LIMITED) {
           rateLimited++;
-        }
-        if (!e.kind().retryable() || attempt >= policy.maxAttempts()) {
-          throw e.withAttempts(attempt, rateLimited).withTimes(startedAtMs, System.currentTimeMillis());
+          wait = policy.backoffMs(Math.min(rateLimited, 30), e.retryAfterMs());
+          if (waitedForRateLimits + wait > policy.maxRateLimitWaitMs()) {
+            throw e.withAttempts(attempt, rateLimited).withTimes(startedAtMs, System.currentTimeMillis())
+                .withUsage(billed);
+          }
+          waitedForRateLimits += wait;
+        } else {
+          faults++;
+          if (!e.kind().retryable() || faults >= policy.maxAttempts()) {
+            throw e.withAttempts(attempt, rateLimited).withTimes(startedAtMs, System.currentTimeMillis())
+                .withUsage(billed);
+          }
+          wait = policy.backoffMs(faults, e.retryAfterMs());
         }
         try {
-          sleeper.sleep(policy.backoffMs(attempt, e.retryAfterMs()));
+          sleeper.sleep(wait);
         } catch (InterruptedException ie) {
           Thread.currentThread().interrupt();
           throw new ChatException(ErrorKind.CONNECTION, 0, -1, attempt, "interrupted while backing off")
-              .withAttempts(attempt, rateLimited).withTimes(startedAtMs, System.currentTimeMillis());
+              .withAttempts(attempt, rateLimited).withTimes(startedAtMs, System.currentTimeMillis())
+              .withUsage(billed);
         }
       }
     }
+  }
+
+  /** What one probe request found: the HTTP status (0 when no answer came), a short detail, its cost. */
+  public record Probe(int status, ErrorKind failure, String detail, Usage usage) {
+    public boolean ok() {
+      return failure == null;
+    }
+  }
+
+  /**
+   * Sends {@code request} once to learn whether the endpoint is there, accepts the key and serves
+   * the model. Any answer with status 2xx counts as reachable, even an unusable one (a probe asks
+   * for one token); 429, 5xx and timeouts are tried up to three times. Never throws.
+   */
+  public Probe probe(ChatRequest request) {
+    byte[] body = requestBody(endpoint, request);
+    Usage billed = Usage.NONE;
+    ChatException last = null;
+    for (int attempt = 1; attempt <= 3; attempt++) {
+      try {
+        ParsedAnswer a = attemptOnce(body, request);
+        return new Probe(200, null, "ok", billed.plus(a.usage));
+      } catch (ChatException e) {
+        billed = billed.plus(e.usage());
+        if (e.httpStatus() >= 200 && e.httpStatus() < 300) {
+          return new Probe(e.httpStatus(), null, "ok (" + e.kind().wireName() + ")", billed);
+        }
+        last = e;
+        boolean again = e.kind() == ErrorKind.RATE_LIMITED || e.kind() == ErrorKind.SERVER_ERROR
+            || e.kind() == ErrorKind.TIMEOUT;
+        if (!again || attempt == 3) {
+          break;
+        }
+        try {
+          sleeper.sleep(Math.max(250L * attempt, Math.min(e.retryAfterMs(), 5_000)));
+        } catch (InterruptedException ie) {
+          Thread.currentThread().interrupt();
+          break;
+        }
+      }
+    }
+    return new Probe(last.httpStatus(), last.kind(), last.getMessage(), billed);
   }
 
   /** The JSON body for {@code request}; also what a call's hash is computed over. */
@@ -170,6 +292,12 @@ public final class OpenAiChatClient implements ChatClient {
     if (endpoint.maxTokens() != null) {
       root.put("max_tokens", endpoint.maxTokens());
     }
+    if (endpoint.maxCompletionTokens() != null) {
+      root.put("max_completion_tokens", endpoint.maxCompletionTokens());
+    }
+    if (endpoint.reasoningEffort() != null) {
+      root.put("reasoning_effort", endpoint.reasoningEffort());
+    }
     Long seed = request.seed() != null ? request.seed() : endpoint.seed();
     if (seed != null) {
       root.put("seed", seed);
@@ -185,9 +313,9 @@ public final class OpenAiChatClient implements ChatClient {
     }
   }
 
-  private record ParsedAnswer(List<String> choices, String finishReason, long promptTokens, long completionTokens) {}
+  private record ParsedAnswer(List<String> choices, String finishReason, String reasoning, Usage usage) {}
 
-  private ParsedAnswer attemptOnce(byte[] body) throws ChatException {
+  private ParsedAnswer attemptOnce(byte[] body, ChatRequest request) throws ChatException {
     HttpResponse response = null;
     try {
       HttpRequest req = requests.buildPostRequest(url, new ByteArrayContent("application/json", body));
@@ -217,7 +345,7 @@ public final class OpenAiChatClient implements ChatClient {
       if (status < 200 || status >= 300) {
         throw new ChatException(ErrorKind.CLIENT_ERROR, status, -1, 0, describe(status, raw));
       }
-      return parse(raw);
+      return parse(raw, request);
     } catch (SocketTimeoutException e) {
       throw new ChatException(ErrorKind.TIMEOUT, 0, -1, 0,
           "no answer from " + endpoint.name() + " within the read timeout (" + endpoint.readTimeoutMs() + " ms)");
@@ -238,36 +366,96 @@ public final class OpenAiChatClient implements ChatClient {
     }
   }
 
-  private ParsedAnswer parse(byte[] raw) throws ChatException {
+  /**
+   * What the server billed for one answer: its {@code usage}, or, when it sent none (or the body
+   * could not be read), an estimate from the request and the text that came back, flagged as such.
+   */
+  private static Usage usageOf(JsonNode root, ChatRequest request, long answerChars) {
+    JsonNode usage = root == null ? null : root.get("usage");
+    if (usage != null && usage.isObject()
+        && (usage.path("prompt_tokens").isNumber() || usage.path("completion_tokens").isNumber())) {
+      JsonNode details = usage.path("completion_tokens_details");
+      long reasoning = details.path("reasoning_tokens").asLong(0);
+      return new Usage(usage.path("prompt_tokens").asLong(0), usage.path("completion_tokens").asLong(0),
+          reasoning, false);
+    }
+    return new Usage(TokenEstimate.promptTokens(request), Math.max(1, (answerChars + 3) / 4), 0, true);
+  }
+
+  private ParsedAnswer parse(byte[] raw, ChatRequest request) throws ChatException {
     JsonNode root;
     try {
       root = JSON.readTree(raw);
     } catch (IOException e) {
-      throw new ChatException(ErrorKind.MALFORMED_RESPONSE, 200, -1, 0,
-          "unreadable JSON from " + endpoint.name() + ": " + snippet(raw));
+      root = null;
     }
-    JsonNode choice = root == null ? null : root.path("choices").path(0);
-    JsonNode message = choice == null ? null : choice.path("message");
-    if (message == null || !message.isObject() || !message.has("content")) {
+    if (root == null || !root.isObject()) {
       throw new ChatException(ErrorKind.MALFORMED_RESPONSE, 200, -1, 0,
-          "answer from " + endpoint.name() + " has no choices[0].message.content: " + snippet(raw));
+          "unreadable JSON from " + endpoint.name() + ": " + snippet(raw))
+          .withUsage(usageOf(null, request, raw.length));
+    }
+    JsonNode choice = root.path("choices").path(0);
+    JsonNode message = choice.path("message");
+    if (!message.isObject() || !(message.has("content") || message.has("reasoning_content") || message.has("reasoning"))) {
+      throw new ChatException(ErrorKind.MALFORMED_RESPONSE, 200, -1, 0,
+          "answer from " + endpoint.name() + " has no choices[0].message.content: " + snippet(raw))
+          .withUsage(usageOf(root, request, raw.length));
     }
     List<String> choices = new ArrayList<>();
+    String firstReasoning = null;
+    String firstAnswer = null;
+    long chars = 0;
     for (JsonNode c : root.path("choices")) {
-      JsonNode content = c.path("message").path("content");
-      if (content.isTextual() && !content.asText().isBlank()) {
-        choices.add(content.asText());
+      JsonNode m = c.path("message");
+      String content = m.path("content").isTextual() ? m.get("content").asText() : "";
+      String reasoning = textOf(m.get("reasoning_content"));
+      if (reasoning == null) {
+        reasoning = textOf(m.get("reasoning"));
+      }
+      chars += content.length() + (reasoning == null ? 0 : reasoning.length());
+      ThinkBlocks.Split split = ThinkBlocks.split(content);
+      String thinking = join(reasoning, split.thinking());
+      String answer = split.answer() == null ? "" : split.answer();
+      if (firstAnswer == null) {
+        firstAnswer = answer;
+        firstReasoning = thinking;
+      }
+      if (!answer.isBlank()) {
+        choices.add(endpoint.keepReasoning() ? ThinkBlocks.withThinking(answer, thinking) : answer);
       }
     }
+    Usage usage = usageOf(root, request, chars);
+    String finish = choice.path("finish_reason").isTextual() ? choice.get("finish_reason").asText() : null;
     if (choices.isEmpty()) {
+      if (firstReasoning != null && "length".equals(finish)) {
+        Integer limit = endpoint.completionLimit();
+        throw new ChatException(ErrorKind.REASONING_EXHAUSTED, 200, -1, 0,
+            "model " + endpoint.name() + " spent its whole completion budget on reasoning and wrote no answer"
+                + " (finish_reason length, " + usage.completionTokens() + " completion tokens"
+                + (usage.reasoningTokens() > 0 ? ", " + usage.reasoningTokens() + " of them reasoning" : "")
+                + (limit != null ? ", limit " + limit : "")
+                + "): raise max_completion_tokens (or max_tokens) or lower reasoning_effort; not retried,"
+                + " the same request would end the same way")
+            .withUsage(usage);
+      }
       throw new ChatException(ErrorKind.EMPTY_CONTENT, 200, -1, 0,
           "answer from " + endpoint.name() + " has empty content (finish_reason "
-              + choice.path("finish_reason").asText("none") + ")");
+              + choice.path("finish_reason").asText("none")
+              + (firstReasoning != null ? "; it wrote only reasoning" : "") + ")")
+          .withUsage(usage);
     }
-    JsonNode usage = root.path("usage");
-    String finish = choice.path("finish_reason").isTextual() ? choice.get("finish_reason").asText() : null;
-    return new ParsedAnswer(choices, finish,
-        usage.path("prompt_tokens").asLong(0), usage.path("completion_tokens").asLong(0));
+    return new ParsedAnswer(choices, finish, firstReasoning, usage);
+  }
+
+  private static String textOf(JsonNode n) {
+    return n != null && n.isTextual() && !n.asText().isBlank() ? n.asText() : null;
+  }
+
+  private static String join(String a, String b) {
+    if (a == null) {
+      return b;
+    }
+    return b == null ? a : a + "\n" + b;
   }
 
   private String describe(int status, byte[] raw) {

@@ -19,9 +19,10 @@ public final class TokenEstimate {
     return (bytes + 2) / 3;
   }
 
-  /** The completion tokens the request may use: max_tokens per choice, or {@code unbounded} each. */
+  /** The completion tokens the request may use: max_completion_tokens (or max_tokens) per choice, or {@code unbounded} each. */
   public static long completionTokens(ModelEndpoint endpoint, ChatRequest request, long unbounded) {
-    long each = endpoint.maxTokens() != null ? endpoint.maxTokens() : unbounded;
+    Integer limit = endpoint.completionLimit();
+    long each = limit != null ? limit : unbounded;
     return each * request.n();
   }
 }

@@ -143,7 +143,9 @@ final class DpoSteps {
     }
     if (ok.size() < 2) {
       return new Expansion(w, List.of(), null, new Dropped("identical_candidates", conv.getId(), conv.getSource(),
-          conv.getLine(), "all " + succeeded + " candidates have the same text", null, null));
+          conv.getLine(), "all " + succeeded + " candidates have the same text: the policy endpoint did not honour"
+              + " sampling (a greedy server, temperature 0, or seeds and n ignored); set a temperature above 0 on"
+              + " the policy model and check that its server samples", null, null));
     }
     List<JudgeTask> tasks = new ArrayList<>();
     for (Candidate a : ok) {

@@ -1,5 +1,6 @@
 package dev.moaa.transforms.dpo;
 
+import dev.moaa.transforms.client.ThinkBlocks;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -10,6 +11,7 @@ import java.util.regex.Pattern;
 /**
  * Reads the machine-readable last line of a judge's reply. Only the last non-empty line counts:
  * verdict-like text anywhere else (an answer quoted by the judge, say) never decides a verdict.
+ * Thinking the judge wrote inline ({@code <think>…</think>}) is not part of the reply.
  */
 public final class Verdicts {
   public static final String A = "A";
@@ -55,7 +57,7 @@ public final class Verdicts {
     if (reply == null) {
       return null;
     }
-    String[] lines = reply.strip().split("\\R");
+    String[] lines = ThinkBlocks.strip(reply).split("\\R");
     for (int i = lines.length - 1; i >= 0; i--) {
       if (!lines[i].isBlank()) {
         return lines[i].strip();

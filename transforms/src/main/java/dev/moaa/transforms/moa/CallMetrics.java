@@ -9,10 +9,14 @@ import org.apache.beam.sdk.metrics.Metrics;
 
 /**
  * The per-model Beam metrics of finished calls (namespace {@value ModelCallFn#NAMESPACE}): {@code
- * calls} (every call, answered from the cache or not), {@code cache_hits}, and of the paid calls
- * {@code failures}, {@code retries} (every retried attempt), {@code rate_limited} (attempts answered
- * 429, a part of the retries and failures), {@code prompt_tokens}, {@code completion_tokens}, {@code
- * latency_ms}. Record on the DoFn's own thread: Beam's metric containers are per thread.
+ * calls} (every call, answered from the cache or not), {@code cache_hits}, {@code budget_refused}
+ * (calls the budget did not let out), and of the calls sent {@code requests} (every request sent,
+ * retries included), {@code failures} (calls that failed after their retries, budget refusals
+ * not counted), {@code retries} (every retried attempt), {@code rate_limited} (attempts answered
+ * 429, a part of the retries and failures), {@code prompt_tokens} and {@code completion_tokens}
+ * (billed over every answered attempt, failed calls included), {@code reasoning_tokens}, {@code
+ * usage_estimated} (calls whose tokens are partly estimated), {@code latency_ms}. Record on the
+ * DoFn's own thread: Beam's metric containers are per thread.
  */
 public final class CallMetrics implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -24,6 +28,10 @@ public final class CallMetrics implements Serializable {
   private final Counter promptTokens;
   private final Counter completionTokens;
   private final Counter cacheHits;
+  private final Counter requests;
+  private final Counter budgetRefused;
+  private final Counter reasoningTokens;
+  private final Counter usageEstimated;
   private final Distribution latency;
 
   public CallMetrics(ModelEndpoint endpoint) {
@@ -37,6 +45,10 @@ public final class CallMetrics implements Serializable {
     this.completionTokens = Metrics.counter(ns, "completion_tokens/" + m);
     this.cacheHits = Metrics.counter(ns, "cache_hits/" + m);
     this.latency = Metrics.distribution(ns, "latency_ms/" + m);
+    this.requests = Metrics.counter(ns, "requests/" + m);
+    this.budgetRefused = Metrics.counter(ns, "budget_refused/" + m);
+    this.reasoningTokens = Metrics.counter(ns, "reasoning_tokens/" + m);
+    this.usageEstimated = Metrics.counter(ns, "usage_estimated/" + m);
   }
 
   public void record(Call call) {
@@ -45,13 +57,22 @@ public final class CallMetrics implements Serializable {
       cacheHits.inc();
       return;
     }
+    if ("budget".equals(call.getErrorKind())) {
+      budgetRefused.inc();
+      return;
+    }
+    requests.inc(call.getAttempts());
     retries.inc(Math.max(0, call.getAttempts() - 1));
     rateLimited.inc(call.getRateLimited());
+    promptTokens.inc(call.getPromptTokens());
+    completionTokens.inc(call.getCompletionTokens());
+    reasoningTokens.inc(call.getReasoningTokens());
+    if (call.getUsageEstimated()) {
+      usageEstimated.inc();
+    }
     if (!call.getOk()) {
       failures.inc();
     } else {
-      promptTokens.inc(call.getPromptTokens());
-      completionTokens.inc(call.getCompletionTokens());
       latency.update(call.getLatencyMs());
     }
   }

@@ -308,6 +308,12 @@ public final class SharedModelClients {
         }
         return new Answer(r, null, false);
       } catch (ChatException e) {
+        if (hold != null) {
+          // an answer that arrived and was unusable is paid all the same
+          ledger.settle(hold, endpoint.costUsd(e.usage().promptTokens(), e.usage().completionTokens()),
+              e.usage().total());
+          hold = null;
+        }
         return new Answer(null, e, false);
       } finally {
         if (hold != null) {

@@ -155,16 +155,31 @@ class OpenAiChatClientTest {
   }
 
   @Test
-  void givenOnly429s_failsRateLimited_withEveryAttemptCountedAsA429() {
+  void given429sBetweenOtherFaults_the429sWaitWithoutSpendingAttempts() throws Exception {
     script.add(status(429, "no"));
     script.add(status(500, "no"));
     script.add(status(429, "no"));
     long before = System.currentTimeMillis();
-    ChatException e = assertThrows(ChatException.class, () -> client(3, 2000, KEY).complete(hello()));
-    assertEquals(ErrorKind.RATE_LIMITED, e.kind());
-    assertEquals(3, e.attempts());
-    assertEquals(2, e.rateLimited(), "the final 429 counts too");
-    assertTrue(e.startedAtMs() >= before && e.endedAtMs() >= e.startedAtMs(), e.startedAtMs() + " " + e.endedAtMs());
+    ChatResponse r = client(2, 2000, KEY).complete(hello());
+    assertEquals("fallback", r.content());
+    assertEquals(4, r.attempts(), "one 5xx of the two attempts allowed; the 429s are waits");
+    assertEquals(2, r.rateLimited());
+    assertTrue(r.startedAtMs() >= before && r.endedAtMs() >= r.startedAtMs(), r.startedAtMs() + " " + r.endedAtMs());
+  }
+
+  @Test
+  void givenOnly429s_failsRateLimitedOnceItsTotalWaitIsSpent_withEveryAttemptCountedAsA429() {
+    for (int i = 0; i < 10; i++) {
+      script.add(new Answer(429, "slow down", "retry-after-ms", "100", 0));
+    }
+    ModelEndpoint e = ModelEndpoint.builder("m", "http://127.0.0.1:" + server.getAddress().getPort() + "/v1", "model-x")
+        .readTimeoutMs(2000).connectTimeoutMs(1000).retry(RetryPolicy.of(2, 10, 100, 350)).build();
+    ChatException ex = assertThrows(ChatException.class,
+        () -> OpenAiChatClient.create(e, KEY, sleeps::add).complete(hello()));
+    assertEquals(ErrorKind.RATE_LIMITED, ex.kind());
+    assertEquals(4, ex.attempts(), "three waits of 100 ms fit in 350 ms, a fourth does not");
+    assertEquals(4, ex.rateLimited());
+    assertEquals(List.of(100L, 100L, 100L), sleeps);
   }
 
   @Test
@@ -254,5 +269,133 @@ class OpenAiChatClientTest {
     assertEquals("x [REDACTED] y", Redactor.redact("x " + KEY + " y", KEY));
     assertEquals("Authorization: Bearer [REDACTED]", Redactor.redact("Authorization: Bearer abc.def", null));
     assertEquals("{\"authorization\": \"[REDACTED]\"}", Redactor.redact("{\"authorization\": \"tok123\"}", null));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Tokens of every answered attempt, reasoning, servers that ignore n
+
+  private static Answer raw(String body) {
+    return new Answer(200, body, null, null, 0);
+  }
+
+  @Test
+  void givenAnEmptyAnswerThenAGoodOne_billsBothAttempts() throws Exception {
+    script.add(raw("{\"choices\":[{\"message\":{\"content\":\"\"},\"finish_reason\":\"stop\"}],"
+        + "\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":3}}"));
+    script.add(ok("fine", "stop"));
+    ChatResponse r = client(3, 2000, KEY).complete(hello());
+    assertEquals("fine", r.content());
+    assertEquals(22, r.promptTokens(), "the unusable answer's prompt tokens were billed too");
+    assertEquals(10, r.completionTokens());
+    assertFalse(r.usageEstimated());
+  }
+
+  @Test
+  void givenPersistentEmptyAnswers_theFailureCarriesWhatEveryAttemptWasBilled() {
+    for (int i = 0; i < 3; i++) {
+      script.add(raw("{\"choices\":[{\"message\":{\"content\":\" \"},\"finish_reason\":\"stop\"}],"
+          + "\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":2}}"));
+    }
+    ChatException e = assertThrows(ChatException.class, () -> client(3, 2000, KEY).complete(hello()));
+    assertEquals(ErrorKind.EMPTY_CONTENT, e.kind());
+    assertEquals(new Usage(33, 6, 0, false), e.usage());
+  }
+
+  @Test
+  void givenAnAnswerWithoutUsage_estimatesItAndSaysSo() throws Exception {
+    script.add(raw("{\"choices\":[{\"message\":{\"content\":\"twelve chars\"},\"finish_reason\":\"stop\"}]}"));
+    ChatResponse r = client(3, 2000, KEY).complete(hello());
+    assertTrue(r.usageEstimated());
+    assertTrue(r.promptTokens() > 0 && r.completionTokens() == 3, r.promptTokens() + " " + r.completionTokens());
+  }
+
+  @Test
+  void givenReasoningContent_keepsItApartFromTheAnswer_andCountsReasoningTokens() throws Exception {
+    script.add(raw("{\"choices\":[{\"message\":{\"content\":\"Paris.\",\"reasoning_content\":\"The capital...\"},"
+        + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":30,"
+        + "\"completion_tokens_details\":{\"reasoning_tokens\":25}}}"));
+    ChatResponse r = client(3, 2000, KEY).complete(hello());
+    assertEquals("Paris.", r.content());
+    assertEquals("The capital...", r.reasoning());
+    assertEquals(25, r.reasoningTokens());
+    assertEquals(30, r.completionTokens());
+  }
+
+  @Test
+  void givenThinkBlocksInline_takesThemOutOfTheAnswer() throws Exception {
+    script.add(ok("<think>let me see</think>\\n\\nThe answer.", "stop"));
+    script.add(ok("still thinking</think>Second answer.", "stop"));
+    OpenAiChatClient c = client(3, 2000, KEY);
+    ChatResponse first = c.complete(hello());
+    assertEquals("The answer.", first.content());
+    assertEquals("let me see", first.reasoning());
+    ChatResponse second = c.complete(hello());
+    assertEquals("Second answer.", second.content());
+    assertEquals("still thinking", second.reasoning());
+  }
+
+  @Test
+  void givenAModelThatKeepsItsReasoning_writesItBackAsOneThinkBlock() throws Exception {
+    script.add(raw("{\"choices\":[{\"message\":{\"content\":\"Paris.\",\"reasoning\":\"capital\"},"
+        + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3}}"));
+    ModelEndpoint e = ModelEndpoint.builder("m", "http://127.0.0.1:" + server.getAddress().getPort() + "/v1", "model-x")
+        .keepReasoning(true).build();
+    ChatResponse r = OpenAiChatClient.create(e, KEY, sleeps::add).complete(hello());
+    assertEquals("<think>\ncapital\n</think>\n\nParis.", r.content());
+  }
+
+  @Test
+  void givenTheWholeBudgetSpentThinking_failsOnceWithAReasonThatSaysSo() {
+    script.add(raw("{\"choices\":[{\"message\":{\"content\":\"\",\"reasoning_content\":\"hmm hmm\"},"
+        + "\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":16,"
+        + "\"completion_tokens_details\":{\"reasoning_tokens\":16}}}"));
+    script.add(ok("never asked", "stop"));
+    ChatException e = assertThrows(ChatException.class, () -> client(5, 2000, KEY).complete(hello()));
+    assertEquals(ErrorKind.REASONING_EXHAUSTED, e.kind());
+    assertEquals(1, e.attempts(), "not retried at the same limit");
+    assertEquals(1, bodies.size());
+    assertTrue(e.getMessage().contains("whole completion budget on reasoning"), e.getMessage());
+    assertEquals(new Usage(9, 16, 16, false), e.usage());
+  }
+
+  @Test
+  void sendsMaxCompletionTokensAndReasoningEffortAsGiven() throws Exception {
+    ModelEndpoint e = ModelEndpoint.builder("m", "http://127.0.0.1:" + server.getAddress().getPort() + "/v1", "model-x")
+        .maxCompletionTokens(900).reasoningEffort("low").build();
+    OpenAiChatClient.create(e, KEY, sleeps::add).complete(hello());
+    assertEquals(900, bodies.get(0).path("max_completion_tokens").asInt());
+    assertEquals("low", bodies.get(0).path("reasoning_effort").asText());
+    assertFalse(bodies.get(0).has("max_tokens"));
+  }
+
+  @Test
+  void givenAServerThatIgnoresN_asksForTheOtherChoicesOneByOneWithTheirOwnSeeds() throws Exception {
+    script.add(ok("one", "stop"));
+    script.add(ok("two", "stop"));
+    script.add(ok("three", "stop"));
+    ChatResponse r = client(3, 2000, KEY).complete(hello().withN(3));
+    assertEquals(List.of("one", "two", "three"), r.choices());
+    assertEquals(3, bodies.size());
+    assertEquals(3, bodies.get(0).path("n").asInt());
+    assertEquals(List.of(7L, 8L, 9L), bodies.stream().map(b -> b.path("seed").asLong()).toList());
+    assertFalse(bodies.get(1).has("n"));
+    assertEquals(33, r.promptTokens());
+    assertEquals(21, r.completionTokens());
+    assertEquals(3, r.attempts());
+  }
+
+  @Test
+  void probe_acceptsAnyAnswer_andNamesWhatTheServerSaid() {
+    script.add(raw("{\"choices\":[{\"message\":{\"content\":\"\"},\"finish_reason\":\"length\"}],"
+        + "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1}}"));
+    script.add(status(401, "{\"error\":\"bad key " + KEY + "\"}"));
+    OpenAiChatClient c = client(3, 2000, KEY);
+    OpenAiChatClient.Probe ok = c.probe(hello());
+    assertTrue(ok.ok());
+    assertEquals(new Usage(5, 1, 0, false), ok.usage());
+    OpenAiChatClient.Probe refused = c.probe(hello());
+    assertFalse(refused.ok());
+    assertEquals(401, refused.status());
+    assertFalse(refused.detail().contains(KEY), refused.detail());
   }
 }

@@ -103,7 +103,7 @@ class DpoStepsTest {
 
     DpoSteps.Expansion same = DpoSteps.expand(DpoSteps.sampled(MOA, work(), List.of(ok("policy", "a"), ok("policy", "a "))));
     assertEquals("identical_candidates", same.dropped().getReason());
-    assertEquals("all 2 candidates have the same text", same.dropped().getDetail());
+    assertTrue(same.dropped().getDetail().startsWith("all 2 candidates have the same text: the policy endpoint did not honour sampling"), same.dropped().getDetail());
   }
 
   @Test
