@@ -1,6 +1,7 @@
 package dev.moaa.tests;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -53,6 +54,12 @@ class BudgetAndRateLimitTest {
       assertTrue(budgetDead > 0, "rows were left for later");
       assertEquals(rows, written + budgetDead, "nothing else was lost");
       assertTrue(stopped.out().contains("dead letters with reason 'budget'"), stopped.out());
+      assertTrue(stopped.out().contains("MoAA SFT STOPPED BY THE BUDGET in"), stopped.out());
+      assertFalse(stopped.out().contains("DONE"), "a budget stop never says DONE: " + stopped.out());
+      assertEquals(paidFirst, m.path("totals").path("paid_calls").asLong(),
+          "paid_calls counts the requests the endpoint received, not the calls the budget refused");
+      assertTrue(m.path("models").path("p1").path("budget_refused").asLong() > 0
+          || m.path("models").path("agg").path("budget_refused").asLong() > 0, "refusals are counted apart");
       List<JsonNode> dead = Fixtures.readJsonLines(out.resolve("dead-letters"));
       assertEquals(budgetDead, dead.stream().filter(d -> d.path("reason").asText().equals("budget")).count());
 

@@ -131,7 +131,8 @@ class DpoEndToEndTest {
       Files.writeString(cfg, DpoFixtures.config(biasedSim.baseUrl(), "{mode: single, judges: [biased]}", 3));
       Path out = work.resolve("biased");
       Fixtures.Run run = dpo("--config=" + cfg, "--input=" + input + "/generated.jsonl", "--output=" + out);
-      assertEquals(0, run.code(), run.err());
+      assertEquals(4, run.code(), "exit 4: it reconciled, but wrote no row. " + run.err());
+      assertTrue(run.err().contains("the run wrote no row from 50 read"), run.err());
       Fixtures.assertReconciles(Fixtures.manifest(out), 50, 0, 0, 50);
       List<JsonNode> dropped = Fixtures.readJsonLines(out.resolve("dropped"));
       assertEquals(50, dropped.size());

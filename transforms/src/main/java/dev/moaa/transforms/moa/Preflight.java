@@ -96,15 +96,45 @@ public final class Preflight {
     ModelEndpoint m = probeEndpoint(model);
     ChatRequest request = ChatRequest.of(PROBE);
     String key = Calls.requestHash(m, request, TEMPLATE);
+    boolean claimed = false;
     if (cache != null) {
+      // like any call: a stored answer is used, and a probe another process is sending is waited for
+      long deadline = System.currentTimeMillis() + 60_000;
       try {
-        if (cache.get(key) != null) {
-          return new Result(model, true, true, 200, null, "ok", Usage.NONE);
+        while (true) {
+          if (cache.get(key) != null) {
+            return new Result(model, true, true, 200, null, "ok", Usage.NONE);
+          }
+          if (cache.claim(key)) {
+            claimed = true;
+            if (cache.get(key) != null) {
+              cache.unclaim(key);
+              return new Result(model, true, true, 200, null, "ok", Usage.NONE);
+            }
+            break;
+          }
+          if (System.currentTimeMillis() > deadline) {
+            break;
+          }
+          Thread.sleep(50);
         }
       } catch (CacheException e) {
-        // a miss
+        // a miss: the probe is sent
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
       }
     }
+    try {
+      return send(model, m, request, key, cache);
+    } finally {
+      if (claimed) {
+        cache.unclaim(key);
+      }
+    }
+  }
+
+  private static Result send(ModelEndpoint model, ModelEndpoint m, ChatRequest request, String key,
+      ResponseCache cache) {
     OpenAiChatClient client;
     try {
       client = OpenAiChatClient.create(m);
