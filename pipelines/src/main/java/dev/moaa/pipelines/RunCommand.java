@@ -19,6 +19,7 @@ import dev.moaa.transforms.cache.ResponseCache;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.moa.Preflight;
 import java.util.ArrayList;
+import java.util.concurrent.CompletableFuture;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.io.FileSystems;
@@ -52,7 +53,7 @@ public final class RunCommand {
     RunOptions options;
     MoaaConfig config;
     RunSpec spec;
-    List<Preflight.Result> preflight = List.of();
+    CompletableFuture<Probes> preflight = CompletableFuture.completedFuture(new Probes(List.of(), 0));
     try {
       PipelineOptionsFactory.register(RunOptions.class);
       options = PipelineOptionsFactory.fromArgs(args).withValidation().as(RunOptions.class);
@@ -69,15 +70,11 @@ public final class RunCommand {
       }
       checkOutput(Paths.get(spec.output()), options.getOverwrite(), kind.shardDir(), config.hash());
       if (options.getPreflight()) {
-        preflight = preflight(kind, config, out);
-        if (preflight.stream().anyMatch(r -> !r.ok())) {
-          err.println(name + ": the preflight found a model that cannot be used; nothing was processed:");
-          preflight.stream().filter(r -> !r.ok()).forEach(r -> err.println("  " + r.describe()));
-          err.println("  (--preflight=false skips this check)");
-          return new Outcome(ExitCodes.USAGE, null, null, null);
-        }
+        // the probes go out now and are awaited once the graph is built, before the output is touched
+        MoaaConfig c = config;
+        long t0 = System.nanoTime();
+        preflight = CompletableFuture.supplyAsync(() -> new Probes(probe(kind, c), System.nanoTime() - t0));
       }
-      prepareOutput(Paths.get(spec.output()), options.getOverwrite(), kind.shardDir(), config.hash(), out);
     } catch (ConfigException e) {
       err.println(name + ": configuration error: " + e.getMessage());
       return new Outcome(ExitCodes.USAGE, null, null, null);
@@ -90,8 +87,11 @@ public final class RunCommand {
     return runPipeline(kind, options, config, spec, flinkMaster, preflight, out, err);
   }
 
-  /** Probes every model of the run once (see {@link Preflight}) and says what it found. */
-  static List<Preflight.Result> preflight(RunKind kind, MoaaConfig config, PrintStream out) {
+  /** What the preflight found, and how long it took. */
+  private record Probes(List<Preflight.Result> results, long nanos) {}
+
+  /** Probes every model of the run once (see {@link Preflight}). */
+  private static List<Preflight.Result> probe(RunKind kind, MoaaConfig config) {
     List<ModelEndpoint> models = new ArrayList<>();
     for (String name : kind.modelRoles(config).keySet()) {
       ModelEndpoint m = config.models().get(name);
@@ -99,12 +99,7 @@ public final class RunCommand {
         models.add(m);
       }
     }
-    long started = System.nanoTime();
-    List<Preflight.Result> results = Preflight.check(models, config.cache());
-    long ok = results.stream().filter(Preflight.Result::ok).count();
-    out.printf(Locale.ROOT, "  preflight: %d of %d endpoint(s) answered in %.1f s%n", ok, results.size(),
-        (System.nanoTime() - started) / 1e9);
-    return results;
+    return Preflight.check(models, config.cache());
   }
 
   /**
@@ -183,7 +178,7 @@ public final class RunCommand {
   }
 
   private static Outcome runPipeline(RunKind kind, RunOptions options, MoaaConfig config, RunSpec spec,
-      String flinkMaster, List<Preflight.Result> preflight, PrintStream out, PrintStream err) {
+      String flinkMaster, CompletableFuture<Probes> probes, PrintStream out, PrintStream err) {
     String name = "moaa " + kind.command();
     String title = "MoAA " + kind.command().toUpperCase(Locale.ROOT);
     Path output = Paths.get(spec.output()).toAbsolutePath();
@@ -194,6 +189,25 @@ public final class RunCommand {
     Instant started = Instant.now();
     Pipeline p = Pipeline.create(options);
     kind.build(p, config, spec);
+    Probes found = probes.join();
+    List<Preflight.Result> preflight = found.results();
+    if (!preflight.isEmpty()) {
+      long ok = preflight.stream().filter(Preflight.Result::ok).count();
+      out.printf(Locale.ROOT, "  preflight: %d of %d endpoint(s) answered in %.1f s%n", ok, preflight.size(),
+          found.nanos() / 1e9);
+      if (ok < preflight.size()) {
+        err.println(name + ": the preflight found a model that cannot be used; nothing was processed:");
+        preflight.stream().filter(r -> !r.ok()).forEach(r -> err.println("  " + r.describe()));
+        err.println("  (--preflight=false skips this check)");
+        return new Outcome(ExitCodes.USAGE, null, null, null);
+      }
+    }
+    try {
+      prepareOutput(output, options.getOverwrite(), kind.shardDir(), config.hash(), out);
+    } catch (IllegalArgumentException | IllegalStateException e) {
+      err.println(name + ": " + e.getMessage());
+      return new Outcome(ExitCodes.USAGE, null, null, null);
+    }
     PipelineResult result;
     PipelineResult.State state;
     boolean direct = "DirectRunner".equals(runner);

@@ -10,8 +10,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The stored form of an answer: a small JSON document with what a call produced and what it cost
- * the first time. Nothing of the request is stored but its hash (the key), and no header: a cache
+ * The stored form of an answer: a small JSON document with what a call produced (its reasoning
+ * too) and what it cost the first time. Nothing of the request is stored but its hash (the key), and no header: a cache
  * entry never holds a credential.
  */
 final class AnswerCodec {
@@ -35,6 +35,15 @@ final class AnswerCodec {
     n.put("latency_ms", r.latencyMs());
     ArrayNode choices = n.putArray("choices");
     r.choices().forEach(choices::add);
+    if (r.reasoning() != null) {
+      n.put("reasoning", r.reasoning());
+    }
+    if (r.reasoningTokens() > 0) {
+      n.put("reasoning_tokens", r.reasoningTokens());
+    }
+    if (r.usageEstimated()) {
+      n.put("usage_estimated", true);
+    }
     try {
       return JSON.writeValueAsBytes(n);
     } catch (IOException e) {
@@ -52,10 +61,12 @@ final class AnswerCodec {
     if (choices.isEmpty()) {
       choices.add(n.get("content").asText());
     }
+    int attempts = n.path("attempts").asInt();
     return new ChatResponse(n.get("content").asText(),
         n.path("finish_reason").isTextual() ? n.get("finish_reason").asText() : null,
         n.path("prompt_tokens").asLong(), n.path("completion_tokens").asLong(),
-        n.path("attempts").asInt(), n.path("latency_ms").asLong(), Math.max(0, n.path("attempts").asInt() - 1),
-        choices);
+        attempts, n.path("latency_ms").asLong(), Math.max(0, attempts - 1), choices, 0, 0, 0,
+        n.path("reasoning").isTextual() ? n.get("reasoning").asText() : null, n.path("reasoning_tokens").asLong(),
+        n.path("usage_estimated").asBoolean(false));
   }
 }

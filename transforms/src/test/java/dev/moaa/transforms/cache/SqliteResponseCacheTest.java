@@ -40,6 +40,20 @@ class SqliteResponseCacheTest {
   }
 
   @Test
+  void anAnswersReasoningAndEstimatedUsage_areStoredWithIt() throws Exception {
+    try (SqliteResponseCache c = SqliteResponseCache.open(dir.resolve("r.sqlite").toString())) {
+      c.put("k", "m", new ChatResponse("Paris.", "stop", 9, 30, 1, 100, 0, List.of("Paris."), 0, 0, 0,
+          "The capital of France...", 25, true));
+      ChatResponse r = c.get("k");
+      assertEquals("The capital of France...", r.reasoning());
+      assertEquals(25, r.reasoningTokens());
+      assertTrue(r.usageEstimated());
+      c.put("plain", "m", answer("x"));
+      assertNull(c.get("plain").reasoning());
+    }
+  }
+
+  @Test
   void theFirstWriterWins() throws Exception {
     try (SqliteResponseCache c = SqliteResponseCache.open(dir.resolve("a.sqlite").toString())) {
       c.put("k", "m", answer("first"));
