@@ -19,10 +19,13 @@ import java.util.Objects;
  * @param authorized whether the request passed the API key check (always true when none is set)
  * @param status the HTTP status the endpoint answered with
  * @param attempt which attempt of this exact body it was (1, 2, ...) among the requests that got
- *     past authentication, validation and the concurrency cap; 0 for a request stopped before
+ *     past authentication, validation and the concurrency cap (a 429 drawn by the load-independent
+ *     429 rate has one); 0 for a request stopped before
  * @param order the arrival order of the request since the endpoint started (1, 2, ...)
  * @param answeredAtNanos when the endpoint answered it ({@link System#nanoTime()}; after the
- *     simulated latency for an admitted request, at once for one turned away)
+ *     time queued and the simulated latency for an admitted request, at once for one turned away)
+ * @param queuedMs how long the request waited in its model's queue before being processed, in
+ *     queueing mode; 0 otherwise
  */
 public record RecordedRequest(
     String model,
@@ -32,7 +35,8 @@ public record RecordedRequest(
     int status,
     int attempt,
     long order,
-    long answeredAtNanos) {
+    long answeredAtNanos,
+    long queuedMs) {
 
   /** Copies what it is given, so a recorded request never changes. */
   public RecordedRequest {

@@ -28,6 +28,19 @@ import java.util.regex.Pattern;
  *
  * <p>Requests that {@link SimulatedJudge} recognises as judge requests get a judge's reply instead
  * of such an answer; usage and the {@code max_tokens} cut apply to both alike.
+ *
+ * <p>Reasoning models ({@link SimulatedEndpoint.Settings#answersWithReasoning(String)}) answer as
+ * vLLM or DeepSeek do behind a reasoning parser: {@code message.reasoning_content} holds some
+ * thinking (about {@value #THINKING_WORDS} words, some 30 tokens, from the choice's signature),
+ * {@code message.content} the reply, and {@code usage.completion_tokens_details.reasoning_tokens}
+ * counts the thinking, which {@code completion_tokens} includes. The thinking comes first out of
+ * the token limit ({@code max_completion_tokens} or {@code max_tokens}, the smaller when both are
+ * given): when it leaves no room the content is "", the thinking is cut at the limit and {@code
+ * finish_reason} is {@code length}. Models that think inline ({@link
+ * SimulatedEndpoint.Settings#thinksInline(String)}) put the same thinking in the content instead:
+ * {@code <think>\nTHINKING\n</think>\n\nREPLY} when the last hex digit of the choice's
+ * signature is even, and {@code THINKING\n</think>\n\nREPLY}, opening tag left out as by models
+ * whose chat template opens the block in the prompt, when it is odd.
  */
 final class SimulatedAnswers {
 
@@ -54,12 +67,24 @@ final class SimulatedAnswers {
   /** How many filler words come before injected verdict lines, at most. */
   private static final int WORDS_BEFORE_INJECTION = 6;
 
+  /** How many words of thinking a reasoning or think-inline model writes. */
+  static final int THINKING_WORDS = 16;
+
+  static final String THINK_OPEN = "<think>\n";
+  static final String THINK_CLOSE = "\n</think>\n\n";
+
   private final ObjectMapper mapper;
+  private final SimulatedEndpoint.Settings settings;
   private final int wordsPerAnswer;
   private final SimulatedJudge judge;
 
+  /** One choice as generated: its thinking (null for a model without a reasoning parser). */
+  private record Choice(
+      String reasoning, String content, String finish, long reasoningTokens, long contentTokens) {}
+
   SimulatedAnswers(ObjectMapper mapper, SimulatedEndpoint.Settings settings) {
     this.mapper = mapper;
+    this.settings = settings;
     this.wordsPerAnswer = settings.wordsPerAnswer();
     this.judge = new SimulatedJudge(settings);
   }
@@ -84,13 +109,23 @@ final class SimulatedAnswers {
     return SimHashing.sha256Hex(material).substring(0, 10);
   }
 
-  /** The full answer body; with {@code empty} every choice's content is "". */
+  /** The full answer body, with usage; with {@code empty} every choice's content is "". */
   ObjectNode answer(ChatRequest request, boolean empty) {
+    return answer(request, empty, true);
+  }
+
+  /**
+   * The full answer body: one choice per {@code n} (a single one when the settings ignore {@code
+   * n}). With {@code empty} every choice's content is "" (a reasoning model keeps its thinking);
+   * without {@code withUsage} the body has no {@code usage} object.
+   */
+  ObjectNode answer(ChatRequest request, boolean empty, boolean withUsage) {
     Object seed = request.params().get("seed");
     String sig = signature(request.model(), request.messagesNode(), seed, 0);
     SimulatedJudge.Kind kind = SimulatedJudge.kind(request.messages());
     int references = kind == SimulatedJudge.Kind.ANSWER ? countReferences(request.messages()) : 0;
     boolean inject = kind == SimulatedJudge.Kind.ANSWER && injects(request.messages());
+    boolean reasons = settings.answersWithReasoning(request.model());
     ObjectNode root = NODES.objectNode();
     root.put("id", "chatcmpl-sim-" + sig);
     root.put("object", "chat.completion");
@@ -99,40 +134,92 @@ final class SimulatedAnswers {
     root.put("system_fingerprint", FINGERPRINT);
     ArrayNode choices = root.putArray("choices");
     long completionTokens = 0;
-    for (int i = 0; i < request.n(); i++) {
-      String content = "";
-      String finish = "stop";
+    long reasoningTokens = 0;
+    int count = settings.ignoreN() ? 1 : request.n();
+    for (int i = 0; i < count; i++) {
+      String choiceSig =
+          i == 0 ? sig : signature(request.model(), request.messagesNode(), seed, i);
+      String reply = "";
       if (!empty) {
-        String choiceSig =
-            i == 0 ? sig : signature(request.model(), request.messagesNode(), seed, i);
-        content = kind == SimulatedJudge.Kind.ANSWER
+        reply = kind == SimulatedJudge.Kind.ANSWER
             ? content(request.model(), choiceSig, references, inject)
             : judge.reply(kind, request.model(), request.messages(),
                 tag(request.model(), choiceSig));
-        Integer limit = request.maxTokens();
-        if (limit != null && tokens(content.length()) > limit) {
-          content = cut(content, (int) Math.min(Integer.MAX_VALUE, limit * 4L));
-          finish = "length";
-        }
       }
-      completionTokens += tokens(content.length());
+      Choice generated = generate(request.model(), choiceSig, reply, empty, request.maxTokens());
+      completionTokens += generated.reasoningTokens() + generated.contentTokens();
+      reasoningTokens += generated.reasoningTokens();
       ObjectNode choice = choices.addObject();
       choice.put("index", i);
       ObjectNode message = choice.putObject("message");
       message.put("role", "assistant");
-      message.put("content", content);
-      choice.put("finish_reason", finish);
+      message.put("content", generated.content());
+      if (generated.reasoning() != null) {
+        message.put("reasoning_content", generated.reasoning());
+      }
+      choice.put("finish_reason", generated.finish());
     }
-    long promptChars = 0;
-    for (RecordedRequest.Message message : request.messages()) {
-      promptChars += message.content().length();
+    if (withUsage) {
+      long promptChars = 0;
+      for (RecordedRequest.Message message : request.messages()) {
+        promptChars += message.content().length();
+      }
+      long promptTokens = tokens(promptChars);
+      ObjectNode usage = root.putObject("usage");
+      usage.put("prompt_tokens", promptTokens);
+      usage.put("completion_tokens", completionTokens);
+      usage.put("total_tokens", promptTokens + completionTokens);
+      if (reasons) {
+        usage.putObject("completion_tokens_details").put("reasoning_tokens", reasoningTokens);
+      }
     }
-    long promptTokens = tokens(promptChars);
-    ObjectNode usage = root.putObject("usage");
-    usage.put("prompt_tokens", promptTokens);
-    usage.put("completion_tokens", completionTokens);
-    usage.put("total_tokens", promptTokens + completionTokens);
     return root;
+  }
+
+  /**
+   * Lays out one choice for the kind of model: the reply alone, thinking apart from it, or
+   * thinking inline; then applies the token limit, thinking first.
+   */
+  private Choice generate(String model, String sig, String reply, boolean empty, Integer limit) {
+    long budget = limit == null ? Long.MAX_VALUE : limit;
+    String reasoning = null;
+    long reasoningTokens = 0;
+    String content = reply;
+    String finish = "stop";
+    if (settings.answersWithReasoning(model)) {
+      reasoning = thinking(sig);
+      if (tokens(reasoning.length()) >= budget) {
+        reasoning = cut(reasoning, charsFor(budget));
+        finish = "length";
+        content = "";
+      }
+      reasoningTokens = tokens(reasoning.length());
+      budget -= reasoningTokens;
+    } else if (settings.thinksInline(model) && !empty) {
+      content = (opensThinkBlock(sig) ? THINK_OPEN : "") + thinking(sig) + THINK_CLOSE + reply;
+    }
+    if (!content.isEmpty() && tokens(content.length()) > budget) {
+      content = cut(content, charsFor(budget));
+      finish = "length";
+    }
+    return new Choice(reasoning, content, finish, reasoningTokens, tokens(content.length()));
+  }
+
+  /** The thinking of one choice: a fixed opening and {@value #THINKING_WORDS} words. */
+  static String thinking(String sig) {
+    return "Let me think: " + String.join(" ", words(sig + "|thinking", THINKING_WORDS)) + ".";
+  }
+
+  /**
+   * Whether a think-inline answer opens its block with {@code <think>}: yes when the last hex
+   * digit of the choice's signature is even.
+   */
+  static boolean opensThinkBlock(String sig) {
+    return Character.digit(sig.charAt(sig.length() - 1), 16) % 2 == 0;
+  }
+
+  private static int charsFor(long tokens) {
+    return (int) Math.min(Integer.MAX_VALUE, Math.max(0, tokens) * 4L);
   }
 
   /** A body that starts like an answer and stops in the middle of a string. */

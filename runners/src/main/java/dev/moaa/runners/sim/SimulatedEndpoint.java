@@ -30,6 +30,8 @@ import java.util.concurrent.ConcurrentSkipListSet;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -41,11 +43,18 @@ import org.slf4j.LoggerFactory;
  * answers deterministically without any model behind it.
  *
  * <p>It serves {@code POST /v1/chat/completions}, {@code GET /v1/models} and {@code GET
- * /sim/stats}. Latency, a per-model concurrency cap (answered with 429 and retry hints), injected
- * faults (5xx, stalls, malformed and empty bodies) and an API key check are set through {@link
- * Settings}. Every answer carries token usage and starts with a {@code [simulated MODEL SIG]} tag
- * derived from the model and the exact messages, so a test can check what the caller sent, and
- * ends with a hidden quality marker {@code ⟨quality=0.NNN⟩} (see {@link SimulatedQuality}).
+ * /sim/stats}. Latency, a per-model concurrency cap (answered with 429 and retry hints) or instead
+ * a per-model queue (requests wait for one of a few processing slots, as on vLLM or TGI), injected
+ * faults (429s whatever the load, 5xx, stalls, malformed and empty bodies, answers without usage),
+ * servers that ignore {@code n}, reasoning models (separate {@code reasoning_content} and reasoning
+ * tokens, or thinking written inline in {@code <think>} blocks) and an API key check are set
+ * through {@link Settings}. Per model it counts the requests received, the answers by status, the
+ * peaks in flight and in the queue, and the tokens billed in the {@code usage} of its answers.
+ *
+ * <p>Every answer carries token usage (unless drawn to leave it out) and its reply starts with a
+ * {@code [simulated MODEL SIG]} tag derived from the model and the exact messages, so a test can
+ * check what the caller sent, and ends with a hidden quality marker {@code ⟨quality=0.NNN⟩} (see
+ * {@link SimulatedQuality}).
  *
  * <p>Requests laid out like the judge prompt templates (pairwise, aggregate, criteria selection,
  * verdict repair) are answered by simulated judges instead, which prefer the answer of higher
@@ -119,6 +128,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
   private final Map<String, ModelCounters> perModel = new ConcurrentHashMap<>();
   private final ModelCounters totals = new ModelCounters();
   private final Map<String, AtomicInteger> attempts = new ConcurrentHashMap<>();
+  private final Map<String, Semaphore> queues = new ConcurrentHashMap<>();
   private final ConcurrentLinkedQueue<RecordedRequest> log = new ConcurrentLinkedQueue<>();
   private final AtomicInteger logSize = new AtomicInteger();
   private final Set<String> requestedModels = new ConcurrentSkipListSet<>();
@@ -205,7 +215,10 @@ public final class SimulatedEndpoint implements AutoCloseable {
     return counters == null ? 0 : counters.requests();
   }
 
-  /** The most requests for {@code model} that were in progress at the same time. */
+  /**
+   * The most requests for {@code model} that were in progress at the same time; in queueing mode
+   * only those being processed count, never more than {@link Settings#queueSlots()}.
+   */
   public int peakInFlight(String model) {
     ModelCounters counters = perModel.get(model);
     return counters == null ? 0 : counters.peakInFlight();
@@ -254,9 +267,113 @@ public final class SimulatedEndpoint implements AutoCloseable {
     return counters == null ? 0 : counters.inFlight();
   }
 
-  /** How many requests were turned away with 429 by the concurrency cap. */
+  /**
+   * How many requests were turned away with 429, by the concurrency cap or by the
+   * load-independent 429 rate.
+   */
   public long count429() {
     return totals.status(429);
+  }
+
+  /** How many requests (all models) were answered with HTTP {@code status}. */
+  public long statusCount(int status) {
+    return totals.status(status);
+  }
+
+  /**
+   * How many chat-completion requests arrived since start or the last {@link #reset()}, counted
+   * on arrival: those still waiting or in progress, and those refused (401, 400, 429) or left
+   * unanswered when the endpoint closed, included.
+   */
+  public long receivedCount() {
+    return totals.received();
+  }
+
+  /**
+   * How many chat-completion requests naming {@code model} arrived, counted as {@link
+   * #receivedCount()} is (a body too broken to name a model counts in the total only).
+   */
+  public long receivedCount(String model) {
+    ModelCounters counters = perModel.get(model);
+    return counters == null ? 0 : counters.received();
+  }
+
+  /**
+   * How many requests for {@code model} wait in its queue right now (queueing mode, see {@link
+   * Settings#queueSlots()}); requests being processed count in {@link #inFlight(String)}.
+   */
+  public int queueLength(String model) {
+    ModelCounters counters = perModel.get(model);
+    return counters == null ? 0 : counters.queued();
+  }
+
+  /** The most requests for {@code model} that waited in its queue at the same time. */
+  public int peakQueueLength(String model) {
+    ModelCounters counters = perModel.get(model);
+    return counters == null ? 0 : counters.peakQueued();
+  }
+
+  /** The sum of the times requests for {@code model} waited in its queue, in ms. */
+  public long queueWaitMs(String model) {
+    ModelCounters counters = perModel.get(model);
+    return counters == null ? 0 : counters.queueWaitMs();
+  }
+
+  /**
+   * The sum of {@code usage.prompt_tokens} over the 200 answers for {@code model} that carried a
+   * usage object: what the endpoint billed for prompts.
+   */
+  public long billedPromptTokens(String model) {
+    ModelCounters counters = perModel.get(model);
+    return counters == null ? 0 : counters.billedPromptTokens();
+  }
+
+  /** The sum of {@code usage.completion_tokens} (reasoning included) billed for {@code model}. */
+  public long billedCompletionTokens(String model) {
+    ModelCounters counters = perModel.get(model);
+    return counters == null ? 0 : counters.billedCompletionTokens();
+  }
+
+  /** The sum of {@code usage.completion_tokens_details.reasoning_tokens} billed for {@code model}. */
+  public long billedReasoningTokens(String model) {
+    ModelCounters counters = perModel.get(model);
+    return counters == null ? 0 : counters.billedReasoningTokens();
+  }
+
+  /** Prompt plus completion tokens billed for {@code model} (the sum of {@code total_tokens}). */
+  public long billedTokens(String model) {
+    return billedPromptTokens(model) + billedCompletionTokens(model);
+  }
+
+  /** {@link #billedPromptTokens(String)} over all models. */
+  public long billedPromptTokens() {
+    return totals.billedPromptTokens();
+  }
+
+  /** {@link #billedCompletionTokens(String)} over all models. */
+  public long billedCompletionTokens() {
+    return totals.billedCompletionTokens();
+  }
+
+  /** {@link #billedReasoningTokens(String)} over all models. */
+  public long billedReasoningTokens() {
+    return totals.billedReasoningTokens();
+  }
+
+  /** {@link #billedTokens(String)} over all models. */
+  public long billedTokens() {
+    return billedPromptTokens() + billedCompletionTokens();
+  }
+
+  /** How many 200 answers for {@code model} were sent without a usage object. */
+  public long answersWithoutUsage(String model) {
+    ModelCounters counters = perModel.get(model);
+    return counters == null ? 0 : counters.withoutUsage();
+  }
+
+  /** How many 200 answers (all models) were sent without a usage object. */
+  public long answersWithoutUsage() {
+    return totals.withoutUsage();
   }
 
   /**
@@ -336,21 +453,25 @@ public final class SimulatedEndpoint implements AutoCloseable {
     List<RecordedRequest.Message> messages = ChatRequest.messagesOf(root);
     Map<String, Object> params = ChatRequest.paramsOf(root, mapper);
     boolean authorized = authorized(exchange);
+    if (model != null) {
+      countersFor(model).countReceived();
+    }
+    totals.countReceived();
 
     if (!authorized) {
-      record(model, messages, params, false, 401, 0, order);
+      record(model, messages, params, false, 401, 0, order, 0);
       return json(401, SimulatedAnswers.error(
           "Simulated endpoint: missing or incorrect API key. Send 'Authorization: Bearer <key>'.",
           "invalid_request_error", null, "invalid_api_key"));
     }
     if (body.length > MAX_BODY_BYTES) {
-      record(model, messages, params, true, 413, 0, order);
+      record(model, messages, params, true, 413, 0, order, 0);
       return json(413, SimulatedAnswers.error(
           "Request body larger than " + MAX_BODY_BYTES + " bytes.",
           "invalid_request_error", null, null));
     }
     if (root == null) {
-      record(model, messages, params, true, 400, 0, order);
+      record(model, messages, params, true, 400, 0, order, 0);
       return json(400, SimulatedAnswers.error(
           "The body of the request is not valid JSON.", "invalid_request_error", null, null));
     }
@@ -358,7 +479,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
     try {
       request = ChatRequest.parse(root, mapper);
     } catch (ChatRequest.BadRequest e) {
-      record(model, messages, params, true, 400, 0, order);
+      record(model, messages, params, true, 400, 0, order, 0);
       return json(400, SimulatedAnswers.error(
           e.getMessage(), "invalid_request_error", e.param(), null));
     }
@@ -368,44 +489,105 @@ public final class SimulatedEndpoint implements AutoCloseable {
     long arrived = System.nanoTime();
     counters.countArrival(arrived);
     totals.countArrival(arrived);
+    boolean queueing = settings.queueSlots() > 0;
     int cap = settings.maxInFlightPerModel();
-    if (!counters.tryAcquire(cap)) {
-      record(request.model(), request.messages(), request.params(), true, 429, 0, order);
-      Response limited = json(429, SimulatedAnswers.error(
-          "Simulated rate limit: model '" + request.model() + "' already has " + cap
-              + " requests in progress. Retry after " + settings.retryAfterMs() + " ms.",
-          "rate_limit_error", null, "rate_limit_exceeded"));
-      limited.headers().put("Retry-After", "1");
-      limited.headers().put("retry-after-ms", String.valueOf(settings.retryAfterMs()));
-      return limited;
+    if (!queueing && !counters.tryReserve(cap)) {
+      record(request.model(), request.messages(), request.params(), true, 429, 0, order, 0);
+      return rateLimited("Simulated rate limit: model '" + request.model() + "' already has "
+          + cap + " requests in progress. Retry after " + settings.retryAfterMs() + " ms.");
     }
+    String bodyHash = SimHashing.sha256Hex(body);
+    int attempt = attempts.computeIfAbsent(bodyHash, h -> new AtomicInteger()).incrementAndGet();
+    FaultPlan.Decision decision = faults.decide(bodyHash, attempt);
+    if (decision.fault() == FaultPlan.Fault.RATE_LIMITED) {
+      if (!queueing) {
+        counters.release();
+      }
+      counters.countFault(decision.fault());
+      totals.countFault(decision.fault());
+      record(request.model(), request.messages(), request.params(), true, 429, attempt, order, 0);
+      return rateLimited("Simulated rate limit on model '" + request.model()
+          + "' (injected 429, attempt " + attempt + "). Retry after "
+          + settings.retryAfterMs() + " ms.");
+    }
+    Semaphore slots = null;
+    long queuedMs = 0;
+    if (queueing) {
+      slots = queues.computeIfAbsent(
+          request.model(), m -> new Semaphore(settings.queueSlots(), true));
+      try {
+        queuedMs = waitForSlot(slots, counters);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return null;
+      }
+      counters.tryReserve(0);
+    }
+    counters.admitted();
     totals.tryAcquire(0);
     try {
-      return serve(request, body, order, counters);
+      return serve(request, bodyHash, attempt, decision, order, queuedMs, counters);
     } finally {
       counters.release();
       totals.release();
+      if (slots != null) {
+        slots.release();
+      }
     }
   }
 
-  /** Answers an admitted request; null when interrupted by {@link #close()}. */
-  private Response serve(ChatRequest request, byte[] body, long order, ModelCounters counters) {
-    String bodyHash = SimHashing.sha256Hex(body);
-    int attempt = attempts.computeIfAbsent(bodyHash, h -> new AtomicInteger()).incrementAndGet();
+  /**
+   * Takes one of a model's processing slots, first in first out, waiting in its queue when all
+   * are taken.
+   *
+   * @return how long the request waited, in ms
+   * @throws InterruptedException when the endpoint closes while the request waits
+   */
+  private long waitForSlot(Semaphore slots, ModelCounters counters)
+      throws InterruptedException {
+    // tryAcquire with a timeout honours the semaphore's fairness; the plain one would barge.
+    if (slots.tryAcquire(0, TimeUnit.SECONDS)) {
+      return 0;
+    }
+    long since = System.nanoTime();
+    counters.enqueue();
+    totals.enqueue();
+    long waitedMs = 0;
+    try {
+      slots.acquire();
+    } finally {
+      waitedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - since);
+      counters.dequeue(waitedMs);
+      totals.dequeue(waitedMs);
+    }
+    return waitedMs;
+  }
 
+  /**
+   * Answers a request that holds a slot (and is no 429) after its simulated latency; null when
+   * interrupted by {@link #close()}.
+   */
+  private Response serve(
+      ChatRequest request,
+      String bodyHash,
+      int attempt,
+      FaultPlan.Decision decision,
+      long order,
+      long queuedMs,
+      ModelCounters counters) {
     if (poisoned(request)) {
       if (!pause(faults.latencyMs(bodyHash, attempt))) {
         return null;
       }
       counters.countPoisoned();
       totals.countPoisoned();
-      record(request.model(), request.messages(), request.params(), true, 500, attempt, order);
+      record(request.model(), request.messages(), request.params(), true, 500, attempt, order,
+          queuedMs);
       return json(500, SimulatedAnswers.error(
           "Simulated permanent failure: the request contains " + ALWAYS_FAIL_MARKER + ".",
           "server_error", null, null));
     }
 
-    FaultPlan.Decision decision = faults.decide(bodyHash, attempt);
     long delay = decision.fault() == FaultPlan.Fault.TIMEOUT
         ? settings.timeoutDelayMs()
         : faults.latencyMs(bodyHash, attempt);
@@ -416,15 +598,43 @@ public final class SimulatedEndpoint implements AutoCloseable {
     counters.countFault(decision.fault());
     totals.countFault(decision.fault());
     record(request.model(), request.messages(), request.params(), true,
-        decision.status(), attempt, order);
+        decision.status(), attempt, order, queuedMs);
     return switch (decision.fault()) {
       case SERVER_ERROR -> json(decision.status(), SimulatedAnswers.error(
           "Simulated server error (injected fault, attempt " + attempt + ").",
           "server_error", null, null));
       case MALFORMED -> new Response(200, jsonHeaders(), answers.malformed(request));
-      case EMPTY -> json(200, answers.answer(request, true));
-      case TIMEOUT, NONE -> json(200, answers.answer(request, false));
+      case EMPTY -> answered(request, true, bodyHash, attempt, counters);
+      case TIMEOUT, NONE -> answered(request, false, bodyHash, attempt, counters);
+      case RATE_LIMITED -> throw new IllegalStateException("429s are answered before serving");
     };
+  }
+
+  /** A 200 answer, with or without usage as drawn; what its usage says is added to the bill. */
+  private Response answered(
+      ChatRequest request, boolean empty, String bodyHash, int attempt, ModelCounters counters) {
+    ObjectNode answer = answers.answer(request, empty, !faults.omitsUsage(bodyHash, attempt));
+    JsonNode usage = answer.get("usage");
+    if (usage == null) {
+      counters.countWithoutUsage();
+      totals.countWithoutUsage();
+    } else {
+      long prompt = usage.path("prompt_tokens").asLong();
+      long completion = usage.path("completion_tokens").asLong();
+      long reasoning = usage.path("completion_tokens_details").path("reasoning_tokens").asLong();
+      counters.countUsage(prompt, completion, reasoning);
+      totals.countUsage(prompt, completion, reasoning);
+    }
+    return json(200, answer);
+  }
+
+  /** A 429 with the retry hints. */
+  private Response rateLimited(String message) {
+    Response limited = json(429, SimulatedAnswers.error(
+        message, "rate_limit_error", null, "rate_limit_exceeded"));
+    limited.headers().put("Retry-After", "1");
+    limited.headers().put("retry-after-ms", String.valueOf(settings.retryAfterMs()));
+    return limited;
   }
 
   private Response models() {
@@ -510,8 +720,10 @@ public final class SimulatedEndpoint implements AutoCloseable {
       boolean authorized,
       int status,
       int attempt,
-      long order) {
-    log.add(new RecordedRequest(model, messages, params, authorized, status, attempt, order, System.nanoTime()));
+      long order,
+      long queuedMs) {
+    log.add(new RecordedRequest(
+        model, messages, params, authorized, status, attempt, order, System.nanoTime(), queuedMs));
     if (logSize.incrementAndGet() > settings.requestLogLimit() && log.poll() != null) {
       logSize.decrementAndGet();
     }
@@ -568,10 +780,12 @@ public final class SimulatedEndpoint implements AutoCloseable {
    * Immutable settings of a {@link SimulatedEndpoint}. Start from {@link #defaults()} and change
    * fields with the {@code withX} copies, or use {@link #builder()}.
    *
-   * <p>Defaults: ephemeral port, no latency or jitter, no concurrency cap, retry hint 50 ms, no
-   * faults, stalls of 30 s for a "timeout" fault, seed 0, no API key, 40 words per answer, no
-   * pre-listed models, the last 10,000 requests kept in the log, and faithful judges (no noise,
-   * no position bias, no per-model overrides).
+   * <p>Defaults: ephemeral port, no latency or jitter, no concurrency cap and no queue, retry
+   * hint 50 ms, no faults (no 429 storm, usage always sent), stalls of 30 s for a "timeout"
+   * fault, seed 0, no API key, 40 words per answer, {@code n} choices when {@code n} is asked, no
+   * pre-listed models, no reasoning or think-inline models beyond the name rule, the last 10,000
+   * requests kept in the log, and faithful judges (no noise, no position bias, no per-model
+   * overrides).
    */
   public static final class Settings {
     private final int port;
@@ -593,6 +807,12 @@ public final class SimulatedEndpoint implements AutoCloseable {
     private final double judgeNoise;
     private final double judgePositionBias;
     private final Map<String, JudgeProfile> judges;
+    private final boolean ignoreN;
+    private final double rate429;
+    private final int queueSlots;
+    private final List<String> reasoningModels;
+    private final List<String> thinkInlineModels;
+    private final double rateNoUsage;
 
     /**
      * How one simulated judge model errs.
@@ -622,6 +842,12 @@ public final class SimulatedEndpoint implements AutoCloseable {
       this.judgeNoise = b.judgeNoise;
       this.judgePositionBias = b.judgePositionBias;
       this.judges = Collections.unmodifiableMap(new TreeMap<>(b.judges));
+      this.ignoreN = b.ignoreN;
+      this.rate429 = b.rate429;
+      this.queueSlots = b.queueSlots;
+      this.reasoningModels = List.copyOf(b.reasoningModels);
+      this.thinkInlineModels = List.copyOf(b.thinkInlineModels);
+      this.rateNoUsage = b.rateNoUsage;
     }
 
     /** The default settings. */
@@ -750,6 +976,68 @@ public final class SimulatedEndpoint implements AutoCloseable {
       return profile == null ? judgePositionBias : profile.positionBias();
     }
 
+    /**
+     * Whether every answer holds exactly one choice whatever {@code n} the request asks for, as
+     * many real servers do; usage then counts that one completion.
+     */
+    public boolean ignoreN() {
+      return ignoreN;
+    }
+
+    /**
+     * Share of attempts answered at once with 429 and a {@code retry-after-ms} hint, whatever the
+     * load: a "429 storm" drawn like the other fault rates (see {@link FaultPlan}).
+     */
+    public double rate429() {
+      return rate429;
+    }
+
+    /**
+     * Queueing mode when positive: per model at most this many requests are processed at once
+     * and the others wait in a first-in first-out queue instead of being refused, as self-hosted
+     * servers (vLLM, TGI) do; an answer then comes after its time in the queue plus the latency.
+     * {@link #maxInFlightPerModel()} is not applied in this mode. 0 (the default) means no queue.
+     */
+    public int queueSlots() {
+      return queueSlots;
+    }
+
+    /**
+     * Models answering like reasoning models behind a reasoning parser, besides those whose name
+     * contains {@code reason}; see {@link #answersWithReasoning(String)}.
+     */
+    public List<String> reasoningModels() {
+      return reasoningModels;
+    }
+
+    /** Models whose content starts with their thinking, {@code <think>...</think>}. */
+    public List<String> thinkInlineModels() {
+      return thinkInlineModels;
+    }
+
+    /** Share of successful (200, well-formed) answers sent without a {@code usage} object. */
+    public double rateNoUsage() {
+      return rateNoUsage;
+    }
+
+    /**
+     * Whether {@code model} answers with a separate {@code message.reasoning_content} and counts
+     * reasoning tokens: it is listed in {@link #reasoningModels()}, or its name contains {@code
+     * reason} (any case) and it is not listed in {@link #thinkInlineModels()}.
+     */
+    public boolean answersWithReasoning(String model) {
+      if (reasoningModels.contains(model)) {
+        return true;
+      }
+      return !thinkInlineModels.contains(model)
+          && model.toLowerCase(Locale.ROOT).contains("reason");
+    }
+
+    /** Whether {@code model} writes its thinking inline, in {@code content}. */
+    public boolean thinksInline(String model) {
+      return thinkInlineModels.contains(model);
+    }
+
     /** A copy with another port. */
     public Settings withPort(int value) {
       return toBuilder().port(value).build();
@@ -845,6 +1133,36 @@ public final class SimulatedEndpoint implements AutoCloseable {
       return toBuilder().judge(model, noise, positionBias).build();
     }
 
+    /** A copy that answers one choice whatever {@code n} asks for (or n choices again). */
+    public Settings withIgnoreN(boolean value) {
+      return toBuilder().ignoreN(value).build();
+    }
+
+    /** A copy with another load-independent 429 rate. */
+    public Settings withRate429(double value) {
+      return toBuilder().rate429(value).build();
+    }
+
+    /** A copy with another number of queue slots per model (0: no queue). */
+    public Settings withQueueSlots(int value) {
+      return toBuilder().queueSlots(value).build();
+    }
+
+    /** A copy listing other reasoning models. */
+    public Settings withReasoningModels(List<String> value) {
+      return toBuilder().reasoningModels(value).build();
+    }
+
+    /** A copy listing other models that think inline. */
+    public Settings withThinkInlineModels(List<String> value) {
+      return toBuilder().thinkInlineModels(value).build();
+    }
+
+    /** A copy with another share of answers sent without usage. */
+    public Settings withRateNoUsage(double value) {
+      return toBuilder().rateNoUsage(value).build();
+    }
+
     /** Describes the settings; the API key shows only as set or not. */
     @Override
     public String toString() {
@@ -857,7 +1175,10 @@ public final class SimulatedEndpoint implements AutoCloseable {
           + ", requiredApiKey=" + (requiredApiKey == null ? "<none>" : "<set>")
           + ", wordsPerAnswer=" + wordsPerAnswer + ", models=" + models
           + ", requestLogLimit=" + requestLogLimit + ", judgeNoise=" + judgeNoise
-          + ", judgePositionBias=" + judgePositionBias + ", judges=" + judges + "}";
+          + ", judgePositionBias=" + judgePositionBias + ", judges=" + judges
+          + ", ignoreN=" + ignoreN + ", rate429=" + rate429 + ", queueSlots=" + queueSlots
+          + ", reasoningModels=" + reasoningModels + ", thinkInlineModels=" + thinkInlineModels
+          + ", rateNoUsage=" + rateNoUsage + "}";
     }
 
     /** Collects settings; {@link #build()} checks them. */
@@ -881,6 +1202,12 @@ public final class SimulatedEndpoint implements AutoCloseable {
       private double judgeNoise = 0;
       private double judgePositionBias = 0;
       private Map<String, JudgeProfile> judges = new TreeMap<>();
+      private boolean ignoreN = false;
+      private double rate429 = 0;
+      private int queueSlots = 0;
+      private List<String> reasoningModels = List.of();
+      private List<String> thinkInlineModels = List.of();
+      private double rateNoUsage = 0;
 
       private Builder() {}
 
@@ -904,6 +1231,12 @@ public final class SimulatedEndpoint implements AutoCloseable {
         judgeNoise = s.judgeNoise;
         judgePositionBias = s.judgePositionBias;
         judges = new TreeMap<>(s.judges);
+        ignoreN = s.ignoreN;
+        rate429 = s.rate429;
+        queueSlots = s.queueSlots;
+        reasoningModels = s.reasoningModels;
+        thinkInlineModels = s.thinkInlineModels;
+        rateNoUsage = s.rateNoUsage;
       }
 
       /** See {@link Settings#port()}. */
@@ -1030,13 +1363,50 @@ public final class SimulatedEndpoint implements AutoCloseable {
         return this;
       }
 
+      /** See {@link Settings#ignoreN()}. */
+      public Builder ignoreN(boolean value) {
+        ignoreN = value;
+        return this;
+      }
+
+      /** See {@link Settings#rate429()}. */
+      public Builder rate429(double value) {
+        rate429 = value;
+        return this;
+      }
+
+      /** See {@link Settings#queueSlots()}. */
+      public Builder queueSlots(int value) {
+        queueSlots = value;
+        return this;
+      }
+
+      /** See {@link Settings#reasoningModels()}. */
+      public Builder reasoningModels(List<String> value) {
+        reasoningModels = List.copyOf(Objects.requireNonNull(value, "reasoningModels"));
+        return this;
+      }
+
+      /** See {@link Settings#thinkInlineModels()}. */
+      public Builder thinkInlineModels(List<String> value) {
+        thinkInlineModels = List.copyOf(Objects.requireNonNull(value, "thinkInlineModels"));
+        return this;
+      }
+
+      /** See {@link Settings#rateNoUsage()}. */
+      public Builder rateNoUsage(double value) {
+        rateNoUsage = value;
+        return this;
+      }
+
       /**
        * Checks and freezes the settings.
        *
        * @throws IllegalArgumentException when a value is out of range: a port outside 0..65535,
-       *     a negative duration, count or cap, a rate outside [0, 1], rates adding up to more
-       *     than 1, a blank API key or model name, a log limit below 1, or a judge noise or
-       *     position bias (default or per model) outside [0, 1]
+       *     a negative duration, count, cap or number of queue slots, a rate outside [0, 1], fault
+       *     rates (5xx, timeout, malformed, empty, 429) adding up to more than 1, a blank API key
+       *     or model name, a model listed both as reasoning and as thinking inline, a log limit
+       *     below 1, or a judge noise or position bias (default or per model) outside [0, 1]
        */
       public Settings build() {
         require(port >= 0 && port <= 65_535, "port must be within 0..65535");
@@ -1048,8 +1418,17 @@ public final class SimulatedEndpoint implements AutoCloseable {
         requireRate(rateTimeout, "rateTimeout");
         requireRate(rateMalformed, "rateMalformed");
         requireRate(rateEmpty, "rateEmpty");
-        require(rate5xx + rateTimeout + rateMalformed + rateEmpty <= 1.0 + 1e-9,
-            "the fault rates must add up to at most 1");
+        requireRate(rate429, "rate429");
+        requireRate(rateNoUsage, "rateNoUsage");
+        require(rate5xx + rateTimeout + rateMalformed + rateEmpty + rate429 <= 1.0 + 1e-9,
+            "the fault rates (5xx, timeout, malformed, empty, 429) must add up to at most 1");
+        require(queueSlots >= 0, "queueSlots must not be negative");
+        require(reasoningModels.stream().noneMatch(String::isBlank),
+            "reasoning model names must not be blank");
+        require(thinkInlineModels.stream().noneMatch(String::isBlank),
+            "think-inline model names must not be blank");
+        require(reasoningModels.stream().noneMatch(thinkInlineModels::contains),
+            "a model cannot be both a reasoning model and one that thinks inline");
         require(timeoutDelayMs >= 0, "timeoutDelayMs must not be negative");
         require(requiredApiKey == null || !requiredApiKey.isBlank(),
             "requiredApiKey must be null or non-blank");

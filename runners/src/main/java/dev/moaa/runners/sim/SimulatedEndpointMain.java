@@ -4,6 +4,7 @@ import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.Objects;
 import java.util.function.Consumer;
 import java.util.function.Function;
@@ -11,14 +12,21 @@ import java.util.function.Function;
 /**
  * Runs a {@link SimulatedEndpoint} from the command line until the process is stopped.
  *
- * <p>Flags, all in {@code --name=value} form (defaults shown):
+ * <p>Flags, all in {@code --name=value} form but {@code --ignore-n} and {@code --help} (defaults
+ * shown):
  *
  * <pre>
  * --port=8089 --latency-ms=200 --latency=fixed --jitter-ms=0 --max-in-flight=32 --retry-after-ms=50
- * --rate-5xx=0 --rate-timeout=0 --rate-malformed=0 --rate-empty=0 --timeout-delay-ms=30000
- * --seed=0 --words=40 --models=a,b --require-key-env=VARNAME
+ * --queue-slots=0 --rate-429=0 --rate-5xx=0 --rate-timeout=0 --rate-malformed=0 --rate-empty=0
+ * --rate-no-usage=0 --timeout-delay-ms=30000 --seed=0 --words=40 --models=a,b --ignore-n
+ * --reasoning-models=a,b --think-inline-models=a,b --require-key-env=VARNAME
  * --judge-noise=0 --judge-bias=0 --judge=MODEL:NOISE:BIAS (repeatable) --help
  * </pre>
+ *
+ * <p>With {@code --queue-slots=S} (S above 0) each model processes at most S requests at once and
+ * queues the others, first in first out, instead of answering 429; {@code --max-in-flight} is then
+ * not applied. {@code --ignore-n} (also {@code --ignore-n=true|false}) answers one choice whatever
+ * {@code n} asks for.
  *
  * <p>{@code --judge-noise} and {@code --judge-bias} set how every simulated judge errs; {@code
  * --judge=MODEL:NOISE:BIAS} overrides both for one model (the model name may itself contain
@@ -41,15 +49,29 @@ public final class SimulatedEndpointMain {
       "  --latency=fixed          fixed, or longtail: log-normal, median --latency-ms, p99 10x, cut at 30x",
       "  --jitter-ms=0            extra latency of up to this many ms (deterministic)",
       "  --max-in-flight=32       requests per model in progress at once before 429 (0 = no cap)",
+      "  --queue-slots=0          queue instead of 429: per model S requests processed at once,",
+      "                           the rest wait first in first out (answer = time queued +",
+      "                           latency); --max-in-flight is then not applied (0 = no queue)",
       "  --retry-after-ms=50      value of the retry-after-ms header of a 429",
+      "  --rate-429=0             share of attempts answered 429 at once, whatever the load",
       "  --rate-5xx=0             share of attempts answered 500/502/503",
       "  --rate-timeout=0         share of attempts that stall --timeout-delay-ms",
       "  --rate-malformed=0       share of attempts answered with a cut-off JSON body",
       "  --rate-empty=0           share of attempts answered with empty content",
+      "                           (the 429/5xx/timeout/malformed/empty rates add up to at most 1)",
+      "  --rate-no-usage=0        share of successful answers sent without a usage object",
       "  --timeout-delay-ms=30000 how long a stalled attempt waits before answering",
       "  --seed=0                 seed of the fault and jitter draws",
       "  --words=40               filler words per answer",
       "  --models=a,b             models listed by /v1/models before any request",
+      "  --ignore-n               answer one choice whatever n the request asks for",
+      "  --reasoning-models=a,b   models answering with message.reasoning_content and",
+      "                           reasoning_tokens in usage (also any model named *reason*);",
+      "                           the thinking counts against max_completion_tokens/max_tokens",
+      "  --think-inline-models=a,b",
+      "                           models writing their thinking in content: '<think>...</think>'",
+      "                           then the answer; when the last hex digit of the answer's",
+      "                           signature is odd, '...</think>' without the opening tag",
       "  --judge-noise=0          chance a simulated judge prefers the worse answer",
       "  --judge-bias=0           chance a simulated judge answers A whatever the answers",
       "  --judge=MODEL:NOISE:BIAS noise and bias of one judge model (repeatable)",
@@ -149,6 +171,10 @@ public final class SimulatedEndpointMain {
         .latencyMs(200)
         .maxInFlightPerModel(32);
     for (String arg : args) {
+      if (arg.equals("--ignore-n")) {
+        b.ignoreN(true);
+        continue;
+      }
       int eq = arg.indexOf('=');
       if (!arg.startsWith("--") || eq < 0) {
         throw new IllegalArgumentException(
@@ -170,10 +196,13 @@ public final class SimulatedEndpointMain {
         case "timeout-delay-ms" -> b.timeoutDelayMs(longValue(name, value));
         case "seed" -> b.seed(longValue(name, value));
         case "words" -> b.wordsPerAnswer(intValue(name, value));
-        case "models" -> b.models(value.isEmpty()
-            ? List.of()
-            : Arrays.stream(value.split(",")).map(String::trim).filter(s -> !s.isEmpty())
-                .toList());
+        case "queue-slots" -> b.queueSlots(intValue(name, value));
+        case "rate-429" -> b.rate429(doubleValue(name, value));
+        case "rate-no-usage" -> b.rateNoUsage(doubleValue(name, value));
+        case "ignore-n" -> b.ignoreN(booleanValue(name, value));
+        case "models" -> b.models(names(value));
+        case "reasoning-models" -> b.reasoningModels(names(value));
+        case "think-inline-models" -> b.thinkInlineModels(names(value));
         case "judge-noise" -> b.judgeNoise(doubleValue(name, value));
         case "judge-bias" -> b.judgePositionBias(doubleValue(name, value));
         case "judge" -> judge(b, value);
@@ -209,6 +238,21 @@ public final class SimulatedEndpointMain {
     b.judge(model,
         doubleValue("judge", value.substring(noiseColon + 1, biasColon).trim()),
         doubleValue("judge", value.substring(biasColon + 1).trim()));
+  }
+
+  private static List<String> names(String value) {
+    return value.isEmpty()
+        ? List.of()
+        : Arrays.stream(value.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
+  }
+
+  private static boolean booleanValue(String name, String value) {
+    return switch (value.toLowerCase(Locale.ROOT)) {
+      case "true" -> true;
+      case "false" -> false;
+      default -> throw new IllegalArgumentException(
+          "--" + name + " needs true or false, got '" + value + "'");
+    };
   }
 
   private static int intValue(String name, String value) {
