@@ -9,6 +9,7 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.moaa.prompts.PromptTemplate;
 import dev.moaa.transforms.budget.BudgetSpec;
 import dev.moaa.transforms.cache.CacheSpec;
+import dev.moaa.transforms.limits.Coordination;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.client.RateLimits;
 import dev.moaa.transforms.client.RetryPolicy;
@@ -61,6 +62,8 @@ import java.util.function.Function;
  * cache: {backend: sqlite|redis|none?, path? (sqlite), url? (redis://host:port[/db]),
  *         password_env? (redis), lock_ttl_ms? (redis)}   # default: sqlite in $MOAA_CACHE_DIR or ~/.cache/moaa
  * budget: {max_cost_usd?, max_tokens?, assumed_completion_tokens?}
+ * coordination: {backend: redis|none?, url?, password_env?, key?, lease_ttl_ms?, share_budget?}
+ *         # default: redis (the cache's url and password_env) when the cache is on Redis, else none
  * clean: {dedup?, near_threshold?, decontaminate?, benchmarks?, extra_benchmarks?, ngram?,
  *         contamination_threshold?}   # before any model call: CleanSettings
  * train: {…}  serve: {…}  loop: {…}     # training, serving and `moaa run`: TrainSettings, ServeSettings, LoopSettings
@@ -72,7 +75,7 @@ public final class MoaaConfig {
       new ObjectMapper().configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true);
 
   private static final Set<String> TOP = Set.of("models", "defaults", "sft", "dpo", "input", "output",
-      "cache", "budget", "train", "serve", "loop", "clean");
+      "cache", "budget", "coordination", "train", "serve", "loop", "clean");
   private static final Set<String> DPO = Set.of("policy", "k", "temperature", "use_n", "seed", "judge", "max_turns");
   private static final Set<String> JUDGE = Set.of("mode", "judges", "aggregator", "criteria", "scoring", "min_margin");
   private static final Set<String> CRITERIA = Set.of("enabled", "count", "model");
@@ -82,6 +85,8 @@ public final class MoaaConfig {
       "adaptive_concurrency", "initial_concurrency", "backoff_factor", "revision", "max_completion_tokens",
       "reasoning_effort", "keep_reasoning", "max_failure_share");
   private static final Set<String> CACHE = Set.of("backend", "path", "url", "password_env", "lock_ttl_ms");
+  private static final Set<String> COORDINATION = Set.of("backend", "url", "password_env", "key", "lease_ttl_ms",
+      "share_budget");
   private static final Set<String> BUDGET = Set.of("max_cost_usd", "max_tokens", "assumed_completion_tokens");
   /** The folder of the default cache file; {@code none} turns the default cache off. */
   public static final String CACHE_DIR_ENV = "MOAA_CACHE_DIR";
@@ -105,6 +110,8 @@ public final class MoaaConfig {
   private final String hash;
   private final CacheSpec cache;
   private final BudgetSpec budget;
+  private Coordination coordination;
+  private boolean shareBudget;
   private final TrainSettings train;
   private final ServeSettings serve;
   private final LoopSettings loop;
@@ -171,6 +178,7 @@ public final class MoaaConfig {
     }
     CacheSpec cache = cache(root.path("cache"), env);
     BudgetSpec budget = budget(root.path("budget"));
+    Coordinated coordinated = coordination(root.path("coordination"), cache, env);
     Map<String, ModelEndpoint> models = new LinkedHashMap<>();
     for (Iterator<Map.Entry<String, JsonNode>> it = modelsNode.fields(); it.hasNext(); ) {
       Map.Entry<String, JsonNode> e = it.next();
@@ -181,7 +189,8 @@ public final class MoaaConfig {
       ObjectNode merged = defaults.isObject() ? ((ObjectNode) defaults).deepCopy() : YAML.createObjectNode();
       onlyKnown(e.getValue(), path, MODEL);
       e.getValue().fields().forEachRemaining(f -> merged.set(f.getKey(), f.getValue()));
-      models.put(e.getKey(), model(e.getKey(), merged, path, env).withRunServices(cache, budget));
+      models.put(e.getKey(), model(e.getKey(), merged, path, env).withRunServices(cache, budget,
+          coordinated.spec(), coordinated.shareBudget()));
     }
     if (budget.maxCostUsd() > 0) {
       for (ModelEndpoint m : models.values()) {
@@ -244,6 +253,8 @@ public final class MoaaConfig {
         CleanSettings.parse(root.path("clean"), baseDir));
     config.cardLicense = license;
     config.cardPrettyName = prettyName;
+    config.coordination = coordinated.spec();
+    config.shareBudget = coordinated.shareBudget();
     return config;
   }
 
@@ -293,6 +304,91 @@ public final class MoaaConfig {
       return spec;
     } catch (IllegalArgumentException e) {
       throw new ConfigException("cache", e.getMessage());
+    }
+  }
+
+  /** The parsed {@code coordination:} section: the store (null: limits and budget per JVM) and whether runs share the ledger. */
+  private record Coordinated(Coordination spec, boolean shareBudget) {}
+
+  private static Coordinated coordination(JsonNode n, CacheSpec cache, Function<String, String> env) {
+    boolean cacheOnRedis = cache.backend() == CacheSpec.Backend.REDIS;
+    if (n.isMissingNode() || n.isNull()) {
+      if (!cacheOnRedis) {
+        return new Coordinated(null, false);
+      }
+      try {
+        Coordination c = Coordination.redis(cache.location(), "moaa");
+        return new Coordinated(cache.passwordEnv() == null ? c : c.withPasswordEnv(cache.passwordEnv()), false);
+      } catch (IllegalArgumentException e) {
+        throw new ConfigException("coordination", "the default store is the cache's Redis: " + e.getMessage());
+      }
+    }
+    onlyKnown(n, "coordination", COORDINATION);
+    String backend = n.has("backend") ? text(n, "backend", "coordination")
+        : n.has("url") || cacheOnRedis ? "redis" : "none";
+    boolean share = false;
+    if (n.has("share_budget")) {
+      JsonNode v = n.get("share_budget");
+      if (!v.isBoolean()) {
+        throw new ConfigException("coordination.share_budget", "must be true or false, got " + v);
+      }
+      share = v.asBoolean();
+    }
+    switch (backend) {
+      case "none" -> {
+        for (String f : List.of("url", "password_env", "key", "lease_ttl_ms", "share_budget")) {
+          if (n.has(f)) {
+            throw new ConfigException("coordination." + f, "belongs to backend: redis (the backend is none)");
+          }
+        }
+        return new Coordinated(null, false);
+      }
+      case "redis" -> {
+        String url;
+        String var;
+        if (n.has("url")) {
+          url = text(n, "url", "coordination");
+          var = null;
+        } else if (cacheOnRedis) {
+          url = cache.location();
+          var = cache.passwordEnv();
+        } else {
+          throw new ConfigException("coordination.url", "missing required field (backend redis, and the cache is"
+              + " not on Redis to share its url)");
+        }
+        if (n.has("password_env")) {
+          var = text(n, "password_env", "coordination");
+          if (!var.matches("[A-Za-z_][A-Za-z0-9_]*")) {
+            throw new ConfigException("coordination.password_env", "must be the NAME of an environment variable");
+          }
+          String value = env.apply(var);
+          if (value == null || value.isEmpty()) {
+            throw new ConfigException("coordination.password_env", "environment variable " + var + " is not set");
+          }
+        }
+        Coordination c;
+        try {
+          c = Coordination.redis(url, "moaa");
+        } catch (IllegalArgumentException e) {
+          throw new ConfigException("coordination.url", e.getMessage());
+        }
+        if (n.has("key")) {
+          try {
+            c = c.withKey(text(n, "key", "coordination"));
+          } catch (IllegalArgumentException e) {
+            throw new ConfigException("coordination.key", e.getMessage());
+          }
+        }
+        if (n.has("lease_ttl_ms")) {
+          c = c.withLeaseTtl(java.time.Duration.ofMillis(
+              intIn(n, "lease_ttl_ms", "coordination", 200, 3_600_000, 10_000)));
+        }
+        if (var != null) {
+          c = c.withPasswordEnv(var);
+        }
+        return new Coordinated(c, share);
+      }
+      default -> throw new ConfigException("coordination.backend", "must be redis or none, got '" + backend + "'");
     }
   }
 
@@ -595,7 +691,7 @@ public final class MoaaConfig {
   private static String hash(JsonNode root) {
     try {
       ObjectNode content = ((ObjectNode) root).deepCopy();
-      for (String section : List.of("cache", "budget", "train", "serve", "loop")) {
+      for (String section : List.of("cache", "budget", "coordination", "train", "serve", "loop")) {
         content.remove(section);
       }
       Object canonical = CANONICAL.treeToValue(content, Object.class);
@@ -609,6 +705,19 @@ public final class MoaaConfig {
   /** Where the run's answers are cached. */
   public CacheSpec cache() {
     return cache;
+  }
+
+  /**
+   * Where every worker's limits (and the budget ledger) are shared, or null when they are per JVM
+   * (on a cluster, per TaskManager).
+   */
+  public Coordination coordination() {
+    return coordination;
+  }
+
+  /** Whether every run naming the coordination key shares one budget ledger (else per run). */
+  public boolean shareBudget() {
+    return shareBudget;
   }
 
   /** The run's spending limits, with the run's own id. */

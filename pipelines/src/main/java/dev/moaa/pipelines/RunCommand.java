@@ -8,6 +8,9 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Instant;
 import java.util.Arrays;
+import dev.moaa.transforms.limits.Coordination;
+import dev.moaa.transforms.limits.CoordinationException;
+import dev.moaa.transforms.limits.Coordinator;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
@@ -62,6 +65,7 @@ public final class RunCommand {
       spec = RunSpec.of(config, options);
       checkInputs(spec.inputs());
       checkCache(config.cache());
+      checkCoordination(config);
       if (!options.getOverwrite()) {
         Outcome finished = finishReports(kind, config, Paths.get(spec.output()), out, err);
         if (finished != null) {
@@ -84,7 +88,52 @@ public final class RunCommand {
     }
     String flinkMaster = Arrays.stream(args).filter(a -> a.startsWith("--flinkMaster="))
         .map(a -> a.substring("--flinkMaster=".length())).reduce((a, b) -> b).orElse(null);
-    return runPipeline(kind, options, config, spec, flinkMaster, preflight, out, err);
+    int parallelism = Arrays.stream(args).filter(a -> a.startsWith("--parallelism="))
+        .map(a -> a.substring("--parallelism=".length())).reduce((a, b) -> b).map(v -> {
+          try {
+            return Integer.parseInt(v.trim());
+          } catch (NumberFormatException e) {
+            return 1;
+          }
+        }).orElse(1);
+    return runPipeline(kind, options, config, spec, flinkMaster, parallelism, preflight, out, err);
+  }
+
+  /** Checks that the coordination store answers before anything is sent (a run never goes on without it). */
+  static void checkCoordination(MoaaConfig config) {
+    if (config.coordination() == null) {
+      return;
+    }
+    try (Coordinator c = config.coordination().open()) {
+      c.holdRemainingMs("probe");
+    } catch (CoordinationException e) {
+      throw new IllegalArgumentException("coordination: " + e.getMessage());
+    }
+  }
+
+  /**
+   * Which limits are in force: shared through the coordination store, or per JVM; on a Flink run
+   * with several workers and no coordination, a warning that limits and budget multiply.
+   */
+  static List<String> coordinationLines(MoaaConfig config, String runner, String flinkMaster, int parallelism) {
+    List<String> lines = new java.util.ArrayList<>();
+    Coordination c = config.coordination();
+    if (c != null) {
+      lines.add("coordination: limits (max_concurrency, requests/tokens per minute, Retry-After, adaptive"
+          + " concurrency) shared by every worker and every run naming key '" + c.key() + "' in " + c.location()
+          + " (leases " + c.leaseTtlMs() + " ms); budget ledger "
+          + (config.shareBudget() ? "shared by every run naming the key" : "of this run"));
+      return lines;
+    }
+    lines.add("coordination: none: max_concurrency, rates and the budget hold per JVM");
+    boolean flink = runner != null && runner.toLowerCase(Locale.ROOT).contains("flink");
+    boolean remote = flinkMaster != null && !flinkMaster.isBlank() && !flinkMaster.startsWith("[local");
+    if (flink && (parallelism > 1 || remote)) {
+      lines.add("WARNING: this Flink run has " + (parallelism > 1 ? "parallelism " + parallelism : "a cluster master")
+          + " and no coordination: limits and budget are per worker (each TaskManager gets max_concurrency and"
+          + " the whole budget); set coordination: {backend: redis, url: ...} to share them");
+    }
+    return lines;
   }
 
   /** What the preflight found, and how long it took. */
@@ -178,7 +227,7 @@ public final class RunCommand {
   }
 
   private static Outcome runPipeline(RunKind kind, RunOptions options, MoaaConfig config, RunSpec spec,
-      String flinkMaster, CompletableFuture<Probes> probes, PrintStream out, PrintStream err) {
+      String flinkMaster, int parallelism, CompletableFuture<Probes> probes, PrintStream out, PrintStream err) {
     String name = "moaa " + kind.command();
     String title = "MoAA " + kind.command().toUpperCase(Locale.ROOT);
     Path output = Paths.get(spec.output()).toAbsolutePath();
@@ -186,6 +235,7 @@ public final class RunCommand {
     kind.describe(config, spec, out);
     out.println("  runner " + runner + ", output " + output);
     out.println("  response cache: " + config.cache() + "; " + config.budget());
+    coordinationLines(config, runner, flinkMaster, parallelism).forEach(l -> out.println("  " + l));
     Instant started = Instant.now();
     Pipeline p = Pipeline.create(options);
     kind.build(p, config, spec);
@@ -257,6 +307,7 @@ public final class RunCommand {
           : exit == ExitCodes.BUDGET_STOPPED ? "STOPPED BY THE BUDGET"
           : exit == ExitCodes.UNHEALTHY ? "FINISHED WITH FAILURES" : "DONE";
       ObjectNode manifest = RunManifest.build(kind, config, spec, runner, state, counts, usage, started, finished, output);
+      RunManifest.addCoordination(manifest, config, result);
       RunManifest.addPreflight(manifest, preflight, config);
       manifest.put("status", status);
       manifest.put("exit_code", exit);

@@ -85,6 +85,48 @@ public final class RunManifest {
         values.getOrDefault("dead_lettered", 0L), values.getOrDefault("dropped", 0L), reasons);
   }
 
+  /**
+   * Adds {@code coordination: {backend, key, location, lease_ttl_ms, share_budget, calls,
+   * round_trips, round_trips_per_call}}: calls are the calls sent under shared limits, round trips
+   * those of every worker to the store (heartbeats included), from the run's counters.
+   */
+  static void addCoordination(ObjectNode manifest, MoaaConfig config, PipelineResult result) {
+    ObjectNode n = manifest.putObject("coordination");
+    if (config.coordination() == null) {
+      n.put("backend", "none");
+      return;
+    }
+    n.put("backend", "redis");
+    n.put("key", config.coordination().key());
+    n.put("location", config.coordination().location());
+    n.put("lease_ttl_ms", config.coordination().leaseTtlMs());
+    n.put("share_budget", config.shareBudget());
+    long calls = counter(result, dev.moaa.transforms.moa.CallMetrics.COORDINATION_CALLS);
+    long trips = counter(result, dev.moaa.transforms.moa.CallMetrics.COORDINATION_ROUND_TRIPS);
+    n.put("calls", calls);
+    n.put("round_trips", trips);
+    n.put("round_trips_per_call", calls == 0 ? 0.0 : Math.round(trips * 100.0 / calls) / 100.0);
+  }
+
+  /** A {@code moaa} counter summed over steps (committed where the runner has it); 0 when absent. */
+  static long counter(PipelineResult result, String name) {
+    long sum = 0;
+    try {
+      MetricQueryResults q = result.metrics().queryMetrics(MetricsFilter.builder()
+          .addNameFilter(MetricNameFilter.named(ModelCallFn.NAMESPACE, name)).build());
+      for (MetricResult<Long> c : q.getCounters()) {
+        try {
+          sum += c.getCommitted();
+        } catch (UnsupportedOperationException e) {
+          sum += c.getAttempted();
+        }
+      }
+    } catch (UnsupportedOperationException e) {
+      return 0;
+    }
+    return sum;
+  }
+
   /** Sums the {@code moaa} counters per model; committed values where the runner has them. */
   public static Map<String, ModelUsage> usage(PipelineResult result) {
     Map<String, long[]> sums = new TreeMap<>();

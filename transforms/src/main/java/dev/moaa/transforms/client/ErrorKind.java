@@ -16,7 +16,12 @@ public enum ErrorKind {
   REASONING_EXHAUSTED("reasoning_exhausted", false),
   MISSING_API_KEY("missing_api_key", false),
   /** Not sent: the run's budget could have been passed by it. */
-  BUDGET("budget", false);
+  BUDGET("budget", false),
+  /**
+   * Not sent: the store that shares the run's limits and budget across workers cannot be reached,
+   * and a call sent without them could pass what the user set. Not retried by the client.
+   */
+  COORDINATION("coordination_unavailable", false);
 
   private final String wireName;
   private final boolean retryable;

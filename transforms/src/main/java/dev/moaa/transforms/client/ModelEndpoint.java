@@ -2,11 +2,15 @@ package dev.moaa.transforms.client;
 
 import dev.moaa.transforms.budget.BudgetSpec;
 import dev.moaa.transforms.cache.CacheSpec;
+import dev.moaa.transforms.limits.Coordination;
 import java.io.IOException;
 import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Paths;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Objects;
 
@@ -42,6 +46,8 @@ public final class ModelEndpoint implements Serializable {
   private final RateLimits rateLimits;
   private final CacheSpec cache;
   private final BudgetSpec budget;
+  private final Coordination coordination;
+  private final boolean shareBudget;
 
   private ModelEndpoint(Builder b) {
     this.name = Objects.requireNonNull(b.name, "name");
@@ -68,6 +74,8 @@ public final class ModelEndpoint implements Serializable {
     this.rateLimits = b.rateLimits;
     this.cache = b.cache;
     this.budget = b.budget;
+    this.coordination = b.coordination;
+    this.shareBudget = b.shareBudget;
     if (apiKeyEnv != null && apiKeyFile != null) {
       throw new IllegalArgumentException("model " + name + " names both api_key_env and api_key_file; keep one");
     }
@@ -107,6 +115,8 @@ public final class ModelEndpoint implements Serializable {
     b.rateLimits = rateLimits;
     b.cache = cache;
     b.budget = budget;
+    b.coordination = coordination;
+    b.shareBudget = shareBudget;
     return b;
   }
 
@@ -150,9 +160,53 @@ public final class ModelEndpoint implements Serializable {
   public CacheSpec cache() { return cache; }
   public BudgetSpec budget() { return budget; }
 
+  /**
+   * Where this model's concurrency, rates, Retry-After holds and adaptive limit are shared with
+   * every other worker (and every run naming the same key); null when they are per JVM.
+   */
+  public Coordination coordination() { return coordination; }
+
+  /**
+   * Where the budget ledger lives when calls are coordinated: the coordination key itself when
+   * {@code share_budget} is on (every run naming the key shares one ledger), else a namespace of
+   * this run's own under it. Null when calls are not coordinated.
+   */
+  public Coordination budgetCoordination() {
+    if (coordination == null) {
+      return null;
+    }
+    return shareBudget ? coordination : coordination.withKey(coordination.key() + "/run/" + budget.runId());
+  }
+
+  /** Whether every run naming the coordination key shares one budget ledger. */
+  public boolean shareBudget() { return shareBudget; }
+
+  /**
+   * The name of this model in the coordination store: the config's name plus a short hash of the
+   * base URL and model id, so two configs that give different endpoints the same name never share
+   * limits, and the same endpoint under two names does not either.
+   */
+  public String coordinationId() {
+    try {
+      byte[] h = MessageDigest.getInstance("SHA-256")
+          .digest((baseUrl + "|" + modelId).getBytes(StandardCharsets.UTF_8));
+      return name + "@" + HexFormat.of().formatHex(h, 0, 5);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
   /** This endpoint with the run's cache and budget. */
   public ModelEndpoint withRunServices(CacheSpec c, BudgetSpec bs) {
     return toBuilder().cache(c).budget(bs).build();
+  }
+
+  /**
+   * This endpoint with the run's cache, budget and coordination ({@code null}: limits and budget
+   * per JVM); {@code shareBudget}: the ledger is shared by every run naming the coordination key.
+   */
+  public ModelEndpoint withRunServices(CacheSpec c, BudgetSpec bs, Coordination coord, boolean shareBudget) {
+    return toBuilder().cache(c).budget(bs).coordination(coord).shareBudget(shareBudget).build();
   }
 
   /** Estimated cost in USD of the given token counts. */
@@ -190,7 +244,8 @@ public final class ModelEndpoint implements Serializable {
   /** A key identifying the endpoint and its limits, for sharing clients and limiters in a JVM. */
   public String sharingKey() {
     return name + "|" + baseUrl + "|" + modelId + "|" + apiKeyEnv + "|" + apiKeyFile + "|" + maxConcurrency + "|"
-        + connectTimeoutMs + "|" + readTimeoutMs + "|" + rateLimits.sharingKey() + "|" + retry;
+        + connectTimeoutMs + "|" + readTimeoutMs + "|" + rateLimits.sharingKey() + "|" + retry + "|"
+        + (coordination == null ? "-" : coordination.sharingKey()) + "|" + shareBudget;
   }
 
   @Override
@@ -224,6 +279,8 @@ public final class ModelEndpoint implements Serializable {
     private RateLimits rateLimits = RateLimits.defaults();
     private CacheSpec cache = CacheSpec.none();
     private BudgetSpec budget = BudgetSpec.unlimited();
+    private Coordination coordination;
+    private boolean shareBudget;
 
     private Builder(String name, String baseUrl, String modelId) {
       this.name = name;
@@ -252,6 +309,9 @@ public final class ModelEndpoint implements Serializable {
     public Builder rateLimits(RateLimits v) { this.rateLimits = Objects.requireNonNull(v); return this; }
     public Builder cache(CacheSpec v) { this.cache = Objects.requireNonNull(v); return this; }
     public Builder budget(BudgetSpec v) { this.budget = Objects.requireNonNull(v); return this; }
+    /** Null: limits and budget per JVM. */
+    public Builder coordination(Coordination v) { this.coordination = v; return this; }
+    public Builder shareBudget(boolean v) { this.shareBudget = v; return this; }
 
     public ModelEndpoint build() {
       return new ModelEndpoint(this);

@@ -56,11 +56,13 @@ public final class OpenAiChatClient implements ChatClient {
   private final GenericUrl url;
   private final Sleeper sleeper;
   private final RequestGate gate;
+  private final ClusterGate cluster;
   private final AtomicBoolean nIgnoredSaid = new AtomicBoolean();
 
-  private OpenAiChatClient(ModelEndpoint endpoint, String apiKey, Sleeper sleeper) {
+  private OpenAiChatClient(ModelEndpoint endpoint, String apiKey, Sleeper sleeper, ClusterGate cluster) {
     this.endpoint = endpoint;
     this.gate = new RequestGate(endpoint.maxConcurrency(), endpoint.rateLimits());
+    this.cluster = cluster;
     this.apiKey = apiKey;
     int pool = Math.max(8, endpoint.maxConcurrency() * 2);
     this.transport = new ApacheHttpTransport(
@@ -91,12 +93,25 @@ public final class OpenAiChatClient implements ChatClient {
 
   /** A client for {@code endpoint}, with the key read from its environment variable now. */
   public static OpenAiChatClient create(ModelEndpoint endpoint) throws ChatException {
-    return new OpenAiChatClient(endpoint, endpoint.resolveApiKey(), Thread::sleep);
+    return new OpenAiChatClient(endpoint, endpoint.resolveApiKey(), Thread::sleep, null);
+  }
+
+  /**
+   * A client for {@code endpoint} whose every attempt also passes {@code cluster} (null: this JVM's
+   * limits only), with the key read from its environment variable now.
+   */
+  public static OpenAiChatClient create(ModelEndpoint endpoint, ClusterGate cluster) throws ChatException {
+    return new OpenAiChatClient(endpoint, endpoint.resolveApiKey(), Thread::sleep, cluster);
   }
 
   /** For tests: an explicit key (may be null) and sleeper. */
   public static OpenAiChatClient create(ModelEndpoint endpoint, String apiKey, Sleeper sleeper) {
-    return new OpenAiChatClient(endpoint, apiKey, sleeper);
+    return new OpenAiChatClient(endpoint, apiKey, sleeper, null);
+  }
+
+  /** For tests: an explicit key (may be null), sleeper and cluster gate (may be null). */
+  public static OpenAiChatClient create(ModelEndpoint endpoint, String apiKey, Sleeper sleeper, ClusterGate cluster) {
+    return new OpenAiChatClient(endpoint, apiKey, sleeper, cluster);
   }
 
   public ModelEndpoint endpoint() {
@@ -115,6 +130,12 @@ public final class OpenAiChatClient implements ChatClient {
       return first;
     }
     return fillChoices(request, first);
+  }
+
+  private void exitCluster(ClusterGate.Ticket ticket, RequestGate.Result result, long used, long retryAfterMs) {
+    if (ticket != null) {
+      cluster.exit(ticket, result, used, retryAfterMs);
+    }
   }
 
   /**
@@ -181,20 +202,41 @@ public final class OpenAiChatClient implements ChatClient {
             .withAttempts(attempt - 1, rateLimited).withTimes(startedAtMs, System.currentTimeMillis())
             .withUsage(billed);
       }
+      ClusterGate.Ticket ticket = null;
+      if (cluster != null) {
+        try {
+          ticket = cluster.enter(estimate);
+        } catch (ChatException e) {
+          gate.release(permit, RequestGate.Result.OTHER_FAILURE, -1, -1);
+          throw e.withAttempts(attempt - 1, rateLimited).withTimes(startedAtMs, System.currentTimeMillis())
+              .withUsage(billed);
+        } catch (InterruptedException ie) {
+          gate.release(permit, RequestGate.Result.OTHER_FAILURE, -1, -1);
+          Thread.currentThread().interrupt();
+          throw new ChatException(ErrorKind.CONNECTION, 0, -1, attempt - 1, "interrupted while waiting to send")
+              .withAttempts(attempt - 1, rateLimited).withTimes(startedAtMs, System.currentTimeMillis())
+              .withUsage(billed);
+        }
+      }
       try {
         ParsedAnswer a;
         try {
           a = attemptOnce(body, request);
         } catch (ChatException e) {
-          gate.release(permit, e.kind() == ErrorKind.RATE_LIMITED ? RequestGate.Result.RATE_LIMITED
-              : RequestGate.Result.OTHER_FAILURE, e.usage().total() > 0 ? e.usage().total() : -1, e.retryAfterMs());
+          RequestGate.Result r = e.kind() == ErrorKind.RATE_LIMITED ? RequestGate.Result.RATE_LIMITED
+              : RequestGate.Result.OTHER_FAILURE;
+          long used = e.usage().total() > 0 ? e.usage().total() : -1;
+          gate.release(permit, r, used, e.retryAfterMs());
+          exitCluster(ticket, r, used, e.retryAfterMs());
           throw e;
         } catch (RuntimeException e) {
           gate.release(permit, RequestGate.Result.OTHER_FAILURE, -1, -1);
+          exitCluster(ticket, RequestGate.Result.OTHER_FAILURE, -1, -1);
           throw e;
         }
         billed = billed.plus(a.usage);
         gate.release(permit, RequestGate.Result.SUCCESS, a.usage.total(), -1);
+        exitCluster(ticket, RequestGate.Result.SUCCESS, a.usage.total(), -1);
         long latency = (System.nanoTime() - start) / 1_000_000;
         return new ChatResponse(a.choices.get(0), a.finishReason, billed.promptTokens(), billed.completionTokens(),
             attempt, latency, attempt - 1, a.choices, rateLimited, startedAtMs, startedAtMs + latency, a.reasoning,

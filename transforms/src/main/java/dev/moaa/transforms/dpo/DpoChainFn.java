@@ -27,6 +27,7 @@ import java.util.function.Function;
 import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Distribution;
 import org.apache.beam.sdk.metrics.Metrics;
+import org.apache.beam.sdk.metrics.MetricsContainer;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.windowing.BoundedWindow;
 import org.apache.beam.sdk.values.TupleTag;
@@ -50,9 +51,9 @@ import org.apache.beam.sdk.values.TupleTag;
  * <p>A DoFn instance keeps at most {@code maxInFlight} prompts under way; past that, {@code
  * @ProcessElement} waits for one to finish. Finished prompts are emitted as they finish (from
  * {@code @ProcessElement} when they share the current element's window and timestamp, else at the
- * end of the bundle), and {@code @FinishBundle} waits for the rest. Metrics are recorded on the
- * DoFn's thread when a prompt is emitted: per model as {@link CallMetrics}, {@code judged_pairs},
- * {@code position_inconsistent_pairs} and {@code prompts_in_flight}.
+ * end of the bundle), and {@code @FinishBundle} waits for the rest. Each call is counted per model
+ * ({@link CallMetrics}) as it ends, in the container of the DoFn's thread; {@code judged_pairs},
+ * {@code position_inconsistent_pairs} and {@code prompts_in_flight} when a prompt is emitted.
  */
 public class DpoChainFn extends DoFn<DpoWork, DpoRecord> {
   private static final long serialVersionUID = 1L;
@@ -72,6 +73,7 @@ public class DpoChainFn extends DoFn<DpoWork, DpoRecord> {
   private transient String repairTemplate;
   private transient String criteriaTemplate;
   private transient ChainsInFlight<Finished> chains;
+  private transient volatile MetricsContainer container;
 
   public DpoChainFn(DpoTopology topology, String configHash) {
     this.topology = topology;
@@ -129,10 +131,12 @@ public class DpoChainFn extends DoFn<DpoWork, DpoRecord> {
   @StartBundle
   public void startBundle() {
     chains = new ChainsInFlight<>(maxInFlight, "prompt");
+    container = CallMetrics.currentContainer();
   }
 
   @ProcessElement
   public void processElement(ProcessContext c, BoundedWindow window) throws InterruptedException {
+    container = CallMetrics.currentContainer();
     Queue<Call> calls = new ConcurrentLinkedQueue<>();
     CompletableFuture<Finished> chain = start(c.element(), calls).thenApply(o -> new Finished(o, calls));
     promptsInFlight.update(chains.add(chain, c.timestamp(), window, f -> {
@@ -161,11 +165,8 @@ public class DpoChainFn extends DoFn<DpoWork, DpoRecord> {
     });
   }
 
-  /** Counts a finished prompt's calls and pairs on the DoFn's thread; returns its outcome. */
+  /** Counts a finished prompt's pairs on the DoFn's thread (its calls were counted as they ended); returns its outcome. */
   private Outcome tally(Finished f) {
-    for (Call call : f.calls()) {
-      metrics.get(call.getModel()).record(call);
-    }
     judgedPairs.inc(f.outcome().pairs());
     inconsistent.inc(f.outcome().inconsistentPairs());
     return f.outcome();
@@ -252,8 +253,13 @@ public class DpoChainFn extends DoFn<DpoWork, DpoRecord> {
   private CompletableFuture<List<Call>> call(String roleKey, ModelEndpoint m, ChatRequest request, String template, String role,
       int turn, int layer, Function<String, ChatRequest> repair, String repairTemplate, Queue<Call> made) {
     String hash = Calls.requestHash(m, request, template);
-    return leases.get(roleKey).submit(request, hash, repair, repairTemplate).thenApply(o -> {
+    SharedModelClients.Lease lease = leases.get(roleKey);
+    MetricsContainer into = container;
+    return lease.submit(request, hash, repair, repairTemplate).thenApply(o -> {
       List<Call> calls = Calls.of(m, role, turn, layer, template, request, hash, repairTemplate, o);
+      for (Call call : calls) {
+        metrics.get(call.getModel()).record(call, into, lease);
+      }
       made.addAll(calls);
       return calls;
     });

@@ -136,6 +136,10 @@ final class DpoSteps {
       return new Expansion(w, List.of(), DeadLetters.forConversation("sample", DeadLetters.BUDGET,
           "the run's budget stopped sampling: " + DeadLetters.describeFailures(sampling), conv, null, sampling), null);
     }
+    if (DeadLetters.coordinationLost(sampling)) {
+      return new Expansion(w, List.of(), DeadLetters.forConversation("sample", DeadLetters.COORDINATION,
+          DeadLetters.coordinationError(sampling), conv, null, sampling), null);
+    }
     if (succeeded < 2) {
       return new Expansion(w, List.of(), DeadLetters.forConversation("sample", "not_enough_candidates",
           succeeded + " of " + w.getCandidates().size() + " candidates were sampled; 2 are needed. "

@@ -2,10 +2,14 @@ package dev.moaa.transforms.moa;
 
 import dev.moaa.schemas.Call;
 import dev.moaa.transforms.client.ModelEndpoint;
+import java.io.Closeable;
+import java.io.IOException;
 import java.io.Serializable;
 import org.apache.beam.sdk.metrics.Counter;
 import org.apache.beam.sdk.metrics.Distribution;
 import org.apache.beam.sdk.metrics.Metrics;
+import org.apache.beam.sdk.metrics.MetricsContainer;
+import org.apache.beam.sdk.metrics.MetricsEnvironment;
 
 /**
  * The per-model Beam metrics of finished calls (namespace {@value ModelCallFn#NAMESPACE}): {@code
@@ -15,8 +19,17 @@ import org.apache.beam.sdk.metrics.Metrics;
  * not counted), {@code retries} (every retried attempt), {@code rate_limited} (attempts answered
  * 429, a part of the retries and failures), {@code prompt_tokens} and {@code completion_tokens}
  * (billed over every answered attempt, failed calls included), {@code reasoning_tokens}, {@code
- * usage_estimated} (calls whose tokens are partly estimated), {@code latency_ms}. Record on the
- * DoFn's own thread: Beam's metric containers are per thread.
+ * usage_estimated} (calls whose tokens are partly estimated), {@code latency_ms}; for models whose
+ * limits are shared through a coordination store, {@code coordination_calls} (calls sent) and
+ * {@code coordination_round_trips} (round trips to the store, heartbeats included), run-wide.
+ *
+ * <p>Each call is counted once, as it ends (not when its conversation or prompt is emitted), so a
+ * run shows per-model progress while its chains are still under way. Beam's metric containers are
+ * per thread and a call ends on a pool thread: the DoFn hands over the container of its own thread
+ * ({@link #currentContainer()} in {@code @StartBundle} / {@code @ProcessElement}) and the call is
+ * recorded inside it ({@link #record(Call, MetricsContainer)}). The runners' containers take
+ * updates from any thread (their cells are atomic); a chain never outlives its bundle, so the
+ * container is still the bundle's when its calls end.
  */
 public final class CallMetrics implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -33,6 +46,8 @@ public final class CallMetrics implements Serializable {
   private final Counter reasoningTokens;
   private final Counter usageEstimated;
   private final Distribution latency;
+  private final Counter coordinationCalls;
+  private final Counter coordinationTrips;
 
   public CallMetrics(ModelEndpoint endpoint) {
     String m = endpoint.name();
@@ -49,6 +64,52 @@ public final class CallMetrics implements Serializable {
     this.budgetRefused = Metrics.counter(ns, "budget_refused/" + m);
     this.reasoningTokens = Metrics.counter(ns, "reasoning_tokens/" + m);
     this.usageEstimated = Metrics.counter(ns, "usage_estimated/" + m);
+    this.coordinationCalls = Metrics.counter(ns, COORDINATION_CALLS);
+    this.coordinationTrips = Metrics.counter(ns, COORDINATION_ROUND_TRIPS);
+  }
+
+  /** Calls sent under shared limits, all models together (no slash: not a per-model figure). */
+  public static final String COORDINATION_CALLS = "coordination_calls";
+  /** Round trips to the coordination store, every worker together. */
+  public static final String COORDINATION_ROUND_TRIPS = "coordination_round_trips";
+
+  /** The metrics container of the calling thread (a DoFn's), or null outside one. */
+  public static MetricsContainer currentContainer() {
+    return MetricsEnvironment.getCurrentContainer();
+  }
+
+  /**
+   * Records a finished call into {@code container} (from whichever thread the call ended on), and
+   * what the call's lease made in round trips to the coordination store since last asked.
+   */
+  public void record(Call call, MetricsContainer container, SharedModelClients.Lease lease) {
+    if (container == null) {
+      recordHere(call, lease);
+      return;
+    }
+    try (Closeable scope = MetricsEnvironment.scopedMetricsContainer(container)) {
+      recordHere(call, lease);
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** {@link #record(Call, MetricsContainer, SharedModelClients.Lease)} without a lease. */
+  public void record(Call call, MetricsContainer container) {
+    record(call, container, null);
+  }
+
+  private void recordHere(Call call, SharedModelClients.Lease lease) {
+    record(call);
+    if (lease != null && lease.coordinated()) {
+      if (!call.getCached() && !"budget".equals(call.getErrorKind())) {
+        coordinationCalls.inc();
+      }
+      long trips = lease.takeCoordinationTrips();
+      if (trips > 0) {
+        coordinationTrips.inc(trips);
+      }
+    }
   }
 
   public void record(Call call) {

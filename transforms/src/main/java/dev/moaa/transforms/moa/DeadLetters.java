@@ -30,7 +30,33 @@ public final class DeadLetters {
 
   /** The dead-letter reason of calls that include one the budget stopped; {@code usual} otherwise. */
   public static String reason(String usual, List<Call> calls) {
-    return refusedForBudget(calls) ? BUDGET : usual;
+    return refusedForBudget(calls) ? BUDGET : coordinationLost(calls) ? COORDINATION : usual;
+  }
+
+  /**
+   * The reason of a conversation left undone because the store sharing the run's limits and budget
+   * could not be reached; a later run finishes it.
+   */
+  public static final String COORDINATION = "coordination_unavailable";
+
+  /** True when a call was not sent because the coordination store could not be reached. */
+  public static boolean coordinationLost(List<Call> calls) {
+    for (Call c : calls) {
+      if (!c.getOk() && COORDINATION.equals(c.getErrorKind())) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** The message of the first call stopped by the coordination store, or null. */
+  public static String coordinationError(List<Call> calls) {
+    for (Call c : calls) {
+      if (!c.getOk() && COORDINATION.equals(c.getErrorKind())) {
+        return c.getModel() + ": " + c.getError();
+      }
+    }
+    return null;
   }
 
   /** True when a call was not sent because the run's budget could have been passed by it. */

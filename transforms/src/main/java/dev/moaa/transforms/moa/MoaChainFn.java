@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import org.apache.beam.sdk.metrics.Distribution;
 import org.apache.beam.sdk.metrics.Metrics;
+import org.apache.beam.sdk.metrics.MetricsContainer;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.windowing.BoundedWindow;
 import org.apache.beam.sdk.values.TupleTag;
@@ -30,8 +31,8 @@ import org.apache.beam.sdk.values.TupleTag;
  * <p>A DoFn instance keeps at most {@code maxInFlight} conversations under way; past that, {@code
  * @ProcessElement} waits for one to finish. Finished conversations are emitted as they finish (from
  * {@code @ProcessElement} when they share the current element's window and timestamp, else at the
- * end of the bundle), and {@code @FinishBundle} waits for the rest. Metrics are recorded on the DoFn's
- * thread when a conversation is emitted.
+ * end of the bundle), and {@code @FinishBundle} waits for the rest. Each call is counted in the
+ * per-model metrics ({@link CallMetrics}) as it ends, in the container of the DoFn's thread.
  */
 public class MoaChainFn extends DoFn<Conversation, TurnWork> {
   private static final long serialVersionUID = 1L;
@@ -47,6 +48,7 @@ public class MoaChainFn extends DoFn<Conversation, TurnWork> {
   private transient PromptTemplate refine;
   private transient PromptTemplate aggregate;
   private transient ChainsInFlight<Outcome> chains;
+  private transient volatile MetricsContainer container;
 
   public MoaChainFn(MoaTopology topology) {
     this.topology = topology;
@@ -83,12 +85,13 @@ public class MoaChainFn extends DoFn<Conversation, TurnWork> {
   @StartBundle
   public void startBundle() {
     chains = new ChainsInFlight<>(maxInFlight, "conversation");
+    container = CallMetrics.currentContainer();
   }
 
   @ProcessElement
   public void processElement(ProcessContext c, BoundedWindow window) throws InterruptedException {
+    container = CallMetrics.currentContainer();
     conversationsInFlight.update(chains.add(start(c.element()), c.timestamp(), window, o -> {
-      recordCalls(o);
       if (o.completed() != null) {
         c.output(COMPLETED, o.completed());
       } else {
@@ -100,19 +103,12 @@ public class MoaChainFn extends DoFn<Conversation, TurnWork> {
   @FinishBundle
   public void finishBundle(FinishBundleContext c) {
     chains.drain((o, timestamp, window) -> {
-      recordCalls(o);
       if (o.completed() != null) {
         c.output(COMPLETED, o.completed(), timestamp, window);
       } else {
         c.output(FAILED, o.failed(), timestamp, window);
       }
     });
-  }
-
-  private void recordCalls(Outcome o) {
-    for (Call call : o.calls()) {
-      metrics.get(call.getModel()).record(call);
-    }
   }
 
   private CompletableFuture<Outcome> start(Conversation c) {
@@ -166,8 +162,13 @@ public class MoaChainFn extends DoFn<Conversation, TurnWork> {
   private CompletableFuture<Call> call(ModelEndpoint m, ChatRequest request, String template, String role,
       int turn, int layer) {
     String hash = Calls.requestHash(m, request, template);
-    return leases.get(m.name()).submit(request, hash).thenApply(o ->
-        Calls.of(m, role, turn, layer, template, request, hash, o.response(), o.failure(), o.cached()));
+    SharedModelClients.Lease lease = leases.get(m.name());
+    MetricsContainer into = container;
+    return lease.submit(request, hash).thenApply(o -> {
+      Call call = Calls.of(m, role, turn, layer, template, request, hash, o.response(), o.failure(), o.cached());
+      metrics.get(m.name()).record(call, into, lease);
+      return call;
+    });
   }
 
   @Teardown

@@ -83,6 +83,10 @@ final class MoaSteps {
           "the run's budget stopped proposals of layer " + work.getLayer() + " of turn " + work.getTurn()
               + "; " + DeadLetters.describeFailures(sorted), work.getConversation(), work.getTurn(), all));
     }
+    if (DeadLetters.coordinationLost(sorted)) {
+      return Step.failed(DeadLetters.forConversation("propose", DeadLetters.COORDINATION,
+          DeadLetters.coordinationError(sorted), work.getConversation(), work.getTurn(), all));
+    }
     if (ok.size() < topology.minProposals()) {
       String why = ok.size() + " of " + topology.proposers().size() + " proposals succeeded in layer "
           + work.getLayer() + " of turn " + work.getTurn() + ", " + topology.minProposals()

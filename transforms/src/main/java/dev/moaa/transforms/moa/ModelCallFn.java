@@ -9,6 +9,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import org.apache.beam.sdk.metrics.Distribution;
 import org.apache.beam.sdk.metrics.Metrics;
+import org.apache.beam.sdk.metrics.MetricsContainer;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.windowing.BoundedWindow;
 import org.apache.beam.sdk.values.TupleTag;
@@ -80,7 +81,7 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
   }
 
   private record Pending<InT>(InT element, Planned plan, String hash, Instant timestamp,
-      BoundedWindow window, CompletableFuture<SharedModelClients.Outcome> future) {}
+      BoundedWindow window, CompletableFuture<List<Call>> future) {}
 
   @Setup
   public void setup() {
@@ -106,7 +107,17 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
       return;
     }
     String hash = Calls.requestHash(endpoint, plan.request(), plan.template());
-    pending.add(new Pending<>(element, plan, hash, c.timestamp(), window, lease.submit(plan.request(), hash, plan.repair(), plan.repairTemplate())));
+    MetricsContainer into = CallMetrics.currentContainer();
+    SharedModelClients.Lease l = lease;
+    // counted as each call ends, in this thread's container (see CallMetrics)
+    CompletableFuture<List<Call>> calls = l.submit(plan.request(), hash, plan.repair(), plan.repairTemplate())
+        .thenApply(o -> {
+          List<Call> made = Calls.of(endpoint, plan.role(), plan.turn(), plan.layer(), plan.template(),
+              plan.request(), hash, plan.repairTemplate(), o);
+          made.forEach(call -> metrics.record(call, into, l));
+          return made;
+        });
+    pending.add(new Pending<>(element, plan, hash, c.timestamp(), window, calls));
   }
 
   @FinishBundle
@@ -115,15 +126,12 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
     pending = new ArrayList<>();
     bundleSize.update(batch.size());
     for (Pending<InT> p : batch) {
-      SharedModelClients.Outcome o;
+      List<Call> calls;
       try {
-        o = p.future().get();
+        calls = p.future().get();
       } catch (ExecutionException e) {
         throw new IllegalStateException("call pool failed unexpectedly", e.getCause());
       }
-      List<Call> calls = Calls.of(endpoint, p.plan().role(), p.plan().turn(), p.plan().layer(),
-          p.plan().template(), p.plan().request(), p.hash(), p.plan().repairTemplate(), o);
-      calls.forEach(this::record);
       handleAll(p.element(), calls, new Emitter() {
         @Override
         public <T> void output(TupleTag<T> tag, T value) {
@@ -131,10 +139,6 @@ public abstract class ModelCallFn<InT, OutT> extends DoFn<InT, OutT> {
         }
       });
     }
-  }
-
-  private void record(Call call) {
-    metrics.record(call);
   }
 
   @Teardown

@@ -9,11 +9,18 @@ import dev.moaa.transforms.client.ChatClient;
 import dev.moaa.transforms.client.ChatException;
 import dev.moaa.transforms.client.ChatRequest;
 import dev.moaa.transforms.client.ChatResponse;
+import dev.moaa.transforms.client.ClusterGate;
 import dev.moaa.transforms.client.ErrorKind;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.client.OpenAiChatClient;
 import dev.moaa.transforms.client.RequestGate;
 import dev.moaa.transforms.client.TokenEstimate;
+import dev.moaa.transforms.limits.Coordination;
+import dev.moaa.transforms.limits.CoordinationException;
+import dev.moaa.transforms.limits.Coordinator;
+import dev.moaa.transforms.limits.Reservation;
+import dev.moaa.transforms.limits.SharedCoordinators;
+import java.util.WeakHashMap;
 import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -45,21 +52,40 @@ public final class SharedModelClients {
   private static final Map<String, CompletableFuture<Answer>> IN_FLIGHT = new ConcurrentHashMap<>();
   private static final AtomicLong CACHE_ERRORS = new AtomicLong();
   private static final long CLAIM_POLL_MS = 50;
-  private static volatile Function<ModelEndpoint, ChatClient> factory = SharedModelClients::openAi;
+  /** Round trips of each open coordinator already handed to a counter, so none is counted twice. */
+  private static final Map<Coordinator, long[]> REPORTED_TRIPS = new WeakHashMap<>();
+  private static volatile Function<ModelEndpoint, ChatClient> factory;
 
   private SharedModelClients() {}
 
-  private static ChatClient openAi(ModelEndpoint endpoint) {
+  private static ChatClient openAi(ModelEndpoint endpoint, Coordinator coordinator) {
     try {
-      return OpenAiChatClient.create(endpoint);
+      return OpenAiChatClient.create(endpoint, coordinator == null ? null : new ClusterGate(coordinator, endpoint));
     } catch (ChatException e) {
       throw new IllegalStateException(e.getMessage());
     }
   }
 
-  /** For tests: replaces how clients are made; pass null to restore the HTTP client. */
+  /**
+   * For tests: replaces how clients are made (such clients do not pass the cluster-wide gate; the
+   * budget still goes to the shared ledger); pass null to restore the HTTP client.
+   */
   public static void setClientFactoryForTesting(Function<ModelEndpoint, ChatClient> f) {
-    factory = f == null ? SharedModelClients::openAi : f;
+    factory = f;
+  }
+
+  /** Round trips {@code c} made since this was last asked (by any caller); 0 for null. */
+  private static long unreportedTrips(Coordinator c) {
+    if (c == null) {
+      return 0;
+    }
+    synchronized (REPORTED_TRIPS) {
+      long[] seen = REPORTED_TRIPS.computeIfAbsent(c, k -> new long[1]);
+      long now = c.roundTrips();
+      long d = now - seen[0];
+      seen[0] = now;
+      return Math.max(0, d);
+    }
   }
 
   public static Lease acquire(ModelEndpoint endpoint) {
@@ -73,10 +99,29 @@ public final class SharedModelClients {
     }
     Entry e;
     synchronized (SharedModelClients.class) {
-      e = ENTRIES.computeIfAbsent(endpoint.sharingKey(), k -> new Entry(endpoint, factory.apply(endpoint)));
+      e = ENTRIES.get(endpoint.sharingKey());
+      if (e == null) {
+        Coordinator coordinator = endpoint.coordination() == null ? null
+            : SharedCoordinators.acquire(endpoint.coordination());
+        try {
+          Function<ModelEndpoint, ChatClient> f = factory;
+          e = new Entry(endpoint, f != null ? f.apply(endpoint) : openAi(endpoint, coordinator), coordinator);
+        } catch (RuntimeException ex) {
+          if (coordinator != null) {
+            SharedCoordinators.release(endpoint.coordination());
+          }
+          throw ex;
+        }
+        ENTRIES.put(endpoint.sharingKey(), e);
+      }
       e.leases++;
     }
-    return new Lease(endpoint, e, cache, BudgetLedger.acquire(endpoint.budget()));
+    Coordinator budgetStore = null;
+    if (endpoint.coordination() != null && endpoint.budget().limited()) {
+      budgetStore = SharedCoordinators.acquire(endpoint.budgetCoordination());
+    }
+    return new Lease(endpoint, e, cache, budgetStore == null ? BudgetLedger.acquire(endpoint.budget()) : null,
+        budgetStore);
   }
 
   /** The admission gate's figures of a model's client in this JVM, or null when none is open. */
@@ -101,17 +146,23 @@ public final class SharedModelClients {
       ENTRIES.remove(key);
       e.pool.shutdown();
       e.client.close();
+      if (e.coordinator != null) {
+        Coordination spec = e.coordinator.coordination();
+        SharedCoordinators.release(spec);
+      }
     }
   }
 
   private static final class Entry {
     final ChatClient client;
     final ExecutorService pool;
+    final Coordinator coordinator;
     final AtomicInteger inFlight = new AtomicInteger();
     int leases;
 
-    Entry(ModelEndpoint endpoint, ChatClient client) {
+    Entry(ModelEndpoint endpoint, ChatClient client, Coordinator coordinator) {
       this.client = client;
+      this.coordinator = coordinator;
       AtomicInteger n = new AtomicInteger();
       this.pool = Executors.newFixedThreadPool(endpoint.maxConcurrency(), r -> {
         Thread t = new Thread(r, "moaa-call-" + endpoint.name() + "-" + n.incrementAndGet());
@@ -143,13 +194,30 @@ public final class SharedModelClients {
     private final Entry entry;
     private final ResponseCache cache;
     private final BudgetLedger ledger;
+    private final Coordinator budgetStore;
     private boolean released;
 
-    private Lease(ModelEndpoint endpoint, Entry entry, ResponseCache cache, BudgetLedger ledger) {
+    private Lease(ModelEndpoint endpoint, Entry entry, ResponseCache cache, BudgetLedger ledger,
+        Coordinator budgetStore) {
       this.endpoint = endpoint;
       this.entry = entry;
       this.cache = cache;
       this.ledger = ledger;
+      this.budgetStore = budgetStore;
+    }
+
+    /** Whether this model's limits (and, with a budget, the ledger) are shared through a coordination store. */
+    public boolean coordinated() {
+      return endpoint.coordination() != null;
+    }
+
+    /**
+     * Round trips to the coordination store made in this JVM since the last time any lease was
+     * asked (heartbeats included): summed over every call of every worker, the run's total.
+     */
+    public long takeCoordinationTrips() {
+      long n = unreportedTrips(entry.coordinator);
+      return budgetStore == entry.coordinator ? n : n + unreportedTrips(budgetStore);
     }
 
     /** Queues the call; the future never completes exceptionally. */
@@ -287,6 +355,9 @@ public final class SharedModelClients {
 
     /** Sends the request if the budget allows it, and books what it cost. */
     private Answer pay(ChatRequest request) {
+      if (budgetStore != null) {
+        return payShared(request);
+      }
       BudgetSpec spec = ledger.spec();
       BudgetLedger.Reservation hold = null;
       if (spec.limited()) {
@@ -322,6 +393,47 @@ public final class SharedModelClients {
       }
     }
 
+    /** {@link #pay} with the budget on the coordination store's ledger, shared by every worker. */
+    private Answer payShared(ChatRequest request) {
+      BudgetSpec spec = endpoint.budget();
+      long prompt = TokenEstimate.promptTokens(request);
+      long completion = TokenEstimate.completionTokens(endpoint, request, spec.assumedCompletionTokens());
+      Reservation hold;
+      try {
+        hold = budgetStore.reserve(endpoint.costUsd(prompt, completion), prompt + completion, spec.maxCostUsd(),
+            spec.maxTokens());
+        if (hold == null) {
+          var b = budgetStore.budget();
+          return new Answer(null, new ChatException(ErrorKind.BUDGET, 0, -1, 0, String.format(Locale.ROOT,
+              "not sent: the %s shared through %s could be passed (spent so far $%.4f, %d tokens)",
+              spec, budgetStore.coordination(), b.spentUsd(), b.spentTokens())), false);
+        }
+      } catch (CoordinationException e) {
+        return new Answer(null, ClusterGate.unreachable(e), false);
+      }
+      double usd = 0;
+      long tokens = 0;
+      try {
+        ChatResponse r = entry.client.complete(request);
+        usd = endpoint.costUsd(r.promptTokens(), r.completionTokens());
+        tokens = r.promptTokens() + r.completionTokens();
+        return new Answer(r, null, false);
+      } catch (ChatException e) {
+        // an answer that arrived and was unusable is paid all the same
+        usd = endpoint.costUsd(e.usage().promptTokens(), e.usage().completionTokens());
+        tokens = e.usage().total();
+        return new Answer(null, e, false);
+      } finally {
+        try {
+          budgetStore.settle(hold, usd, tokens);
+        } catch (CoordinationException e) {
+          // the reservation expires within the lease time to live; the next reserve reports the store
+          LOG.warn("model {}: the spend of a call (${}, {} tokens) could not be booked: {}", endpoint.name(),
+              usd, tokens, e.getMessage());
+        }
+      }
+    }
+
     private void cacheError(CacheException e) {
       if (CACHE_ERRORS.incrementAndGet() <= 5) {
         LOG.warn("response cache: {} (the call goes on without it)", e.getMessage());
@@ -340,7 +452,12 @@ public final class SharedModelClients {
         if (cache != null) {
           SharedCaches.release(endpoint.cache());
         }
-        BudgetLedger.release(ledger);
+        if (ledger != null) {
+          BudgetLedger.release(ledger);
+        }
+        if (budgetStore != null) {
+          SharedCoordinators.release(endpoint.budgetCoordination());
+        }
       }
     }
   }
