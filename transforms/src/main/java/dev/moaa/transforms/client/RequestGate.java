@@ -3,6 +3,7 @@ package dev.moaa.transforms.client;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.LongSupplier;
 
 /**
  * Admits the requests of one model in one JVM: at most the current concurrency limit in flight,
@@ -12,31 +13,56 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>With adaptive concurrency the limit follows the endpoint the way TCP follows a network: it
  * starts at the initial concurrency and grows by one per success (doubling per round) until the
  * first 429, then by one per round of successes; each 429 multiplies it by the backoff factor,
- * once per round (429s of requests sent before the last cut do not cut again). It grows only while
- * it is what holds requests back, and never passes {@code max_concurrency}.
+ * once per round (429s of requests sent before the last cut do not cut again). A timed-out attempt
+ * cuts it the same way: it must not be retried at the concurrency that made it time out. It grows
+ * only while it is what holds requests back, and never passes {@code max_concurrency}.
+ *
+ * <p>The gate times every attempt from admission to release. In the latency mode of {@link
+ * AdaptiveLimit} (the default) it also cuts the limit when those times show the endpoint queueing
+ * its calls, as self-hosted servers do instead of answering 429; then slow start doubles the limit
+ * at most once per latency reading, and growth pauses while a reading is high or a cut is being
+ * checked. {@link LatencyLimit} says how.
  */
 public final class RequestGate {
   /** How an admitted attempt ended. */
-  public enum Result { SUCCESS, RATE_LIMITED, OTHER_FAILURE }
+  public enum Result {
+    SUCCESS,
+    RATE_LIMITED,
+    OTHER_FAILURE,
+    /** The endpoint did not answer in time (read timeout): cuts the limit as a 429 does. */
+    TIMEOUT
+  }
 
   /** An admitted attempt; hand it back to {@link #release}. */
   public static final class Permit {
     final long epoch;
     final long tokens;
+    final long admittedAt;
+    final LatencyLimit.Ticket reading;
 
-    Permit(long epoch, long tokens) {
+    Permit(long epoch, long tokens, long admittedAt, LatencyLimit.Ticket reading) {
       this.epoch = epoch;
       this.tokens = tokens;
+      this.admittedAt = admittedAt;
+      this.reading = reading;
     }
   }
 
-  /** What the gate has seen, for metrics and tests. */
-  public record Stats(double limit, int inFlight, long admitted, long rateLimited, long cuts, double lowestLimit) {}
+  /**
+   * What the gate has seen, for metrics and tests: the current and lowest limit, the attempts in
+   * flight, admitted, rate-limited and timed out, the cuts (all causes) and those made on latency,
+   * the no-load latency baseline and the latest latency reading (milliseconds; NaN before the first
+   * reading). Latency is read in every mode; it moves the limit only in the latency mode.
+   */
+  public record Stats(double limit, int inFlight, long admitted, long rateLimited, long cuts, double lowestLimit,
+      long timedOut, long latencyCuts, double baselineLatencyMs, double recentLatencyMs) {}
 
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
   private final int max;
   private final RateLimits limits;
+  private final LongSupplier clock;
+  private final LatencyLimit latency;
   private final Bucket requests;
   private final Bucket tokens;
   private double limit;
@@ -48,15 +74,24 @@ public final class RequestGate {
   private long epoch;
   private long admitted;
   private long rateLimited;
+  private long timedOut;
   private long cuts;
 
   public RequestGate(int maxConcurrency, RateLimits limits) {
+    this(maxConcurrency, limits, System::nanoTime);
+  }
+
+  /** For tests: {@code clock} in place of {@link System#nanoTime()} (waiting in acquire stays real). */
+  RequestGate(int maxConcurrency, RateLimits limits, LongSupplier clock) {
     this.max = maxConcurrency;
     this.limits = limits;
+    this.clock = clock;
     this.limit = limits.adaptive() ? Math.min(maxConcurrency, limits.initialConcurrency()) : maxConcurrency;
     this.lowest = limit;
-    this.requests = limits.requestsPerMinute() > 0 ? new Bucket(limits.requestsPerMinute()) : null;
-    this.tokens = limits.tokensPerMinute() > 0 ? new Bucket(limits.tokensPerMinute()) : null;
+    long now = clock.getAsLong();
+    this.latency = new LatencyLimit(limits.adaptiveLimit(), limits.adaptive(), limit);
+    this.requests = limits.requestsPerMinute() > 0 ? new Bucket(limits.requestsPerMinute(), now) : null;
+    this.tokens = limits.tokensPerMinute() > 0 ? new Bucket(limits.tokensPerMinute(), now) : null;
   }
 
   /** Waits until an attempt estimated at {@code estimatedTokens} may be sent. */
@@ -66,7 +101,7 @@ public final class RequestGate {
       waiting++;
       try {
         while (true) {
-          long now = System.nanoTime();
+          long now = clock.getAsLong();
           long waitNanos = admissionWait(estimatedTokens, now);
           if (waitNanos == 0) {
             return admit(estimatedTokens, now);
@@ -85,7 +120,7 @@ public final class RequestGate {
   public Permit tryAcquire(long estimatedTokens) {
     lock.lock();
     try {
-      long now = System.nanoTime();
+      long now = clock.getAsLong();
       return admissionWait(estimatedTokens, now) == 0 ? admit(estimatedTokens, now) : null;
     } finally {
       lock.unlock();
@@ -116,36 +151,46 @@ public final class RequestGate {
     }
     inFlight++;
     admitted++;
-    return new Permit(epoch, estimatedTokens);
+    return new Permit(epoch, estimatedTokens, now, latency.admit(now, inFlight, limit));
   }
 
   /**
    * Ends an attempt. {@code usedTokens} (or -1 when unknown) corrects the token bucket; {@code
-   * retryAfterMs} (or -1) of a 429 holds every new attempt of this model back that long.
+   * retryAfterMs} (or -1) of a 429 holds every new attempt of this model back that long. The time
+   * since {@link #acquire} is the attempt's latency, read when it succeeded or timed out.
    */
   public void release(Permit permit, Result result, long usedTokens, long retryAfterMs) {
     lock.lock();
     try {
+      long now = clock.getAsLong();
       // Grow only while the limit is what holds requests back: it was full, or someone is waiting.
       boolean wasFull = inFlight >= Math.floor(limit) || waiting > 0;
       inFlight--;
       if (tokens != null && usedTokens >= 0) {
-        tokens.take(usedTokens - permit.tokens, System.nanoTime());
+        tokens.take(usedTokens - permit.tokens, now);
       }
-      if (result == Result.RATE_LIMITED) {
-        rateLimited++;
-        if (retryAfterMs > 0) {
-          pausedUntil = Math.max(pausedUntil, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(retryAfterMs));
+      boolean counted = result == Result.SUCCESS || result == Result.TIMEOUT;
+      boolean moved = follow(latency.ended(limit, permit.reading, counted, now - permit.admittedAt, now));
+      switch (result) {
+        case RATE_LIMITED -> {
+          rateLimited++;
+          if (retryAfterMs > 0) {
+            pausedUntil = Math.max(pausedUntil, now + TimeUnit.MILLISECONDS.toNanos(retryAfterMs));
+          }
+          cutOncePerRound(permit);
         }
-        if (limits.adaptive() && permit.epoch == epoch) {
-          limit = Math.max(1, limit * limits.backoffFactor());
-          threshold = limit;
-          lowest = Math.min(lowest, limit);
-          epoch++;
-          cuts++;
+        case TIMEOUT -> {
+          timedOut++;
+          cutOncePerRound(permit);
         }
-      } else if (result == Result.SUCCESS && limits.adaptive() && wasFull && limit < max) {
-        limit = Math.min(max, limit < threshold ? limit + 1 : limit + 1 / limit);
+        case SUCCESS -> {
+          if (!moved && limits.adaptive() && wasFull && limit < max) {
+            boolean slowStart = limit < threshold;
+            double grown = Math.min(slowStart ? limit + 1 : limit + 1 / limit, latency.growthCap(slowStart));
+            limit = Math.min(max, Math.max(limit, grown));
+          }
+        }
+        case OTHER_FAILURE -> { }
       }
       changed.signalAll();
     } finally {
@@ -153,10 +198,42 @@ public final class RequestGate {
     }
   }
 
+  /** Multiplies the limit by the backoff factor, unless an attempt sent since the last cut did so. */
+  private void cutOncePerRound(Permit permit) {
+    if (limits.adaptive() && permit.epoch == epoch) {
+      cut(Math.max(1, limit * limits.backoffFactor()));
+      latency.cutElsewhere(limit);
+    }
+  }
+
+  private void cut(double to) {
+    limit = to;
+    threshold = limit;
+    lowest = Math.min(lowest, limit);
+    epoch++;
+    cuts++;
+  }
+
+  /** Takes the limit a latency reading set; whether it moved. */
+  private boolean follow(double read) {
+    double before = limit;
+    if (read < limit) {
+      if (latency.probing()) {
+        limit = read;
+      } else {
+        cut(read);
+      }
+    } else if (read > limit) {
+      limit = Math.min(max, read); // a probe ended, or a cut the latency did not bear out undone
+    }
+    return limit != before;
+  }
+
   public Stats stats() {
     lock.lock();
     try {
-      return new Stats(limit, inFlight, admitted, rateLimited, cuts, lowest);
+      return new Stats(limit, inFlight, admitted, rateLimited, cuts, lowest, timedOut, latency.cuts(),
+          latency.baselineMs(), latency.recentMs());
     } finally {
       lock.unlock();
     }
@@ -169,11 +246,11 @@ public final class RequestGate {
     private double level;
     private long at;
 
-    Bucket(long perMinute) {
+    Bucket(long perMinute, long now) {
       this.perNano = perMinute / 60e9;
       this.capacity = Math.max(1, perMinute / 6.0);
       this.level = capacity;
-      this.at = System.nanoTime();
+      this.at = now;
     }
 
     private void refill(long now) {
