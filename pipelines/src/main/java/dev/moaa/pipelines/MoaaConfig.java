@@ -11,6 +11,7 @@ import dev.moaa.transforms.budget.BudgetSpec;
 import dev.moaa.transforms.cache.CacheSpec;
 import dev.moaa.transforms.limits.Coordination;
 import dev.moaa.transforms.client.ModelEndpoint;
+import dev.moaa.transforms.client.AdaptiveLimit;
 import dev.moaa.transforms.client.RateLimits;
 import dev.moaa.transforms.client.RetryPolicy;
 import dev.moaa.transforms.clean.CleanSpec;
@@ -82,7 +83,8 @@ public final class MoaaConfig {
   private static final Set<String> MODEL = Set.of("base_url", "model", "api_key_env", "temperature",
       "top_p", "max_tokens", "seed", "stop", "max_concurrency", "connect_timeout_ms",
       "read_timeout_ms", "retry", "price", "api_key_file", "requests_per_minute", "tokens_per_minute",
-      "adaptive_concurrency", "initial_concurrency", "backoff_factor", "revision", "max_completion_tokens",
+      "adaptive_concurrency", "initial_concurrency", "backoff_factor", "adaptive_mode", "latency_tolerance",
+      "latency_window", "revision", "max_completion_tokens",
       "reasoning_effort", "keep_reasoning", "max_failure_share");
   private static final Set<String> CACHE = Set.of("backend", "path", "url", "password_env", "lock_ttl_ms");
   private static final Set<String> COORDINATION = Set.of("backend", "url", "password_env", "key", "lease_ttl_ms",
@@ -501,10 +503,21 @@ public final class MoaaConfig {
       throw new ConfigException(path + ".adaptive_concurrency", "must be true or false");
     }
     try {
+      AdaptiveLimit al = rl.adaptiveLimit();
+      if (n.has("adaptive_mode")) {
+        al = al.withMode(AdaptiveLimit.Mode.parse(text(n, "adaptive_mode", path)));
+      }
+      if (n.has("latency_tolerance")) {
+        al = al.withTolerance(number(n, "latency_tolerance", path, 1.01, 10));
+      }
+      if (n.has("latency_window")) {
+        al = al.withWindow(intIn(n, "latency_window", path, 4, 10_000, al.window()));
+      }
       b.rateLimits(RateLimits.of(intIn(n, "requests_per_minute", path, 1, 100_000_000, 0), tpm,
           adaptive.asBoolean(rl.adaptive()),
           n.has("backoff_factor") ? number(n, "backoff_factor", path, 0.01, 0.99) : rl.backoffFactor(),
-          intIn(n, "initial_concurrency", path, 1, maxConcurrency, Math.min(maxConcurrency, rl.initialConcurrency()))));
+          intIn(n, "initial_concurrency", path, 1, maxConcurrency, Math.min(maxConcurrency, rl.initialConcurrency())))
+          .withAdaptiveLimit(al));
     } catch (IllegalArgumentException e) {
       throw new ConfigException(path, e.getMessage());
     }

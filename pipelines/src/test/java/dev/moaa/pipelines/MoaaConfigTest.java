@@ -136,6 +136,32 @@ class MoaaConfigTest {
   }
 
   @Test
+  void reasoningFieldsAndTheAdaptiveMode_areReadAndReachTheEndpoint() {
+    MoaaConfig c = parse(GOOD.replace("b: {model: model-b,", "b: {model: model-b, max_completion_tokens: 900,"
+        + " reasoning_effort: low, keep_reasoning: true, max_failure_share: 0.2, adaptive_mode: aimd,"
+        + " latency_tolerance: 2.0, latency_window: 32,")
+        .replace("max_backoff_ms: 20}", "max_backoff_ms: 20, max_rate_limit_wait_ms: 60000}"));
+    var b = c.models().get("b");
+    assertEquals(900, b.maxCompletionTokens());
+    assertEquals("low", b.reasoningEffort());
+    assertTrue(b.keepReasoning());
+    assertEquals(0.2, b.maxFailureShare());
+    assertEquals(60_000, b.retry().maxRateLimitWaitMs());
+    assertEquals(dev.moaa.transforms.client.AdaptiveLimit.Mode.AIMD, b.rateLimits().adaptiveLimit().mode());
+    assertEquals(2.0, b.rateLimits().adaptiveLimit().tolerance());
+    assertEquals(32, b.rateLimits().adaptiveLimit().window());
+    var a = c.models().get("a");
+    assertEquals(dev.moaa.transforms.client.AdaptiveLimit.Mode.LATENCY, a.rateLimits().adaptiveLimit().mode(),
+        "latency-aware by default");
+    assertFalse(a.keepReasoning());
+    assertEquals(0.5, a.maxFailureShare());
+    failsAt(GOOD.replace("b: {model: model-b,", "b: {model: model-b, adaptive_mode: vegas,"), "models.b",
+        "aimd or latency");
+    failsAt(GOOD.replace("b: {model: model-b,", "b: {model: model-b, keep_reasoning: 1,"), "models.b.keep_reasoning",
+        "true or false");
+  }
+
+  @Test
   void theDefaultCacheIsAnSqliteFile_whichMoaaCacheDirMovesOrTurnsOff() {
     var dflt = MoaaConfig.parse(GOOD, Map.of("KEY_A", "k")::get).cache();
     assertEquals(dev.moaa.transforms.cache.CacheSpec.Backend.SQLITE, dflt.backend());

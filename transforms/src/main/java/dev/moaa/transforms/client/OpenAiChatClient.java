@@ -223,8 +223,9 @@ public final class OpenAiChatClient implements ChatClient {
         try {
           a = attemptOnce(body, request);
         } catch (ChatException e) {
+          // a timeout says the server is saturated: it cuts the limit, so the retry goes at a lower concurrency
           RequestGate.Result r = e.kind() == ErrorKind.RATE_LIMITED ? RequestGate.Result.RATE_LIMITED
-              : RequestGate.Result.OTHER_FAILURE;
+              : e.kind() == ErrorKind.TIMEOUT ? RequestGate.Result.TIMEOUT : RequestGate.Result.OTHER_FAILURE;
           long used = e.usage().total() > 0 ? e.usage().total() : -1;
           gate.release(permit, r, used, e.retryAfterMs());
           exitCluster(ticket, r, used, e.retryAfterMs());
