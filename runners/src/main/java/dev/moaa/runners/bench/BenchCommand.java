@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.moaa.pipelines.DpoCommand;
 import dev.moaa.pipelines.RunCommand;
 import dev.moaa.pipelines.SftCommand;
+import dev.moaa.runners.LocalRedis;
 import dev.moaa.runners.Moaa;
 import dev.moaa.runners.sim.LatencyShape;
 import dev.moaa.runners.sim.SimulatedEndpoint;
@@ -48,19 +49,24 @@ public final class BenchCommand {
       "      plain load generator on the same simulator",
       "  --cap: the endpoint's in-flight cap per model (429 beyond; 0 = none); --allowed: the config's",
       "  max_concurrency per model (default: the cap), applied in each of --jvms JVMs (the TaskManagers",
-      "  of a cluster: give --allowed=cap/N --jvms=N); --fault-rate: share of attempts answered 5xx");
+      "  of a cluster: give --allowed=cap/N --jvms=N); --fault-rate: share of attempts answered 5xx",
+      "  --queue-slots=S: the simulator queues beyond S requests per model instead of answering 429",
+      "  --adaptive=latency|aimd|fixed: the config's adaptive limit (fixed: max_concurrency as given)",
+      "  --coordination=redis: a redis-server for this run, limits shared by every worker (--allowed is then",
+      "  the cluster's limit, not each JVM's)");
 
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
   /** The benchmark's settings, defaults filled in from the workload. */
   record Options(Workload workload, int prompts, int latencyMs, LatencyShape shape, int cap, int allowed,
-      double faultRate, Path output, double durationS, int workers, List<String> beamArgs, int jvms) {
+      double faultRate, Path output, double durationS, int workers, List<String> beamArgs, int jvms,
+      int queueSlots, String adaptive, boolean coordination) {
 
     static Options parse(String[] args) {
       Map<String, String> f = new LinkedHashMap<>();
       List<String> beam = new ArrayList<>();
       List<String> known = List.of("workload", "prompts", "latency-ms", "latency", "cap", "allowed", "fault-rate",
-          "output", "duration-s", "workers", "jvms");
+          "output", "duration-s", "workers", "jvms", "queue-slots", "adaptive", "coordination");
       for (String a : args) {
         int eq = a.indexOf('=');
         String k = a.startsWith("--") && eq > 2 ? a.substring(2, eq) : null;
@@ -78,13 +84,28 @@ public final class BenchCommand {
           Double.parseDouble(f.getOrDefault("fault-rate", "0")),
           Paths.get(f.getOrDefault("output", "moaa-out/bench/" + w.name().toLowerCase(Locale.ROOT))),
           Double.parseDouble(f.getOrDefault("duration-s", "10")), intFlag(f, "workers", 32), List.copyOf(beam),
-          intFlag(f, "jvms", 1));
+          intFlag(f, "jvms", 1), intFlag(f, "queue-slots", 0), f.getOrDefault("adaptive", ""),
+          parseCoordination(f.getOrDefault("coordination", "none")));
+      if (!List.of("", "latency", "aimd", "fixed").contains(o.adaptive)) {
+        throw new IllegalArgumentException("--adaptive must be latency, aimd or fixed, got '" + o.adaptive + "'");
+      }
+      if (o.queueSlots < 0) {
+        throw new IllegalArgumentException("--queue-slots must not be negative");
+      }
       if (o.prompts < 1 || o.latencyMs < 0 || o.cap < 0 || o.allowed < 1 || o.faultRate < 0 || o.faultRate >= 1
           || o.durationS <= 0 || o.workers < 1 || o.jvms < 1) {
         throw new IllegalArgumentException("--prompts, --allowed, --workers and --jvms must be at least 1, --latency-ms and"
             + " --cap not negative, --fault-rate within [0, 1), --duration-s positive");
       }
       return o;
+    }
+
+    private static boolean parseCoordination(String v) {
+      return switch (v) {
+        case "redis" -> true;
+        case "none" -> false;
+        default -> throw new IllegalArgumentException("--coordination must be redis or none, got '" + v + "'");
+      };
     }
 
     private static int intFlag(Map<String, String> f, String name, int dflt) {
@@ -104,8 +125,9 @@ public final class BenchCommand {
      * {@code jvms} JVMs: the TaskManagers of a cluster) when that is lower or the endpoint has none.
      */
     int effectiveCap() {
-      long configured = (long) allowed * jvms;
-      return (int) (cap > 0 ? Math.min(cap, configured) : configured);
+      long configured = coordination ? allowed : (long) allowed * jvms;
+      long server = queueSlots > 0 ? queueSlots : cap;
+      return (int) (server > 0 ? Math.min(server, configured) : configured);
     }
   }
 
@@ -145,18 +167,26 @@ public final class BenchCommand {
         : WorkloadPlan.sft(o.prompts(), Workload.PROPOSERS, w.layers(), w.twoTurnShare());
     SimulatedEndpoint.Settings settings = SimulatedEndpoint.Settings.defaults()
         .withLatencyMs(o.latencyMs()).withLatencyShape(o.shape()).withMaxInFlightPerModel(o.cap())
-        .withRetryAfterMs(20).withRate5xx(o.faultRate()).withRequestLogLimit(1000)
+        .withRetryAfterMs(20).withRate5xx(o.faultRate()).withRequestLogLimit(100_000)
+        .withQueueSlots(o.queueSlots())
         .withModels(List.copyOf(plan.calls().keySet()));
     Path output = o.output();
     Files.createDirectories(output);
-    try (SimulatedEndpoint sim = SimulatedEndpoint.start(settings)) {
+    try (SimulatedEndpoint sim = SimulatedEndpoint.start(settings);
+        LocalRedis redis = o.coordination() ? LocalRedis.start() : null) {
       Path input = writeInput(o, output.resolve("input"));
       Path config = output.resolve("bench-config.yaml");
-      Files.writeString(config, w.dpo() ? dpoConfig(o, sim.baseUrl()) : sftConfig(o, sim.baseUrl()),
+      String coordination = redis == null ? ""
+          : "coordination: {backend: redis, url: " + redis.url() + ", key: bench-" + System.nanoTime() + "}\n";
+      Files.writeString(config, (w.dpo() ? dpoConfig(o, sim.baseUrl()) : sftConfig(o, sim.baseUrl())) + coordination,
           StandardCharsets.UTF_8);
       List<String> runArgs = new ArrayList<>(List.of("--config=" + config, "--input=" + input,
           "--output=" + output.resolve("run"), "--overwrite=true"));
       runArgs.addAll(o.beamArgs());
+      if (o.beamArgs().stream().noneMatch(a -> a.startsWith("--preflight"))) {
+        // the figures count the workload's calls; --preflight=true measures the probes too
+        runArgs.add("--preflight=false");
+      }
       String[] withDefaults = Moaa.withDirectDefaults(runArgs.toArray(String[]::new));
 
       ProcessProbe probe = ProcessProbe.start();
@@ -218,7 +248,12 @@ public final class BenchCommand {
 
   private static String defaults(Options o, String baseUrl) {
     long slowest = (long) o.latencyMs() * (o.shape() == LatencyShape.FIXED ? 1 : LatencyShape.TAIL_CAP_MEDIANS);
-    return "defaults: {base_url: " + baseUrl + ", max_concurrency: " + o.allowed()
+    String adaptive = switch (o.adaptive()) {
+      case "fixed" -> ", adaptive_concurrency: false";
+      case "aimd", "latency" -> ", adaptive_mode: " + o.adaptive();
+      default -> "";
+    };
+    return "defaults: {base_url: " + baseUrl + ", max_concurrency: " + o.allowed() + adaptive
         + ", max_tokens: 256, read_timeout_ms: " + (slowest * 2 + 5000)
         + ", retry: {max_attempts: 8, initial_backoff_ms: 20, max_backoff_ms: 1000}}\n";
   }
@@ -272,6 +307,9 @@ public final class BenchCommand {
     s.put("allowed", o.allowed());
     s.put("jvms", o.jvms());
     s.put("fault_rate", o.faultRate());
+    s.put("queue_slots", o.queueSlots());
+    s.put("adaptive", o.adaptive().isEmpty() ? "default" : o.adaptive());
+    s.put("coordination", o.coordination() ? "redis" : "none");
     s.put("layers", o.workload().layers());
     s.put("two_turn_share", o.workload().twoTurnShare());
     ArrayNode beam = s.putArray("beam_args");
@@ -315,6 +353,14 @@ public final class BenchCommand {
       n.put("rate_limited_429", sim.statusCount(m, 429));
       n.put("server_errors_5xx", sim.statusCount(m, 500) + sim.statusCount(m, 502) + sim.statusCount(m, 503));
       n.put("peak_in_flight", sim.peakInFlight(m));
+      if (o.queueSlots() > 0) {
+        n.put("peak_queued", sim.peakQueueLength(m));
+        List<Long> waits = new ArrayList<>();
+        sim.requests().stream().filter(q -> m.equals(q.model())).forEach(q -> waits.add(q.queuedMs()));
+        waits.sort(null);
+        n.put("median_queued_ms", waits.isEmpty() ? 0 : waits.get(waits.size() / 2));
+        n.put("median_latency_ms", waits.isEmpty() ? 0 : waits.get(waits.size() / 2) + o.latencyMs());
+      }
       n.put("busy_s", round(sim.busyMs(m) / 1000.0));
       if (span[0] != 0) {
         n.put("first_call_s", round((span[0] - t0) / 1e9));

@@ -129,6 +129,22 @@ class BenchCommandTest {
   }
 
   @Test
+  void aQueueingServer_coordinatedLimitsAndTheAdaptiveMode_areSetAndReported() throws Exception {
+    JsonNode r = bench("W1", "--queue-slots=4", "--allowed=16", "--adaptive=latency", "--coordination=redis");
+    JsonNode s = r.get("settings");
+    assertEquals(4, s.get("queue_slots").asInt());
+    assertEquals("latency", s.get("adaptive").asText());
+    assertEquals("redis", s.get("coordination").asText());
+    assertEquals(4, r.get("bound_cap").asInt(), "the bound divides by the server's slots");
+    JsonNode p1 = r.get("models").get("sim-proposer-1");
+    assertTrue(p1.get("peak_in_flight").asInt() <= 4, p1.toString());
+    assertTrue(p1.has("median_latency_ms") && p1.has("peak_queued"), p1.toString());
+    assertEquals(0, r.get("rate_limited_429").asLong(), "a queueing server never answers 429");
+    String config = Files.readString(dir.resolve("W1").resolve("bench-config.yaml"));
+    assertTrue(config.contains("adaptive_mode: latency") && config.contains("coordination: {backend: redis"), config);
+  }
+
+  @Test
   void plan_countsAndBounds() {
     WorkloadPlan w1 = WorkloadPlan.sft(2000, 4, 1, 0);
     assertEquals(2000L, w1.calls().get("sim-aggregator"));
