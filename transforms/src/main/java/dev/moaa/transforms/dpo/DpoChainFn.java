@@ -6,14 +6,10 @@ import dev.moaa.schemas.DpoRecord;
 import dev.moaa.schemas.DpoWork;
 import dev.moaa.schemas.Dropped;
 import dev.moaa.schemas.JudgeTask;
-import dev.moaa.schemas.JudgeVote;
 import dev.moaa.schemas.Judgment;
-import dev.moaa.transforms.client.ChatRequest;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.moa.CallMetrics;
-import dev.moaa.transforms.moa.ChainFn;
 import dev.moaa.transforms.moa.Calls;
-import dev.moaa.transforms.moa.ModelCallFn;
 import dev.moaa.transforms.moa.SharedModelClients;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -48,23 +44,18 @@ import org.apache.beam.sdk.values.TupleTag;
  * ({@link CallMetrics}) as it ends, in the container of the DoFn's thread; {@code judged_pairs},
  * {@code position_inconsistent_pairs} and {@code prompts_in_flight} when a prompt is emitted.
  */
-public class DpoChainFn extends ChainFn<DpoWork, DpoChainFn.Outcome, DpoRecord> {
+public class DpoChainFn extends JudgingChainFn<DpoWork, DpoChainFn.Outcome, DpoRecord> {
   private static final long serialVersionUID = 1L;
   public static final TupleTag<DpoRecord> RECORDS = new TupleTag<>() {};
 
-  private final DpoTopology topology;
   private final String configHash;
-  private final Counter inconsistent = Metrics.counter(ModelCallFn.NAMESPACE, "position_inconsistent_pairs");
-  private final Counter judgedPairs = Metrics.counter(ModelCallFn.NAMESPACE, "judged_pairs");
+  private final Counter inconsistent = Metrics.counter(CallMetrics.NAMESPACE, "position_inconsistent_pairs");
+  private final Counter judgedPairs = Metrics.counter(CallMetrics.NAMESPACE, "judged_pairs");
 
-  private transient String judgeTemplate;
-  private transient String leadTemplate;
-  private transient String repairTemplate;
   private transient String criteriaTemplate;
 
   public DpoChainFn(DpoTopology topology, String configHash) {
-    super(roles(topology), "prompt");
-    this.topology = topology;
+    super(topology, roles(topology), "prompt");
     this.configHash = configHash;
   }
 
@@ -79,12 +70,7 @@ public class DpoChainFn extends ChainFn<DpoWork, DpoChainFn.Outcome, DpoRecord> 
     if (t.criteriaEnabled()) {
       m.put("criteria", t.criteriaModel());
     }
-    for (int i = 0; i < t.judges().size(); i++) {
-      m.put("judge/" + i, t.judges().get(i));
-    }
-    if (t.mode() == JudgeMode.MOA) {
-      m.put("lead", t.lead());
-    }
+    m.putAll(judgeRoles(t));
     return m;
   }
 
@@ -97,9 +83,7 @@ public class DpoChainFn extends ChainFn<DpoWork, DpoChainFn.Outcome, DpoRecord> 
 
   @Override
   protected void prepare() {
-    judgeTemplate = DpoSteps.judgeTemplate();
-    leadTemplate = DpoSteps.leadTemplate();
-    repairTemplate = DpoSteps.repairTemplate();
+    super.prepare();
     criteriaTemplate = DpoSteps.criteriaTemplate();
   }
 
@@ -164,34 +148,6 @@ public class DpoChainFn extends ChainFn<DpoWork, DpoChainFn.Outcome, DpoRecord> 
       List<Judgment> all = new ArrayList<>();
       judgments.forEach(f -> all.add(f.join()));
       return Outcome.of(DpoSteps.score(topology, configHash, DpoSteps.withJudgments(e.work(), all)));
-    });
-  }
-
-  /** One ordered pair: every judge at once, then (moa) the lead judge over their evaluations. */
-  private CompletableFuture<Judgment> judgePair(JudgeTask task) {
-    ChatRequest request = DpoSteps.judgeRequest(task);
-    List<CompletableFuture<JudgeVote>> votes = new ArrayList<>();
-    for (int i = 0; i < topology.judges().size(); i++) {
-      ModelEndpoint judge = topology.judges().get(i);
-      votes.add(call("judge/" + i, judge, request, judgeTemplate, "judge", task.getFirst(), task.getSecond(),
-          JudgePrompts.verdictRepair(request), repairTemplate)
-          .thenApply(calls -> DpoSteps.vote(judge.name(), calls)));
-    }
-    return CompletableFuture.allOf(votes.toArray(CompletableFuture[]::new)).thenCompose(done -> {
-      List<JudgeVote> all = new ArrayList<>();
-      votes.forEach(f -> all.add(f.join()));
-      JudgeTask voted = DpoSteps.withVotes(topology, task, all);
-      if (topology.mode() != JudgeMode.MOA) {
-        return CompletableFuture.completedFuture(DpoSteps.pooled(voted));
-      }
-      ChatRequest lead = DpoSteps.leadRequest(voted);
-      if (lead == null) {
-        return CompletableFuture.completedFuture(DpoSteps.withoutLead(voted));
-      }
-      ModelEndpoint m = topology.lead();
-      return call("lead", m, lead, leadTemplate, "lead_judge", task.getFirst(), task.getSecond(),
-          JudgePrompts.verdictRepair(lead), repairTemplate)
-          .thenApply(calls -> DpoSteps.decided(voted, DpoSteps.vote(m.name(), calls)));
     });
   }
 }

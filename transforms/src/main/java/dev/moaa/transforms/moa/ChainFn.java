@@ -65,7 +65,7 @@ public abstract class ChainFn<InT, OutcomeT, OutT> extends DoFn<InT, OutT> {
     int calls = limits.values().stream().mapToInt(Integer::intValue).sum();
     // Enough chains to fill every model's limit twice over, whatever stage they are in.
     this.maxInFlight = Math.max(16, 2 * calls);
-    this.chainsInFlight = Metrics.distribution(ModelCallFn.NAMESPACE, unit + "s_in_flight");
+    this.chainsInFlight = Metrics.distribution(CallMetrics.NAMESPACE, unit + "s_in_flight");
   }
 
   /** Where an outcome goes: the same calls from {@code @ProcessElement} and {@code @FinishBundle}. */
