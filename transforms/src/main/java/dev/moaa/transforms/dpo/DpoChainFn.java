@@ -9,6 +9,7 @@ import dev.moaa.schemas.JudgeTask;
 import dev.moaa.schemas.Judgment;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.moa.CallMetrics;
+import dev.moaa.transforms.moa.ClientFactory;
 import dev.moaa.transforms.moa.Calls;
 import dev.moaa.transforms.moa.SharedModelClients;
 import java.util.ArrayList;
@@ -54,8 +55,8 @@ public class DpoChainFn extends JudgingChainFn<DpoWork, DpoChainFn.Outcome, DpoR
 
   private transient String criteriaTemplate;
 
-  public DpoChainFn(DpoTopology topology, String configHash) {
-    super(topology, roles(topology), "prompt");
+  public DpoChainFn(DpoTopology topology, String configHash, ClientFactory clients) {
+    super(topology, roles(topology), "prompt", clients);
     this.configHash = configHash;
   }
 

@@ -2,6 +2,7 @@ package dev.moaa.transforms.dpo;
 
 import dev.moaa.schemas.JudgeTask;
 import dev.moaa.schemas.Judgment;
+import dev.moaa.transforms.moa.ClientFactory;
 import org.apache.beam.sdk.extensions.avro.coders.AvroCoder;
 import org.apache.beam.sdk.transforms.PTransform;
 import org.apache.beam.sdk.transforms.ParDo;
@@ -20,18 +21,25 @@ import org.apache.beam.sdk.values.TupleTagList;
 public final class JudgePairs extends PTransform<PCollection<JudgeTask>, PCollection<Judgment>> {
   private static final long serialVersionUID = 1L;
   private final DpoTopology topology;
+  private final ClientFactory clients;
 
-  private JudgePairs(DpoTopology topology) {
+  private JudgePairs(DpoTopology topology, ClientFactory clients) {
     this.topology = topology;
+    this.clients = java.util.Objects.requireNonNull(clients);
   }
 
   public static JudgePairs with(DpoTopology topology) {
-    return new JudgePairs(topology);
+    return new JudgePairs(topology, ClientFactory.http());
+  }
+
+  /** How the models' clients are made; the HTTP client unless given. */
+  public JudgePairs withClientFactory(ClientFactory factory) {
+    return new JudgePairs(topology, factory);
   }
 
   @Override
   public PCollection<Judgment> expand(PCollection<JudgeTask> tasks) {
-    return tasks.apply("JudgeChain", ParDo.of(new JudgePairsChainFn(topology))
+    return tasks.apply("JudgeChain", ParDo.of(new JudgePairsChainFn(topology, clients))
             .withOutputTags(JudgePairsChainFn.JUDGED, TupleTagList.empty()))
         .get(JudgePairsChainFn.JUDGED).setCoder(AvroCoder.of(Judgment.class));
   }

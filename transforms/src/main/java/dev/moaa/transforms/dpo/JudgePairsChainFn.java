@@ -2,6 +2,7 @@ package dev.moaa.transforms.dpo;
 
 import dev.moaa.schemas.JudgeTask;
 import dev.moaa.schemas.Judgment;
+import dev.moaa.transforms.moa.ClientFactory;
 import java.util.concurrent.CompletableFuture;
 import org.apache.beam.sdk.values.TupleTag;
 
@@ -16,8 +17,8 @@ public class JudgePairsChainFn extends JudgingChainFn<JudgeTask, Judgment, Judgm
   private static final long serialVersionUID = 1L;
   public static final TupleTag<Judgment> JUDGED = new TupleTag<>() {};
 
-  public JudgePairsChainFn(DpoTopology topology) {
-    super(topology, judgeRoles(topology), "pair");
+  public JudgePairsChainFn(DpoTopology topology, ClientFactory clients) {
+    super(topology, judgeRoles(topology), "pair", clients);
   }
 
   @Override

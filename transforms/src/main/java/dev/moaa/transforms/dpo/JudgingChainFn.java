@@ -6,6 +6,7 @@ import dev.moaa.schemas.Judgment;
 import dev.moaa.transforms.client.ChatRequest;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.moa.ChainFn;
+import dev.moaa.transforms.moa.ClientFactory;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -33,8 +34,8 @@ abstract class JudgingChainFn<InT, OutcomeT, OutT> extends ChainFn<InT, OutcomeT
   private transient String leadTemplate;
   private transient String repairTemplate;
 
-  JudgingChainFn(DpoTopology topology, Map<String, ModelEndpoint> endpoints, String unit) {
-    super(endpoints, unit);
+  JudgingChainFn(DpoTopology topology, Map<String, ModelEndpoint> endpoints, String unit, ClientFactory clients) {
+    super(endpoints, unit, clients);
     this.topology = topology;
   }
 

@@ -40,6 +40,7 @@ public abstract class ChainFn<InT, OutcomeT, OutT> extends DoFn<InT, OutT> {
   private static final long serialVersionUID = 1L;
 
   private final Map<String, ModelEndpoint> endpoints;
+  private final ClientFactory clients;
   private final String unit;
   private final int maxInFlight;
   private final Map<String, CallMetrics> metrics = new HashMap<>();
@@ -52,10 +53,12 @@ public abstract class ChainFn<InT, OutcomeT, OutT> extends DoFn<InT, OutT> {
   /**
    * {@code endpoints}: every endpoint the chain calls, by lease key (calls name the key they go
    * through); {@code unit}: what one chain works on ("conversation", "prompt", "pair"), for error
-   * messages and the {@code <unit>s_in_flight} metric.
+   * messages and the {@code <unit>s_in_flight} metric; {@code clients}: how the models' clients are
+   * made ({@link ClientFactory#http()} unless a test says otherwise).
    */
-  protected ChainFn(Map<String, ModelEndpoint> endpoints, String unit) {
+  protected ChainFn(Map<String, ModelEndpoint> endpoints, String unit, ClientFactory clients) {
     this.endpoints = new LinkedHashMap<>(endpoints);
+    this.clients = java.util.Objects.requireNonNull(clients, "clients");
     this.unit = unit;
     Map<String, Integer> limits = new LinkedHashMap<>();
     for (ModelEndpoint m : endpoints.values()) {
@@ -85,7 +88,7 @@ public abstract class ChainFn<InT, OutcomeT, OutT> extends DoFn<InT, OutT> {
   @Setup
   public void setup() {
     leases = new HashMap<>();
-    endpoints.forEach((key, m) -> leases.put(key, SharedModelClients.acquire(m)));
+    endpoints.forEach((key, m) -> leases.put(key, SharedModelClients.acquire(m, clients)));
     prepare();
   }
 

@@ -35,8 +35,8 @@ public class MoaChainFn extends ChainFn<Conversation, MoaChainFn.Outcome, TurnWo
   private transient PromptTemplate refine;
   private transient PromptTemplate aggregate;
 
-  public MoaChainFn(MoaTopology topology) {
-    super(models(topology), "conversation");
+  public MoaChainFn(MoaTopology topology, ClientFactory clients) {
+    super(models(topology), "conversation", clients);
     this.topology = topology;
   }
 
