@@ -1,7 +1,7 @@
 package dev.moaa.pipelines;
 
 import dev.moaa.transforms.client.ModelEndpoint;
-import dev.moaa.transforms.moa.ModelCallFn;
+import dev.moaa.transforms.moa.CallMetrics;
 import dev.moaa.transforms.moa.SharedModelClients;
 import java.io.PrintStream;
 import java.util.LinkedHashMap;
@@ -22,7 +22,7 @@ import org.apache.beam.sdk.metrics.MetricsFilter;
  * Prints a progress line every few seconds while a run goes: rows settled (written, dead-lettered
  * or dropped) out of rows read, calls done and in flight per model, retries (and the 429s among
  * them), failures, cache hits, tokens, the estimated cost so far, the rate and an ETA. Figures are the attempted values of the
- * run's Beam metrics (namespace {@value ModelCallFn#NAMESPACE}); calls in flight are those of this
+ * run's Beam metrics (namespace {@value CallMetrics#NAMESPACE}); calls in flight are those of this
  * JVM. After {@link #close()} returns no further line is printed.
  */
 final class ProgressReporter implements AutoCloseable {
@@ -85,7 +85,7 @@ final class ProgressReporter implements AutoCloseable {
 
     static Snapshot of(PipelineResult result) {
       MetricQueryResults q = result.metrics().queryMetrics(MetricsFilter.builder()
-          .addNameFilter(MetricNameFilter.inNamespace(ModelCallFn.NAMESPACE)).build());
+          .addNameFilter(MetricNameFilter.inNamespace(CallMetrics.NAMESPACE)).build());
       Map<String, Long> rows = new TreeMap<>();
       Map<String, Map<String, Long>> perModel = new TreeMap<>();
       for (MetricResult<Long> c : q.getCounters()) {

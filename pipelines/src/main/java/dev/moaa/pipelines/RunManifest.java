@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.moaa.transforms.client.ModelEndpoint;
-import dev.moaa.transforms.moa.ModelCallFn;
+import dev.moaa.transforms.moa.CallMetrics;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -113,7 +113,7 @@ public final class RunManifest {
     long sum = 0;
     try {
       MetricQueryResults q = result.metrics().queryMetrics(MetricsFilter.builder()
-          .addNameFilter(MetricNameFilter.named(ModelCallFn.NAMESPACE, name)).build());
+          .addNameFilter(MetricNameFilter.named(CallMetrics.NAMESPACE, name)).build());
       for (MetricResult<Long> c : q.getCounters()) {
         try {
           sum += c.getCommitted();
@@ -131,7 +131,7 @@ public final class RunManifest {
   public static Map<String, ModelUsage> usage(PipelineResult result) {
     Map<String, long[]> sums = new TreeMap<>();
     MetricQueryResults q = result.metrics().queryMetrics(MetricsFilter.builder()
-        .addNameFilter(MetricNameFilter.inNamespace(ModelCallFn.NAMESPACE)).build());
+        .addNameFilter(MetricNameFilter.inNamespace(CallMetrics.NAMESPACE)).build());
     for (MetricResult<Long> c : q.getCounters()) {
       String name = c.getName().getName();
       int slash = name.indexOf('/');

@@ -3,7 +3,7 @@ package dev.moaa.pipelines;
 import dev.moaa.schemas.DeadLetter;
 import dev.moaa.transforms.io.WriteJsonLines;
 import dev.moaa.transforms.io.WriteLineFiles;
-import dev.moaa.transforms.moa.ModelCallFn;
+import dev.moaa.transforms.moa.CallMetrics;
 import dev.moaa.transforms.moa.Windowing;
 import java.util.ArrayList;
 import java.util.List;
@@ -89,7 +89,7 @@ public final class Tally {
       TypeDescriptors.kvs(TypeDescriptors.strings(), TypeDescriptors.strings());
 
   /**
-   * Live Beam counters (namespace {@value ModelCallFn#NAMESPACE}) of the same four figures, counted
+   * Live Beam counters (namespace {@value CallMetrics#NAMESPACE}) of the same four figures, counted
    * as rows pass: what the progress line reads on the DirectRunner and what the Flink web UI shows.
    * Unlike {@code counts.tsv} they may count a retried bundle twice; they are for watching, not for
    * reconciling.
@@ -117,7 +117,7 @@ public final class Tally {
 
     CountPerBundleFn(String name, String counter) {
       this.name = name;
-      this.live = Metrics.counter(ModelCallFn.NAMESPACE, counter);
+      this.live = Metrics.counter(CallMetrics.NAMESPACE, counter);
     }
 
     @StartBundle

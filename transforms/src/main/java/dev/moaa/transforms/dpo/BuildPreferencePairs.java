@@ -6,6 +6,7 @@ import dev.moaa.schemas.DpoRecord;
 import dev.moaa.schemas.DpoWork;
 import dev.moaa.schemas.Dropped;
 import dev.moaa.transforms.TwoOutputs;
+import dev.moaa.transforms.moa.ClientFactory;
 import java.util.Map;
 import org.apache.beam.sdk.extensions.avro.coders.AvroCoder;
 import org.apache.beam.sdk.transforms.Flatten;
@@ -35,18 +36,25 @@ public final class BuildPreferencePairs extends PTransform<PCollection<Conversat
   private static final long serialVersionUID = 1L;
   private final DpoTopology topology;
   private final String configHash;
+  private final ClientFactory clients;
 
-  private BuildPreferencePairs(DpoTopology topology, String configHash) {
+  private BuildPreferencePairs(DpoTopology topology, String configHash, ClientFactory clients) {
     this.topology = topology;
     this.configHash = configHash;
+    this.clients = java.util.Objects.requireNonNull(clients);
   }
 
   public static BuildPreferencePairs with(DpoTopology topology) {
-    return new BuildPreferencePairs(topology, "");
+    return new BuildPreferencePairs(topology, "", ClientFactory.http());
   }
 
   public BuildPreferencePairs withConfigHash(String h) {
-    return new BuildPreferencePairs(topology, h);
+    return new BuildPreferencePairs(topology, h, clients);
+  }
+
+  /** How the models' clients are made; the HTTP client unless given. */
+  public BuildPreferencePairs withClientFactory(ClientFactory factory) {
+    return new BuildPreferencePairs(topology, configHash, factory);
   }
 
   @Override
@@ -57,7 +65,7 @@ public final class BuildPreferencePairs extends PTransform<PCollection<Conversat
     PCollectionTuple prompts = conversations.apply("ToPrompt", ParDo.of(new DpoFns.ToPromptFn())
         .withOutputTags(DpoFns.ToPromptFn.PROMPTS, TupleTagList.of(DpoFns.FAILED)));
     PCollectionTuple chains = prompts.get(DpoFns.ToPromptFn.PROMPTS).setCoder(AvroCoder.of(DpoWork.class))
-        .apply("DpoChain", ParDo.of(new DpoChainFn(topology, configHash))
+        .apply("DpoChain", ParDo.of(new DpoChainFn(topology, configHash, clients))
             .withOutputTags(DpoChainFn.RECORDS, TupleTagList.of(DpoFns.FAILED).and(DpoFns.DROPPED)));
 
     PCollection<DeadLetter> failures = PCollectionList.of(prompts.get(DpoFns.FAILED).setCoder(deadCoder))

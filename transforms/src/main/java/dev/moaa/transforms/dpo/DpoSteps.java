@@ -27,7 +27,8 @@ import java.util.Set;
  * The decisions of one prompt's DPO chain, free of Beam and of I/O: what each call sends (sampling,
  * criteria, judge, lead judge), how candidates are de-duplicated and expanded into ordered pairs,
  * how votes become a judgment, and how judgments become a preference row, a drop or a dead letter.
- * {@link DpoChainFn} strings them together per prompt; {@link JudgePairs} uses the judge steps.
+ * {@link DpoChainFn} strings them together per prompt; {@link JudgingChainFn#judgePair} judges
+ * one ordered pair with them, for the DPO chain and for judge evaluation ({@link JudgePairsChainFn}).
  */
 final class DpoSteps {
   private DpoSteps() {}

@@ -12,7 +12,7 @@ import org.apache.beam.sdk.metrics.MetricsContainer;
 import org.apache.beam.sdk.metrics.MetricsEnvironment;
 
 /**
- * The per-model Beam metrics of finished calls (namespace {@value ModelCallFn#NAMESPACE}): {@code
+ * The per-model Beam metrics of finished calls (namespace {@value #NAMESPACE}): {@code
  * calls} (every call, answered from the cache or not), {@code cache_hits}, {@code budget_refused}
  * (calls the budget did not let out), and of the calls sent {@code requests} (every request sent,
  * retries included), {@code failures} (calls that failed after their retries, budget refusals
@@ -33,6 +33,8 @@ import org.apache.beam.sdk.metrics.MetricsEnvironment;
  */
 public final class CallMetrics implements Serializable {
   private static final long serialVersionUID = 1L;
+  /** The namespace of every metric of the product's calls and chains. */
+  public static final String NAMESPACE = "moaa";
 
   private final Counter calls;
   private final Counter failures;
@@ -51,7 +53,7 @@ public final class CallMetrics implements Serializable {
 
   public CallMetrics(ModelEndpoint endpoint) {
     String m = endpoint.name();
-    String ns = ModelCallFn.NAMESPACE;
+    String ns = NAMESPACE;
     this.calls = Metrics.counter(ns, "calls/" + m);
     this.failures = Metrics.counter(ns, "failures/" + m);
     this.retries = Metrics.counter(ns, "retries/" + m);

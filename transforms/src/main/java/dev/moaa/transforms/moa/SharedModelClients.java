@@ -7,9 +7,9 @@ import dev.moaa.transforms.cache.ResponseCache;
 import dev.moaa.transforms.cache.SharedCaches;
 import dev.moaa.transforms.client.ChatClient;
 import dev.moaa.transforms.client.ChatException;
+import dev.moaa.transforms.client.ClusterGate;
 import dev.moaa.transforms.client.ChatRequest;
 import dev.moaa.transforms.client.ChatResponse;
-import dev.moaa.transforms.client.ClusterGate;
 import dev.moaa.transforms.client.ErrorKind;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.client.OpenAiChatClient;
@@ -54,25 +54,8 @@ public final class SharedModelClients {
   private static final long CLAIM_POLL_MS = 50;
   /** Round trips of each open coordinator already handed to a counter, so none is counted twice. */
   private static final Map<Coordinator, long[]> REPORTED_TRIPS = new WeakHashMap<>();
-  private static volatile Function<ModelEndpoint, ChatClient> factory;
 
   private SharedModelClients() {}
-
-  private static ChatClient openAi(ModelEndpoint endpoint, Coordinator coordinator) {
-    try {
-      return OpenAiChatClient.create(endpoint, coordinator == null ? null : new ClusterGate(coordinator, endpoint));
-    } catch (ChatException e) {
-      throw new IllegalStateException(e.getMessage());
-    }
-  }
-
-  /**
-   * For tests: replaces how clients are made (such clients do not pass the cluster-wide gate; the
-   * budget still goes to the shared ledger); pass null to restore the HTTP client.
-   */
-  public static void setClientFactoryForTesting(Function<ModelEndpoint, ChatClient> f) {
-    factory = f;
-  }
 
   /** Round trips {@code c} made since this was last asked (by any caller); 0 for null. */
   private static long unreportedTrips(Coordinator c) {
@@ -88,7 +71,16 @@ public final class SharedModelClients {
     }
   }
 
+  /** A lease of {@code endpoint}'s shared client, made over HTTP when this JVM has none open yet. */
   public static Lease acquire(ModelEndpoint endpoint) {
+    return acquire(endpoint, ClientFactory.http());
+  }
+
+  /**
+   * A lease of {@code endpoint}'s shared client; when this JVM has none open yet, {@code clients}
+   * makes it.
+   */
+  public static Lease acquire(ModelEndpoint endpoint, ClientFactory clients) {
     ResponseCache cache = null;
     if (endpoint.cache().enabled()) {
       try {
@@ -104,8 +96,7 @@ public final class SharedModelClients {
         Coordinator coordinator = endpoint.coordination() == null ? null
             : SharedCoordinators.acquire(endpoint.coordination());
         try {
-          Function<ModelEndpoint, ChatClient> f = factory;
-          e = new Entry(endpoint, f != null ? f.apply(endpoint) : openAi(endpoint, coordinator), coordinator);
+          e = new Entry(endpoint, clients.create(endpoint, coordinator), coordinator);
         } catch (RuntimeException ex) {
           if (coordinator != null) {
             SharedCoordinators.release(endpoint.coordination());

@@ -32,25 +32,32 @@ public final class SynthesizeConversations
 
   private final MoaTopology topology;
   private final String configHash;
+  private final ClientFactory clients;
 
-  private SynthesizeConversations(MoaTopology topology, String configHash) {
+  private SynthesizeConversations(MoaTopology topology, String configHash, ClientFactory clients) {
     this.topology = Objects.requireNonNull(topology);
     this.configHash = Objects.requireNonNull(configHash);
+    this.clients = Objects.requireNonNull(clients);
   }
 
   public static SynthesizeConversations of(MoaTopology topology) {
-    return new SynthesizeConversations(topology, "");
+    return new SynthesizeConversations(topology, "", ClientFactory.http());
   }
 
   /** Recorded in every row, to tie it to the configuration that made it. */
   public SynthesizeConversations withConfigHash(String hash) {
-    return new SynthesizeConversations(topology, hash);
+    return new SynthesizeConversations(topology, hash, clients);
+  }
+
+  /** How the models' clients are made; the HTTP client unless given. */
+  public SynthesizeConversations withClientFactory(ClientFactory factory) {
+    return new SynthesizeConversations(topology, configHash, factory);
   }
 
   @Override
   public Result expand(PCollection<Conversation> conversations) {
     PCollectionTuple chains = conversations.apply("MoaChain",
-        ParDo.of(new MoaChainFn(topology)).withOutputTags(MoaChainFn.COMPLETED, TupleTagList.of(MoaChainFn.FAILED)));
+        ParDo.of(new MoaChainFn(topology, clients)).withOutputTags(MoaChainFn.COMPLETED, TupleTagList.of(MoaChainFn.FAILED)));
     PCollection<SftRecord> records = chains.get(MoaChainFn.COMPLETED).setCoder(AvroCoder.of(TurnWork.class))
         .apply("BuildSftRecord", ParDo.of(new BuildSftRecordFn(topology, configHash)))
         .setCoder(AvroCoder.of(SftRecord.class));

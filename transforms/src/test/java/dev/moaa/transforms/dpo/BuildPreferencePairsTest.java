@@ -20,7 +20,7 @@ import dev.moaa.transforms.client.ChatRequest;
 import dev.moaa.transforms.client.ChatResponse;
 import dev.moaa.transforms.client.ErrorKind;
 import dev.moaa.transforms.client.ModelEndpoint;
-import dev.moaa.transforms.moa.SharedModelClients;
+import dev.moaa.transforms.moa.ClientFactory;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -34,7 +34,6 @@ import org.apache.beam.sdk.testing.PAssert;
 import org.apache.beam.sdk.testing.TestPipeline;
 import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.values.PCollection;
-import org.junit.After;
 import org.junit.Before;
 import org.junit.Rule;
 import org.junit.Test;
@@ -126,28 +125,25 @@ public class BuildPreferencePairsTest {
     return a == null ? prompt : prompt + "|" + quality(a) + "|" + quality(find(ANSWER_B, text));
   }
 
+  /** The scripted models; static and capturing nothing, so it serializes with the DoFns. */
+  static final ClientFactory SCRIPTED = (endpoint, coordinator) -> request -> {
+    String model = endpoint.name();
+    String key = key(model, request);
+    String role = model.equals("policy") ? "policy" : request.messages().get(0).getContent().contains("[Criteria list]")
+        ? "criteria" : model;
+    SEEN.computeIfAbsent(model, k -> new CopyOnWriteArrayList<>()).add(request.messages().get(0).getContent());
+    EVENTS.add("start " + role + " " + key);
+    try {
+      return answer(model, request);
+    } finally {
+      EVENTS.add("end " + role + " " + key);
+    }
+  };
+
   @Before
   public void scriptModels() {
     EVENTS.clear();
     SEEN.clear();
-    SharedModelClients.setClientFactoryForTesting(endpoint -> request -> {
-      String model = endpoint.name();
-      String key = key(model, request);
-      String role = model.equals("policy") ? "policy" : request.messages().get(0).getContent().contains("[Criteria list]")
-          ? "criteria" : model;
-      SEEN.computeIfAbsent(model, k -> new CopyOnWriteArrayList<>()).add(request.messages().get(0).getContent());
-      EVENTS.add("start " + role + " " + key);
-      try {
-        return answer(model, request);
-      } finally {
-        EVENTS.add("end " + role + " " + key);
-      }
-    });
-  }
-
-  @After
-  public void restore() {
-    SharedModelClients.setClientFactoryForTesting(null);
   }
 
   private static Conversation conv(String id, String prompt) {
@@ -157,7 +153,7 @@ public class BuildPreferencePairsTest {
 
   private BuildPreferencePairs.Result run(DpoTopology t, Conversation... cs) {
     PCollection<Conversation> in = pipeline.apply(Create.of(List.of(cs)).withCoder(AvroCoder.of(Conversation.class)));
-    return in.apply(BuildPreferencePairs.with(t).withConfigHash("cfg"));
+    return in.apply(BuildPreferencePairs.with(t).withConfigHash("cfg").withClientFactory(SCRIPTED));
   }
 
   private static <T> List<T> list(Iterable<T> it) {

@@ -20,7 +20,6 @@ import org.apache.beam.sdk.extensions.avro.coders.AvroCoder;
 import org.apache.beam.sdk.testing.PAssert;
 import org.apache.beam.sdk.testing.TestPipeline;
 import org.apache.beam.sdk.transforms.Create;
-import org.junit.After;
 import org.junit.Before;
 import org.junit.Rule;
 import org.junit.Test;
@@ -39,28 +38,25 @@ public class SynthesizeConversationsTest {
     return ModelEndpoint.builder(name, "http://unused.invalid/v1", name + "-id").maxConcurrency(4).build();
   }
 
+  /** The scripted models; static and capturing nothing, so it serializes with the DoFns. */
+  static final ClientFactory SCRIPTED = (endpoint, coordinator) -> request -> {
+    List<Message> msgs = request.messages();
+    String user = msgs.get(msgs.size() - 1).getContent();
+    String system = msgs.get(0).getRole().equals("system") ? msgs.get(0).getContent() : "";
+    SEEN.computeIfAbsent(endpoint.name(), k -> new java.util.concurrent.CopyOnWriteArrayList<>())
+        .add(system + " || " + msgs.stream().map(Message::getContent).collect(Collectors.joining(" | ")));
+    if (user.contains("fail-b") && endpoint.name().equals("b")) {
+      throw new ChatException(ErrorKind.SERVER_ERROR, 500, -1, 3, "HTTP 500 from b");
+    }
+    if (user.contains("cut") && endpoint.name().equals("agg")) {
+      return new ChatResponse("cut short", "length", 5, 5, 1, 1, 0);
+    }
+    return new ChatResponse(endpoint.name() + " on <" + user + ">", "stop", 10, 3, 1, 1, 0);
+  };
+
   @Before
   public void scriptModels() {
     SEEN.clear();
-    SharedModelClients.setClientFactoryForTesting(endpoint -> request -> {
-      List<Message> msgs = request.messages();
-      String user = msgs.get(msgs.size() - 1).getContent();
-      String system = msgs.get(0).getRole().equals("system") ? msgs.get(0).getContent() : "";
-      SEEN.computeIfAbsent(endpoint.name(), k -> new java.util.concurrent.CopyOnWriteArrayList<>())
-          .add(system + " || " + msgs.stream().map(Message::getContent).collect(Collectors.joining(" | ")));
-      if (user.contains("fail-b") && endpoint.name().equals("b")) {
-        throw new ChatException(ErrorKind.SERVER_ERROR, 500, -1, 3, "HTTP 500 from b");
-      }
-      if (user.contains("cut") && endpoint.name().equals("agg")) {
-        return new ChatResponse("cut short", "length", 5, 5, 1, 1, 0);
-      }
-      return new ChatResponse(endpoint.name() + " on <" + user + ">", "stop", 10, 3, 1, 1, 0);
-    });
-  }
-
-  @After
-  public void restore() {
-    SharedModelClients.setClientFactoryForTesting(null);
   }
 
   private static Conversation conv(String id, String... turns) {
@@ -75,7 +71,7 @@ public class SynthesizeConversationsTest {
     SynthesizeConversations.Result out = pipeline
         .apply(Create.of(conv("two", "first q", "second q"), conv("bad", "please fail-b"), conv("trunc", "cut me"))
             .withCoder(AvroCoder.of(Conversation.class)))
-        .apply(SynthesizeConversations.of(topology).withConfigHash("cfg"));
+        .apply(SynthesizeConversations.of(topology).withConfigHash("cfg").withClientFactory(SCRIPTED));
 
     PAssert.that(out.records()).satisfies(rows -> {
       List<SftRecord> list = StreamSupport.stream(rows.spliterator(), false).toList();
@@ -127,7 +123,7 @@ public class SynthesizeConversationsTest {
     MoaTopology topology = MoaTopology.of(List.of(model("a"), model("b")), model("agg")).withMinProposals(1);
     SynthesizeConversations.Result out = pipeline
         .apply(Create.of(conv("bad", "please fail-b")).withCoder(AvroCoder.of(Conversation.class)))
-        .apply(SynthesizeConversations.of(topology));
+        .apply(SynthesizeConversations.of(topology).withClientFactory(SCRIPTED));
     PAssert.that(out.failures()).empty();
     PAssert.that(out.records()).satisfies(rows -> {
       SftRecord r = rows.iterator().next();
