@@ -134,10 +134,11 @@ class CoordinatedRunsTest {
     try {
       String yaml = config(sim, "", coordination("rate-" + UUID.randomUUID(), false))
           .replace("p1: {model: sim-proposer-1}", "p1: {model: sim-proposer-1, requests_per_minute: 600}");
-      int[] exit = runTwo(work, yaml, 80, "--preflight=false");
+      // 300 requests of p1 at 600 a minute: 30 s together, so the two overlap even when one JVM starts late
+      int[] exit = runTwo(work, yaml, 150, "--preflight=false");
       assertEquals(0, exit[0]);
       assertEquals(0, exit[1]);
-      assertEquals(160, sim.receivedCount(PROPOSER));
+      assertEquals(300, sim.receivedCount(PROPOSER));
       // the rate while both processes were sending (alone, each is held to the same 600 by the store)
       long[] a = span(sim, "alpha");
       long[] b = span(sim, "beta");

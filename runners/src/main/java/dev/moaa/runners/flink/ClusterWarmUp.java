@@ -75,7 +75,7 @@ final class ClusterWarmUp {
   }
 
   static String config(String baseUrl) {
-    return "defaults: {base_url: " + baseUrl + ", max_concurrency: 16, max_tokens: 64, read_timeout_ms: 10000,"
+    return "defaults: {base_url: " + baseUrl + ", max_concurrency: 16, max_tokens: 256, read_timeout_ms: 10000,"
         + " retry: {max_attempts: 4, initial_backoff_ms: 20, max_backoff_ms: 500}}\n"
         + "models:\n"
         + "  p1: {model: warm-proposer-1}\n"
