@@ -114,7 +114,7 @@ public final class Moaa {
         "  simulate    [--port=8089 --latency-ms=200 --max-in-flight=32 ...]  a SIMULATED OpenAI-compatible",
         "              endpoint for tests and demos (no real model behind it)",
         "  bench       --workload=W1|W2|W3|W4 [--prompts=N --latency-ms=L --latency=fixed|longtail --cap=C",
-        "              --allowed=A --fault-rate=F --output=DIR] [Beam flags]  the benchmark suite (issue 7):",
+        "              --allowed=A --fault-rate=F --output=DIR] [Beam flags]  the benchmark suite:",
         "              wall time against the endpoint bound, calls per model, CPU and peak memory",
         "  bench-sft   [--prompts=1000 --proposers=4 --latency-ms=500 --cap=32]  the first SFT benchmark",
         "  flink-cluster start|stop|status [--dir=moaa-out/flink-cluster --taskmanagers=2 --slots=2]",

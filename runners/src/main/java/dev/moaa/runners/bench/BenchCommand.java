@@ -25,7 +25,7 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * {@code moaa bench --workload=W1|W2|W3|W4 …}: the benchmark suite of issue 7. Starts the simulated
+ * {@code moaa bench --workload=W1|W2|W3|W4 …}: the benchmark suite. Starts the simulated
  * endpoint in this process with the workload's latency distribution, cap and fault rate, writes the
  * workload's input and config ({@code cache: {backend: none}}: every answer is a real call), runs
  * the pipeline in this process (DirectRunner unless Beam flags say otherwise) and prints, and writes

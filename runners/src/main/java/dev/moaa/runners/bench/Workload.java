@@ -3,7 +3,7 @@ package dev.moaa.runners.bench;
 import java.util.Locale;
 
 /**
- * The workloads of the benchmark suite (issue 7) and their defaults. W1 and W2 run the SFT
+ * The workloads of the benchmark suite and their defaults. W1 and W2 run the SFT
  * pipeline, W3 the DPO pipeline, W4 measures the pipeline's own overhead against a plain load
  * generator on the same simulator.
  */

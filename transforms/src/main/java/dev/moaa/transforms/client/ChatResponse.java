@@ -65,10 +65,4 @@ public record ChatResponse(
     return new ChatResponse(content, finishReason, promptTokens, completionTokens, attempts, latencyMs, retries,
         choices, rateLimited, startedAtMs, endedAtMs, reasoning, reasoningTokens, usageEstimated);
   }
-
-  /** This answer with its reasoning. */
-  public ChatResponse withReasoning(String r) {
-    return new ChatResponse(content, finishReason, promptTokens, completionTokens, attempts, latencyMs, retries,
-        choices, rateLimited, startedAtMs, endedAtMs, r, reasoningTokens, usageEstimated);
-  }
 }
