@@ -26,7 +26,9 @@ import java.util.concurrent.TimeUnit;
  * completion count apart from the prompt's, which {@link RequestGate#release} is not given.
  *
  * <p><b>Baseline</b>, the latency when nothing waits: the first reading, then any reading that
- * comes out lower than it beyond its standard error twice running (the server got faster).
+ * comes out lower than it beyond its standard error twice running (the server got faster), or once
+ * in the first {@value #WARM_UP_READINGS} readings (the first calls pay for connections and a cold
+ * JIT: a baseline read then let slow start run into the server's queue unseen).
  *
  * <p><b>Cut.</b> Two readings running above {@code tolerance} times the baseline (and by more than
  * {@value #JITTER_MS} ms) mean calls are waiting in a queue. By Little's law the server serves about
@@ -43,9 +45,11 @@ import java.util.concurrent.TimeUnit;
  * <p><b>Probes.</b> A baseline read in a queue (the first one, at the initial concurrency, or one
  * reset by a check that a change of server fooled) would be too high and hide the queue for good.
  * So after the first cut, after a reset, and then every {@value #PROBE_EVERY} readings while
- * latency holds the limit down, the limit is halved for one reading; while that finds latency
- * clearly below the baseline, the baseline follows and the limit halves again; then it is restored,
- * scaled by how far the baseline fell.
+ * latency holds the limit down, the limit is halved for one reading. A reading below the baseline
+ * becomes the baseline; the limit halves again only while the fall is one a queue explains (by more
+ * than the square root of the tolerance): the client's own overhead also grows a little with the
+ * calls in flight, and chasing that slope halved a limit of ten down to one for seconds. Then the
+ * limit is restored, scaled by how far the baseline fell.
  */
 final class LatencyLimit {
   /** A rise smaller than this is the client's and the network's jitter, not a queue. */
@@ -53,6 +57,8 @@ final class LatencyLimit {
   private static final long JITTER_NANOS = TimeUnit.MILLISECONDS.toNanos(JITTER_MS);
   /** Readings between probes of the no-load latency (only while latency holds the limit down). */
   static final int PROBE_EVERY = 30;
+  /** Readings during which one reading below the baseline moves it (the client is still warming up). */
+  static final int WARM_UP_READINGS = 4;
   private static final int MAX_READING = 256;
   private static final long RUNNING = -1;
   private static final long DROPPED = -2;
@@ -214,9 +220,10 @@ final class LatencyLimit {
     readings++;
     if (probing) {
       if (reading * noise < baseline) {
-        baseline = reading * noise; // the baseline was too high (by at least this much): look lower still
-        if (limit > 1) {
-          forgetReadings();
+        boolean queued = reading * Math.sqrt(tolerance) < baseline && baseline - reading > JITTER_NANOS;
+        baseline = reading * noise; // the baseline was too high (by at least this much)
+        if (queued && limit > 1) {
+          forgetReadings(); // by as much as a queue would explain: look lower still
           return Math.max(1, limit / 2);
         }
       }
@@ -234,7 +241,10 @@ final class LatencyLimit {
       }
     }
     if (reading * noise < baseline) {
-      if (lower > 0) {
+      if (readings <= WARM_UP_READINGS) {
+        baseline = reading; // the first readings are slowed by the warm-up (connections, JIT)
+        lower = 0;
+      } else if (lower > 0) {
         baseline = Math.max(lower, reading); // twice lower: the server got faster
         lower = 0;
       } else {
@@ -303,18 +313,28 @@ final class LatencyLimit {
 
   /**
    * How far success may grow the limit before the next reading: not at all while the last reading
-   * was high or a cut or a probe is being read (so that reading sees the limit it judges), to double
-   * in slow start, otherwise by a quarter (at least one). Where a reading spans many round trips
+   * was high, a queue is forming, or a cut or a probe is being read (so that reading sees the limit
+   * it judges), to double in slow start, otherwise by a quarter (at least one). Where a reading spans many round trips
    * (a small limit), growing by one per round trip would outrun what the readings can see.
    */
   double growthCap(boolean slowStart) {
     if (!acts) {
       return Double.MAX_VALUE;
     }
-    if (checking || probing || over > 0) {
+    if (checking || probing || over > 0 || queueForming()) {
       return windowStartLimit;
     }
     return slowStart ? 2 * windowStartLimit : windowStartLimit + Math.max(1, windowStartLimit / 4);
+  }
+
+  /**
+   * The last reading is above the baseline by more than half the tolerance: a queue is forming.
+   * The limit holds there rather than grow on until the tolerance is passed and a cut follows; a
+   * limit that only grows and is cut saws between the knee and the tolerance, with half its calls
+   * queued.
+   */
+  private boolean queueForming() {
+    return recent > baseline * (1 + (tolerance - 1) / 2) && recent - baseline > JITTER_NANOS;
   }
 
   double baselineMs() {
