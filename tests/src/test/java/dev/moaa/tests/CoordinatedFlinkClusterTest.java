@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.moaa.pipelines.MoaaConfig;
 import dev.moaa.runners.LocalRedis;
 import dev.moaa.runners.flink.LocalFlinkCluster;
@@ -13,6 +14,11 @@ import dev.moaa.transforms.limits.Coordination;
 import dev.moaa.transforms.limits.Coordinator;
 import java.io.BufferedWriter;
 import java.io.IOException;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,6 +34,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.apache.avro.generic.GenericRecord;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -40,8 +47,9 @@ import org.junit.jupiter.api.TestInstance;
  * its own per-JVM request gate): one {@code moaa sft} job at parallelism 4 coordinated through one
  * redis-server keeps every model at its {@code max_concurrency} for the whole cluster, not per
  * TaskManager; and when a TaskManager dies with SIGKILL, the slots it held come back within the
- * lease time to live while the job restarts, and the run still writes every id exactly once.
- * Tagged {@code cluster}, like {@link LocalFlinkClusterTest}.
+ * lease time to live while the job restarts, and the run still writes every id exactly once. While
+ * the first job runs, the Flink web UI's REST API already shows its per-model {@code calls/<model>}
+ * counters, before any shard is written. Tagged {@code cluster}, like {@link LocalFlinkClusterTest}.
  */
 @Tag("cluster")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -94,11 +102,23 @@ class CoordinatedFlinkClusterTest {
     Path config = writeConfig(dir, sim, key, "");
 
     long t0 = System.nanoTime();
+    long submittedAtMs = System.currentTimeMillis();
     Process run = submit(config, dir.resolve("input/prompts.jsonl"), dir.resolve("out"), dir.resolve("client.log"));
+    // the Flink REST API, as the web UI reads it, while the job runs
+    AtomicReference<String> seen = new AtomicReference<>();
+    Thread watcher = new Thread(() -> seen.set(watchCallCounters(submittedAtMs, run, dir.resolve("out"), prompts)),
+        "flink-metrics-watcher");
+    watcher.setDaemon(true);
+    watcher.start();
     int code = await(run, dir.resolve("client.log"));
     System.out.printf(Locale.ROOT, "coordinated Flink run of %d prompts: exit %d in %.1f s%n", prompts, code,
         (System.nanoTime() - t0) / 1e9);
     assertEquals(0, code, log(dir.resolve("client.log")));
+    watcher.join(10_000);
+    String counters = seen.get();
+    System.out.println("coordinated Flink peak: per-model counters in the web UI before any shard: " + counters);
+    assertTrue(counters != null && counters.startsWith("seen"), "the Flink REST API showed per-model calls/..."
+        + " counters while the job ran and before any shard was written: " + counters);
 
     for (String model : sim.modelNames()) {
       long[] span = sim.arrivalSpanNanos(model);
@@ -219,6 +239,96 @@ class CoordinatedFlinkClusterTest {
   }
 
   // ------------------------------------------------------------------------------------ helpers
+
+  /**
+   * Polls the cluster's REST API (what the Flink web UI shows) for the job submitted at or after
+   * {@code sinceMs}: returns {@code "seen ..."} with the per-model {@code calls/<model>} counters
+   * of the first poll that shows one above zero for every model while the job is running, fewer
+   * calls than the run makes, and no shard in the output folder yet; otherwise why not.
+   */
+  private String watchCallCounters(long sinceMs, Process run, Path out, int prompts) {
+    HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    ObjectMapper json = new ObjectMapper();
+    String base = "http://" + cluster.restAddress();
+    String last = "no running job found";
+    while (run.isAlive()) {
+      try {
+        String jobId = null;
+        for (JsonNode j : json.readTree(get(http, base + "/jobs/overview")).path("jobs")) {
+          if (j.path("start-time").asLong() >= sinceMs - 1000 && "RUNNING".equals(j.path("state").asText())) {
+            jobId = j.path("jid").asText();
+          }
+        }
+        if (jobId != null) {
+          Map<String, Long> calls = new TreeMap<>();
+          for (JsonNode v : json.readTree(get(http, base + "/jobs/" + jobId)).path("vertices")) {
+            String vertex = base + "/jobs/" + jobId + "/vertices/" + v.path("id").asText();
+            List<String> ids = new ArrayList<>();
+            for (JsonNode m : json.readTree(get(http, vertex + "/metrics"))) {
+              String id = m.path("id").asText();
+              if (MODELS.stream().anyMatch(model -> id.endsWith("calls/" + model))
+                  && !id.endsWith("coordination_calls")) {
+                ids.add(id);
+              }
+            }
+            if (ids.isEmpty()) {
+              continue;
+            }
+            String query = URLEncoder.encode(String.join(",", ids), StandardCharsets.UTF_8);
+            for (JsonNode m : json.readTree(get(http, vertex + "/metrics?get=" + query))) {
+              String id = m.path("id").asText();
+              String model = id.substring(id.lastIndexOf("calls/") + "calls/".length());
+              char before = id.charAt(id.lastIndexOf("calls/") - 1);
+              if (before == '.' || before == '_') { // "calls/<model>", not another counter ending so
+                calls.merge(model, (long) Double.parseDouble(m.path("value").asText("0")), Long::sum);
+              }
+            }
+          }
+          boolean shards = shardsWritten(out);
+          last = "job " + jobId + " counters " + calls + ", shards written: " + shards;
+          if (shards) {
+            return "too late: " + last;
+          }
+          if (calls.keySet().containsAll(MODELS) && calls.values().stream().allMatch(n -> n > 0)) {
+            long most = calls.values().stream().mapToLong(Long::longValue).max().orElse(0);
+            return (most < prompts ? "seen " : "too late (every call done): ") + last;
+          }
+        }
+      } catch (IOException | RuntimeException e) {
+        last = "REST API not readable: " + e;
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return "interrupted";
+      }
+      try {
+        Thread.sleep(150);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return "interrupted";
+      }
+    }
+    return "never seen while the job ran: " + last;
+  }
+
+  private static String get(HttpClient http, String url) throws IOException, InterruptedException {
+    HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(5)).build(),
+        HttpResponse.BodyHandlers.ofString());
+    if (r.statusCode() != 200) {
+      throw new IOException("HTTP " + r.statusCode() + " from " + url);
+    }
+    return r.body();
+  }
+
+  /** Whether a Parquet shard of the SFT rows exists yet (temporary files of the sink not counted). */
+  private static boolean shardsWritten(Path out) throws IOException {
+    Path shards = out.resolve("sft/parquet");
+    if (!Files.isDirectory(shards)) {
+      return false;
+    }
+    try (var files = Files.list(shards)) {
+      return files.anyMatch(f -> Files.isRegularFile(f) && f.getFileName().toString().endsWith(".parquet"));
+    }
+  }
 
   private static Map<String, Integer> held(Coordinator c, Map<String, String> inStore) {
     Map<String, Integer> held = new LinkedHashMap<>();

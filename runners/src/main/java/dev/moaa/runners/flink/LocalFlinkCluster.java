@@ -813,6 +813,9 @@ public final class LocalFlinkCluster implements AutoCloseable {
     c.put("rest.port", String.valueOf(restPort));
     c.put("blob.server.port", "0");
     c.put("metrics.internal.query-service.port", "0");
+    // the web UI and the REST API read the TaskManagers' metrics at most this often (10 s by default):
+    // a run's per-model call counters, published as each chain DoFn's bundle ends, show within a second
+    c.put("metrics.fetcher.update-interval", "1000");
     // A killed TaskManager is noticed by failed heartbeat RPCs (heartbeat.rpc-failure-threshold, 2 by
     // default): about 2 s with a 1 s interval. The timeout only covers a hung process; at 6 s it fired
     // on healthy processes here, whose main threads were busy deploying a few hundred tasks on 2 cores.

@@ -36,6 +36,7 @@ class LocalFlinkClusterConfigTest {
     assertEquals("1536m", c.get("taskmanager.memory.process.size"));
     assertEquals(dir.resolve("tmp").toString(), c.get("io.tmp.dirs"));
     assertEquals("1000", c.get("heartbeat.interval"));
+    assertEquals("1000", c.get("metrics.fetcher.update-interval"), "the web UI's metrics refresh every second");
     assertTrue(c.get("env.java.opts.all").startsWith("'--add-exports="), "quoted: it starts with a dash");
   }
 
