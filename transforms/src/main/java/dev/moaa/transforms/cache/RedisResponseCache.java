@@ -1,7 +1,5 @@
 package dev.moaa.transforms.cache;
 
-import dev.moaa.transforms.client.ChatResponse;
-import java.io.IOException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -93,19 +91,18 @@ public final class RedisResponseCache implements ResponseCache {
   }
 
   @Override
-  public ChatResponse get(String key) throws CacheException {
+  public byte[] get(String key) throws CacheException {
     try {
-      byte[] raw = redis.get(bytes(ANSWER + key));
-      return raw == null ? null : AnswerCodec.decode(raw);
-    } catch (JedisException | IOException e) {
+      return redis.get(bytes(ANSWER + key));
+    } catch (JedisException e) {
       throw new CacheException("cannot read the Redis cache at " + url + ": " + e.getMessage(), e);
     }
   }
 
   @Override
-  public void put(String key, String model, ChatResponse response) throws CacheException {
+  public void put(String key, String model, byte[] answer) throws CacheException {
     try {
-      redis.set(bytes(ANSWER + key), AnswerCodec.encode(model, response), SetParams.setParams().nx());
+      redis.set(bytes(ANSWER + key), answer, SetParams.setParams().nx());
     } catch (JedisException e) {
       throw new CacheException("cannot write the Redis cache at " + url + ": " + e.getMessage(), e);
     }

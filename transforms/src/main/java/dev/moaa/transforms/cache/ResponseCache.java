@@ -1,9 +1,8 @@
 package dev.moaa.transforms.cache;
 
-import dev.moaa.transforms.client.ChatResponse;
-
 /**
- * Answers already paid for, by call hash. Implementations are safe for many threads of one JVM;
+ * Answers already paid for, by call hash, each in its stored form (the client's {@code
+ * StoredAnswer}: the cache keeps the bytes and never reads them). Implementations are safe for many threads of one JVM;
  * first writer wins, so every reader of a key sees the same answer. Failures of the store surface
  * as {@link CacheException}: callers treat a failed read as a miss and a failed write as lost
  * savings, never as a failed row.
@@ -11,10 +10,10 @@ import dev.moaa.transforms.client.ChatResponse;
 public interface ResponseCache extends AutoCloseable {
 
   /** The stored answer, or null when the call was never answered. */
-  ChatResponse get(String key) throws CacheException;
+  byte[] get(String key) throws CacheException;
 
-  /** Stores an answer unless one is stored already; durable when this returns. */
-  void put(String key, String model, ChatResponse response) throws CacheException;
+  /** Stores an answer of {@code model} unless one is stored already; durable when this returns. */
+  void put(String key, String model, byte[] answer) throws CacheException;
 
   /**
    * Claims the right to make call {@code key} for a while, so that other processes sharing this

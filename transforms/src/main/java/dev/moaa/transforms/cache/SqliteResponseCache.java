@@ -1,6 +1,5 @@
 package dev.moaa.transforms.cache;
 
-import dev.moaa.transforms.client.ChatResponse;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -65,24 +64,24 @@ public final class SqliteResponseCache implements ResponseCache {
   }
 
   @Override
-  public synchronized ChatResponse get(String key) throws CacheException {
+  public synchronized byte[] get(String key) throws CacheException {
     try {
       select.setString(1, key);
       try (ResultSet rs = select.executeQuery()) {
-        return rs.next() ? AnswerCodec.decode(rs.getBytes(1)) : null;
+        return rs.next() ? rs.getBytes(1) : null;
       }
-    } catch (SQLException | IOException e) {
+    } catch (SQLException e) {
       throw new CacheException("cannot read the response cache " + path + ": " + e.getMessage(), e);
     }
   }
 
   @Override
-  public synchronized void put(String key, String model, ChatResponse response) throws CacheException {
+  public synchronized void put(String key, String model, byte[] answer) throws CacheException {
     try {
       insert.setString(1, key);
       insert.setString(2, model);
       insert.setLong(3, System.currentTimeMillis());
-      insert.setBytes(4, AnswerCodec.encode(model, response));
+      insert.setBytes(4, answer);
       insert.executeUpdate();
     } catch (SQLException e) {
       throw new CacheException("cannot write the response cache " + path + ": " + e.getMessage(), e);

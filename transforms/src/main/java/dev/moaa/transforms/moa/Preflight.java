@@ -7,6 +7,7 @@ import dev.moaa.transforms.cache.ResponseCache;
 import dev.moaa.transforms.client.ChatException;
 import dev.moaa.transforms.client.ChatRequest;
 import dev.moaa.transforms.client.ChatResponse;
+import dev.moaa.transforms.client.StoredAnswer;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.client.OpenAiChatClient;
 import dev.moaa.transforms.client.Usage;
@@ -146,7 +147,8 @@ public final class Preflight {
       if (p.ok() && cache != null) {
         Usage u = p.usage();
         try {
-          cache.put(key, model.name(), new ChatResponse("", "preflight", u.promptTokens(), u.completionTokens(), 1, 0, 0));
+          cache.put(key, model.name(), StoredAnswer.encode(model.name(),
+              new ChatResponse("", "preflight", u.promptTokens(), u.completionTokens(), 1, 0, 0)));
         } catch (CacheException e) {
           // the probe is simply sent again next time
         }

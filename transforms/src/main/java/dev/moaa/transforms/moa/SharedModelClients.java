@@ -10,6 +10,7 @@ import dev.moaa.transforms.client.ChatException;
 import dev.moaa.transforms.client.ClusterGate;
 import dev.moaa.transforms.client.ChatRequest;
 import dev.moaa.transforms.client.ChatResponse;
+import dev.moaa.transforms.client.StoredAnswer;
 import dev.moaa.transforms.client.ErrorKind;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.client.OpenAiChatClient;
@@ -20,6 +21,7 @@ import dev.moaa.transforms.limits.CoordinationException;
 import dev.moaa.transforms.limits.Coordinator;
 import dev.moaa.transforms.limits.Reservation;
 import dev.moaa.transforms.limits.SharedCoordinators;
+import java.io.IOException;
 import java.util.WeakHashMap;
 import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
@@ -287,7 +289,7 @@ public final class SharedModelClients {
           result = pay(request);
           if (result.response() != null) {
             try {
-              cache.put(key, endpoint.name(), result.response());
+              cache.put(key, endpoint.name(), StoredAnswer.encode(endpoint.name(), result.response()));
             } catch (CacheException e) {
               cacheError(e);
             }
@@ -304,10 +306,21 @@ public final class SharedModelClients {
     }
 
     private ChatResponse lookup(String key) {
+      byte[] raw;
       try {
-        return cache.get(key);
+        raw = cache.get(key);
       } catch (CacheException e) {
         cacheError(e);
+        return null;
+      }
+      if (raw == null) {
+        return null;
+      }
+      try {
+        return StoredAnswer.decode(raw);
+      } catch (IOException e) {
+        cacheError(new CacheException("an unreadable answer in the response cache under " + key + ": "
+            + e.getMessage(), e));
         return null;
       }
     }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.moaa.transforms.client.ChatResponse;
+import dev.moaa.transforms.client.StoredAnswer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -17,6 +18,14 @@ import org.junit.jupiter.api.io.TempDir;
 class SqliteResponseCacheTest {
   @TempDir Path dir;
 
+  private static byte[] enc(ChatResponse r) {
+    return StoredAnswer.encode("m", r);
+  }
+
+  private static ChatResponse dec(byte[] raw) throws java.io.IOException {
+    return raw == null ? null : StoredAnswer.decode(raw);
+  }
+
   private static ChatResponse answer(String text) {
     return new ChatResponse(text, "stop", 11, 7, 2, 340, 1, List.of(text, text + " (second choice)"));
   }
@@ -25,11 +34,11 @@ class SqliteResponseCacheTest {
   void anAnswerIsStoredWithItsUsage_andSurvivesReopening() throws Exception {
     Path file = dir.resolve("nested/folder/answers.sqlite");
     try (SqliteResponseCache c = SqliteResponseCache.open(file.toString())) {
-      assertNull(c.get("k1"));
-      c.put("k1", "m", answer("hello"));
+      assertNull(dec(c.get("k1")));
+      c.put("k1", "m", enc(answer("hello")));
     }
     try (SqliteResponseCache c = SqliteResponseCache.open(file.toString())) {
-      ChatResponse r = c.get("k1");
+      ChatResponse r = dec(c.get("k1"));
       assertEquals("hello", r.content());
       assertEquals("stop", r.finishReason());
       assertEquals(11, r.promptTokens());
@@ -42,23 +51,23 @@ class SqliteResponseCacheTest {
   @Test
   void anAnswersReasoningAndEstimatedUsage_areStoredWithIt() throws Exception {
     try (SqliteResponseCache c = SqliteResponseCache.open(dir.resolve("r.sqlite").toString())) {
-      c.put("k", "m", new ChatResponse("Paris.", "stop", 9, 30, 1, 100, 0, List.of("Paris."), 0, 0, 0,
-          "The capital of France...", 25, true));
-      ChatResponse r = c.get("k");
+      c.put("k", "m", enc(new ChatResponse("Paris.", "stop", 9, 30, 1, 100, 0, List.of("Paris."), 0, 0, 0,
+          "The capital of France...", 25, true)));
+      ChatResponse r = dec(c.get("k"));
       assertEquals("The capital of France...", r.reasoning());
       assertEquals(25, r.reasoningTokens());
       assertTrue(r.usageEstimated());
-      c.put("plain", "m", answer("x"));
-      assertNull(c.get("plain").reasoning());
+      c.put("plain", "m", enc(answer("x")));
+      assertNull(dec(c.get("plain")).reasoning());
     }
   }
 
   @Test
   void theFirstWriterWins() throws Exception {
     try (SqliteResponseCache c = SqliteResponseCache.open(dir.resolve("a.sqlite").toString())) {
-      c.put("k", "m", answer("first"));
-      c.put("k", "m", answer("second"));
-      assertEquals("first", c.get("k").content());
+      c.put("k", "m", enc(answer("first")));
+      c.put("k", "m", enc(answer("second")));
+      assertEquals("first", dec(c.get("k")).content());
     }
   }
 
@@ -72,8 +81,8 @@ class SqliteResponseCacheTest {
         done.add(pool.submit(() -> {
           for (int i = 0; i < 100; i++) {
             String key = thread + ":" + i;
-            c.put(key, "m", answer("answer " + key));
-            if (!("answer " + key).equals(c.get(key).content())) {
+            c.put(key, "m", enc(answer("answer " + key)));
+            if (!("answer " + key).equals(dec(c.get(key)).content())) {
               throw new AssertionError("read back another answer for " + key);
             }
           }
@@ -93,8 +102,8 @@ class SqliteResponseCacheTest {
   void twoOpenHandlesOnOneFile_seeEachOthersWrites() throws Exception {
     String file = dir.resolve("shared.sqlite").toString();
     try (SqliteResponseCache a = SqliteResponseCache.open(file); SqliteResponseCache b = SqliteResponseCache.open(file)) {
-      a.put("x", "m", answer("from a"));
-      assertEquals("from a", b.get("x").content());
+      a.put("x", "m", enc(answer("from a")));
+      assertEquals("from a", dec(b.get("x")).content());
       assertTrue(b.claim("x"), "a file-backed cache never makes a caller wait");
     }
   }

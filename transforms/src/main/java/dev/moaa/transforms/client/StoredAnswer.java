@@ -1,26 +1,27 @@
-package dev.moaa.transforms.cache;
+package dev.moaa.transforms.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.moaa.transforms.client.ChatResponse;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The stored form of an answer: a small JSON document with what a call produced (its reasoning
- * too) and what it cost the first time. Nothing of the request is stored but its hash (the key), and no header: a cache
- * entry never holds a credential.
+ * The stored form of an answer, what a response cache keeps under a call's hash: a small JSON
+ * document with what the call produced (its reasoning too) and what it cost the first time. Nothing
+ * of the request is stored but its hash (the key), and no header: a cache entry never holds a
+ * credential. The cache itself stores these bytes without reading them.
  */
-final class AnswerCodec {
+public final class StoredAnswer {
   private static final ObjectMapper JSON = new ObjectMapper();
   static final int VERSION = 1;
 
-  private AnswerCodec() {}
+  private StoredAnswer() {}
 
-  static byte[] encode(String model, ChatResponse r) {
+  /** The stored form of {@code r}, an answer of {@code model}. */
+  public static byte[] encode(String model, ChatResponse r) {
     ObjectNode n = JSON.createObjectNode();
     n.put("v", VERSION);
     n.put("model", model);
@@ -51,7 +52,8 @@ final class AnswerCodec {
     }
   }
 
-  static ChatResponse decode(byte[] raw) throws IOException {
+  /** The answer stored as {@code raw}; an {@link IOException} when it is not a stored answer of this version. */
+  public static ChatResponse decode(byte[] raw) throws IOException {
     JsonNode n = JSON.readTree(raw);
     if (n == null || n.path("v").asInt() != VERSION || !n.path("content").isTextual()) {
       throw new IOException("not a stored answer of version " + VERSION);
