@@ -206,6 +206,7 @@ public final class OpenAiChatClient implements ChatClient {
       if (cluster != null) {
         try {
           ticket = cluster.enter(estimate);
+          gate.sending(permit); // the wait for the cluster's slot is not the server's latency
         } catch (ChatException e) {
           gate.release(permit, RequestGate.Result.OTHER_FAILURE, -1, -1);
           throw e.withAttempts(attempt - 1, rateLimited).withTimes(startedAtMs, System.currentTimeMillis())

@@ -39,6 +39,9 @@ public final class RequestGate {
     final long tokens;
     final long admittedAt;
     final LatencyLimit.Ticket reading;
+    /** When the request went out, if {@link #sending} said so; else its admission counts. */
+    volatile long sentAt;
+    volatile boolean sent;
 
     Permit(long epoch, long tokens, long admittedAt, LatencyLimit.Ticket reading) {
       this.epoch = epoch;
@@ -155,9 +158,21 @@ public final class RequestGate {
   }
 
   /**
+   * Says that an admitted attempt goes out now, after a wait of its own that is not the endpoint's
+   * (a slot of the limit shared with other workers): its latency is timed from here, not from its
+   * admission. Without it, waiting for the cluster's slots would read as the server queueing, and
+   * each worker would cut its limit as soon as the shared one binds.
+   */
+  public void sending(Permit permit) {
+    permit.sentAt = clock.getAsLong();
+    permit.sent = true;
+  }
+
+  /**
    * Ends an attempt. {@code usedTokens} (or -1 when unknown) corrects the token bucket; {@code
    * retryAfterMs} (or -1) of a 429 holds every new attempt of this model back that long. The time
-   * since {@link #acquire} is the attempt's latency, read when it succeeded or timed out.
+   * since {@link #acquire} (or since {@link #sending}, when called) is the attempt's latency, read
+   * when it succeeded or timed out.
    */
   public void release(Permit permit, Result result, long usedTokens, long retryAfterMs) {
     lock.lock();
@@ -170,7 +185,7 @@ public final class RequestGate {
         tokens.take(usedTokens - permit.tokens, now);
       }
       boolean counted = result == Result.SUCCESS || result == Result.TIMEOUT;
-      boolean moved = follow(latency.ended(limit, permit.reading, counted, now - permit.admittedAt, now));
+      boolean moved = follow(latency.ended(limit, permit.reading, counted, now - (permit.sent ? permit.sentAt : permit.admittedAt), now));
       switch (result) {
         case RATE_LIMITED -> {
           rateLimited++;

@@ -127,4 +127,22 @@ class RequestGateTest {
     long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t);
     assertTrue(ms >= 300, "waited for the bucket to refill: " + ms + " ms");
   }
+
+  @Test
+  void aWaitAfterAdmissionThatIsNotTheServers_isNotReadAsLatency() throws Exception {
+    long[] now = {0};
+    RequestGate told = new RequestGate(8, RateLimits.defaults(), () -> now[0]);
+    RequestGate untold = new RequestGate(8, RateLimits.defaults(), () -> now[0]);
+    for (int i = 0; i < 40; i++) {
+      RequestGate.Permit a = told.acquire(1);
+      RequestGate.Permit b = untold.acquire(1);
+      now[0] += TimeUnit.SECONDS.toNanos(5); // waiting for a slot of the limit the cluster shares
+      told.sending(a);
+      now[0] += TimeUnit.MILLISECONDS.toNanos(200); // the server's answer
+      told.release(a, RequestGate.Result.SUCCESS, -1, -1);
+      untold.release(b, RequestGate.Result.SUCCESS, -1, -1);
+    }
+    assertEquals(200, told.stats().recentLatencyMs(), 1, "timed from sending: " + told.stats());
+    assertEquals(5200, untold.stats().recentLatencyMs(), 1, "timed from admission: " + untold.stats());
+  }
 }
