@@ -51,6 +51,8 @@ public final class BenchCommand {
       "  max_concurrency per model (default: the cap), applied in each of --jvms JVMs (the TaskManagers",
       "  of a cluster: give --allowed=cap/N --jvms=N); --fault-rate: share of attempts answered 5xx",
       "  --queue-slots=S: the simulator queues beyond S requests per model instead of answering 429",
+      "  --process=./moaa|java: run the pipeline as a child process started by that launcher (java: java -jar",
+      "  on this jar) and time the whole process, start to exit; --repeat=N such runs, medians reported",
       "  --adaptive=latency|aimd|fixed: the config's adaptive limit (fixed: max_concurrency as given)",
       "  --coordination=redis: a redis-server for this run, limits shared by every worker (--allowed is then",
       "  the cluster's limit, not each JVM's)");
@@ -60,13 +62,13 @@ public final class BenchCommand {
   /** The benchmark's settings, defaults filled in from the workload. */
   record Options(Workload workload, int prompts, int latencyMs, LatencyShape shape, int cap, int allowed,
       double faultRate, Path output, double durationS, int workers, List<String> beamArgs, int jvms,
-      int queueSlots, String adaptive, boolean coordination) {
+      int queueSlots, String adaptive, boolean coordination, String process, int repeat) {
 
     static Options parse(String[] args) {
       Map<String, String> f = new LinkedHashMap<>();
       List<String> beam = new ArrayList<>();
       List<String> known = List.of("workload", "prompts", "latency-ms", "latency", "cap", "allowed", "fault-rate",
-          "output", "duration-s", "workers", "jvms", "queue-slots", "adaptive", "coordination");
+          "output", "duration-s", "workers", "jvms", "queue-slots", "adaptive", "coordination", "process", "repeat");
       for (String a : args) {
         int eq = a.indexOf('=');
         String k = a.startsWith("--") && eq > 2 ? a.substring(2, eq) : null;
@@ -85,7 +87,14 @@ public final class BenchCommand {
           Paths.get(f.getOrDefault("output", "moaa-out/bench/" + w.name().toLowerCase(Locale.ROOT))),
           Double.parseDouble(f.getOrDefault("duration-s", "10")), intFlag(f, "workers", 32), List.copyOf(beam),
           intFlag(f, "jvms", 1), intFlag(f, "queue-slots", 0), f.getOrDefault("adaptive", ""),
-          parseCoordination(f.getOrDefault("coordination", "none")));
+          parseCoordination(f.getOrDefault("coordination", "none")), f.getOrDefault("process", ""),
+          intFlag(f, "repeat", 1));
+      if (o.repeat < 1 || o.repeat > 1 && o.process.isEmpty()) {
+        throw new IllegalArgumentException("--repeat is at least 1, and above 1 only with --process");
+      }
+      if (!o.process.isEmpty() && (o.workload.dpo() || o.workload == Workload.W4 || o.coordination)) {
+        throw new IllegalArgumentException("--process times an SFT workload (W1-W3) without --coordination");
+      }
       if (!List.of("", "latency", "aimd", "fixed").contains(o.adaptive)) {
         throw new IllegalArgumentException("--adaptive must be latency, aimd or fixed, got '" + o.adaptive + "'");
       }
@@ -187,6 +196,9 @@ public final class BenchCommand {
         // the figures count the workload's calls; --preflight=true measures the probes too
         runArgs.add("--preflight=false");
       }
+      if (!o.process().isEmpty()) {
+        return processRuns(o, plan, sim, runArgs, output, out);
+      }
       String[] withDefaults = Moaa.withDirectDefaults(runArgs.toArray(String[]::new));
 
       ProcessProbe probe = ProcessProbe.start();
@@ -222,6 +234,87 @@ public final class BenchCommand {
       out.println("  written: " + output.resolve("bench.json"));
       return report;
     }
+  }
+
+  /**
+   * {@code --process}: the pipeline in a child process, started {@code --repeat} times against the
+   * same endpoint (reset before each), each timed from its start to its exit; bench.json holds every
+   * run and the medians.
+   */
+  private static ObjectNode processRuns(Options o, WorkloadPlan plan, SimulatedEndpoint sim, List<String> runArgs,
+      Path output, PrintStream out) throws IOException, InterruptedException {
+    List<String> command = ProcessBench.command(o.process());
+    List<String> args = new ArrayList<>(List.of("sft"));
+    args.addAll(runArgs);
+    int limit = o.effectiveCap();
+    Map<String, Integer> limits = new LinkedHashMap<>();
+    plan.calls().keySet().forEach(m -> limits.put(m, limit));
+    double meanMs = o.shape().meanMs(o.latencyMs());
+    double bound = plan.boundSeconds(meanMs, limit);
+    long mostCalls = plan.calls().values().stream().mapToLong(Long::longValue).max().orElse(0);
+    double callBound = mostCalls * meanMs / 1000.0 / limit;
+    ObjectNode r = JSON.createObjectNode();
+    r.put("workload", o.workload().name());
+    r.put("simulated", true);
+    r.put("mode", "whole process");
+    r.putArray("command").addAll(command.stream().map(JSON.getNodeFactory()::textNode).toList());
+    r.put("prompts", o.prompts());
+    r.put("latency_ms", o.latencyMs());
+    r.put("limit_per_model", limit);
+    r.put("bound_s", round(bound));
+    r.put("call_bound_s", round(callBound));
+    r.put("bound_formula", plan.formula() + "; call bound: the busiest model's calls*L/C");
+    ArrayNode runs = r.putArray("runs");
+    List<Double> walls = new ArrayList<>();
+    List<Double> firsts = new ArrayList<>();
+    List<Double> exits = new ArrayList<>();
+    List<Double> ramps = new ArrayList<>();
+    int worstExit = 0;
+    for (int i = 1; i <= o.repeat(); i++) {
+      sim.reset();
+      Path log = output.resolve("process-" + i + ".log");
+      long[] timing = ProcessBench.start(command, args, log);
+      ProcessBench.Run run = ProcessBench.measure(timing, sim.requests(), limits, log);
+      out.printf(Locale.ROOT, "  run %d: %s%n", i, ProcessBench.describe(run));
+      ObjectNode n = runs.addObject();
+      n.put("exit_code", run.exitCode());
+      n.put("wall_s", round(run.wallS()));
+      n.put("first_call_after_start_s", round(run.firstCallS()));
+      n.put("exit_after_last_answer_s", round(run.exitAfterLastAnswerS()));
+      ObjectNode ramp = n.putObject("ramp_to_limit_s");
+      run.rampS().forEach((m, v) -> ramp.put(m, Double.isNaN(v) ? -1 : round(v)));
+      n.put("requests", sim.requestCount());
+      n.put("rate_limited_429", sim.count429());
+      n.put("log", log.toString());
+      walls.add(run.wallS());
+      firsts.add(run.firstCallS());
+      exits.add(run.exitAfterLastAnswerS());
+      ramps.add(run.rampS().values().stream().anyMatch(v -> Double.isNaN(v)) ? Double.POSITIVE_INFINITY
+          : run.slowestRampS());
+      worstExit = Math.max(worstExit, run.exitCode());
+    }
+    double wall = ProcessBench.median(walls);
+    ObjectNode m = r.putObject("median");
+    m.put("wall_s", round(wall));
+    m.put("ratio_to_bound", round(wall / bound));
+    m.put("ratio_to_call_bound", round(wall / callBound));
+    m.put("first_call_after_start_s", round(ProcessBench.median(firsts)));
+    m.put("exit_after_last_answer_s", round(ProcessBench.median(exits)));
+    double ramp = ProcessBench.median(ramps);
+    m.put("slowest_ramp_to_limit_s", Double.isInfinite(ramp) ? -1 : round(ramp));
+    r.put("exit_code", worstExit);
+    Files.writeString(output.resolve("bench.json"), JSON.writeValueAsString(r), StandardCharsets.UTF_8);
+    out.println();
+    out.printf(Locale.ROOT, "moaa bench %s --process (SIMULATED endpoint in this JVM, pipeline in a child process: %s):"
+        + " %d prompts, latency %d ms, %d per model%n", o.workload().name(), String.join(" ", command), o.prompts(),
+        o.latencyMs(), limit);
+    out.printf(Locale.ROOT, "  median of %d: wall %.2f s | bound %.2f s (ratio %.2f) | call bound %.2f s (ratio %.2f)%n",
+        o.repeat(), wall, bound, wall / bound, callBound, wall / callBound);
+    out.printf(Locale.ROOT, "  first call %.2f s after the start | exit %.2f s after the last answer | every pool at"
+        + " its limit %s s after its first call%n", ProcessBench.median(firsts), ProcessBench.median(exits),
+        Double.isInfinite(ramp) ? "never (in some run)" : String.format(Locale.ROOT, "%.2f", ramp));
+    out.println("  written: " + output.resolve("bench.json"));
+    return r;
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import java.util.Objects;
  *     past authentication, validation and the concurrency cap (a 429 drawn by the load-independent
  *     429 rate has one); 0 for a request stopped before
  * @param order the arrival order of the request since the endpoint started (1, 2, ...)
+ * @param arrivedAtNanos when the request reached the endpoint ({@link System#nanoTime()})
  * @param answeredAtNanos when the endpoint answered it ({@link System#nanoTime()}; after the
  *     time queued and the simulated latency for an admitted request, at once for one turned away)
  * @param queuedMs how long the request waited in its model's queue before being processed, in
@@ -35,6 +36,7 @@ public record RecordedRequest(
     int status,
     int attempt,
     long order,
+    long arrivedAtNanos,
     long answeredAtNanos,
     long queuedMs) {
 

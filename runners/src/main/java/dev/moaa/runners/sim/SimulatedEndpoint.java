@@ -446,6 +446,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
   }
 
   private Response chat(HttpExchange exchange) throws IOException {
+    long arrivedAt = System.nanoTime();
     long order = arrivals.incrementAndGet();
     byte[] body = exchange.getRequestBody().readNBytes(MAX_BODY_BYTES + 1);
     JsonNode root = body.length > MAX_BODY_BYTES ? null : parseOrNull(body);
@@ -459,19 +460,19 @@ public final class SimulatedEndpoint implements AutoCloseable {
     totals.countReceived();
 
     if (!authorized) {
-      record(model, messages, params, false, 401, 0, order, 0);
+      record(model, messages, params, false, 401, 0, order, arrivedAt, 0);
       return json(401, SimulatedAnswers.error(
           "Simulated endpoint: missing or incorrect API key. Send 'Authorization: Bearer <key>'.",
           "invalid_request_error", null, "invalid_api_key"));
     }
     if (body.length > MAX_BODY_BYTES) {
-      record(model, messages, params, true, 413, 0, order, 0);
+      record(model, messages, params, true, 413, 0, order, arrivedAt, 0);
       return json(413, SimulatedAnswers.error(
           "Request body larger than " + MAX_BODY_BYTES + " bytes.",
           "invalid_request_error", null, null));
     }
     if (root == null) {
-      record(model, messages, params, true, 400, 0, order, 0);
+      record(model, messages, params, true, 400, 0, order, arrivedAt, 0);
       return json(400, SimulatedAnswers.error(
           "The body of the request is not valid JSON.", "invalid_request_error", null, null));
     }
@@ -479,7 +480,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
     try {
       request = ChatRequest.parse(root, mapper);
     } catch (ChatRequest.BadRequest e) {
-      record(model, messages, params, true, 400, 0, order, 0);
+      record(model, messages, params, true, 400, 0, order, arrivedAt, 0);
       return json(400, SimulatedAnswers.error(
           e.getMessage(), "invalid_request_error", e.param(), null));
     }
@@ -492,7 +493,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
     boolean queueing = settings.queueSlots() > 0;
     int cap = settings.maxInFlightPerModel();
     if (!queueing && !counters.tryReserve(cap)) {
-      record(request.model(), request.messages(), request.params(), true, 429, 0, order, 0);
+      record(request.model(), request.messages(), request.params(), true, 429, 0, order, arrivedAt, 0);
       return rateLimited("Simulated rate limit: model '" + request.model() + "' already has "
           + cap + " requests in progress. Retry after " + settings.retryAfterMs() + " ms.");
     }
@@ -505,7 +506,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
       }
       counters.countFault(decision.fault());
       totals.countFault(decision.fault());
-      record(request.model(), request.messages(), request.params(), true, 429, attempt, order, 0);
+      record(request.model(), request.messages(), request.params(), true, 429, attempt, order, arrivedAt, 0);
       return rateLimited("Simulated rate limit on model '" + request.model()
           + "' (injected 429, attempt " + attempt + "). Retry after "
           + settings.retryAfterMs() + " ms.");
@@ -526,7 +527,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
     counters.admitted();
     totals.tryAcquire(0);
     try {
-      return serve(request, bodyHash, attempt, decision, order, queuedMs, counters);
+      return serve(request, bodyHash, attempt, decision, order, arrivedAt, queuedMs, counters);
     } finally {
       counters.release();
       totals.release();
@@ -573,6 +574,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
       int attempt,
       FaultPlan.Decision decision,
       long order,
+      long arrivedAt,
       long queuedMs,
       ModelCounters counters) {
     if (poisoned(request)) {
@@ -581,7 +583,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
       }
       counters.countPoisoned();
       totals.countPoisoned();
-      record(request.model(), request.messages(), request.params(), true, 500, attempt, order,
+      record(request.model(), request.messages(), request.params(), true, 500, attempt, order, arrivedAt,
           queuedMs);
       return json(500, SimulatedAnswers.error(
           "Simulated permanent failure: the request contains " + ALWAYS_FAIL_MARKER + ".",
@@ -598,7 +600,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
     counters.countFault(decision.fault());
     totals.countFault(decision.fault());
     record(request.model(), request.messages(), request.params(), true,
-        decision.status(), attempt, order, queuedMs);
+        decision.status(), attempt, order, arrivedAt, queuedMs);
     return switch (decision.fault()) {
       case SERVER_ERROR -> json(decision.status(), SimulatedAnswers.error(
           "Simulated server error (injected fault, attempt " + attempt + ").",
@@ -721,9 +723,10 @@ public final class SimulatedEndpoint implements AutoCloseable {
       int status,
       int attempt,
       long order,
+      long arrivedAt,
       long queuedMs) {
     log.add(new RecordedRequest(
-        model, messages, params, authorized, status, attempt, order, System.nanoTime(), queuedMs));
+        model, messages, params, authorized, status, attempt, order, arrivedAt, System.nanoTime(), queuedMs));
     if (logSize.incrementAndGet() > settings.requestLogLimit() && log.poll() != null) {
       logSize.decrementAndGet();
     }

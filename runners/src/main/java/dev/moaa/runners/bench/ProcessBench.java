@@ -1,0 +1,125 @@
+package dev.moaa.runners.bench;
+
+import dev.moaa.runners.flink.JobJar;
+import dev.moaa.runners.sim.RecordedRequest;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The pipeline as a user starts it and times it: a child process ({@code moaa sft ...} through
+ * the launcher, or {@code java -jar}) against the simulated endpoint in the benchmark's own JVM,
+ * from the moment the process is started to the moment it has exited. Everything is read from one
+ * clock (this JVM's {@link System#nanoTime()}): when the process started, when each request reached
+ * the endpoint and when it was answered, when the process exited. From those: the first call after
+ * the start, the exit after the last answer, and per model how long after its first call its calls
+ * in flight first reached their limit (the ramp).
+ */
+final class ProcessBench {
+  private ProcessBench() {}
+
+  /** One timed process. */
+  record Run(int exitCode, double wallS, double firstCallS, double exitAfterLastAnswerS,
+      Map<String, Double> rampS, Path log) {
+    double slowestRampS() {
+      return rampS.values().stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN);
+    }
+  }
+
+  /**
+   * The command that starts the pipeline: {@code launcher} as given ({@code ./moaa}), or for
+   * {@code java} this JVM's java on the running jar with the launcher's JIT flag.
+   */
+  static List<String> command(String launcher) {
+    if (!launcher.equals("java")) {
+      Path p = Paths.get(launcher).toAbsolutePath();
+      if (!Files.isExecutable(p)) {
+        throw new IllegalArgumentException("--process: " + p + " is not an executable launcher (or say --process=java)");
+      }
+      return List.of(p.toString());
+    }
+    Path jar = JobJar.running().orElseThrow(() -> new IllegalArgumentException(
+        "--process=java runs the bundled jar: start the benchmark from it (java -jar runners/target/moaa.jar)"));
+    return List.of(Paths.get(System.getProperty("java.home"), "bin", "java").toString(), "-XX:TieredStopAtLevel=1",
+        "-jar", jar.toString());
+  }
+
+  /**
+   * Times one process: {@code timing} is what {@link #start} returned, {@code requests} what the
+   * endpoint recorded while it ran (it was reset before), {@code limits} each model's limit.
+   */
+  static Run measure(long[] timing, List<RecordedRequest> requests, Map<String, Integer> limits, Path log) {
+    long startedAt = timing[0];
+    long exitedAt = timing[1];
+    long first = Long.MAX_VALUE;
+    long lastAnswer = Long.MIN_VALUE;
+    Map<String, List<long[]>> events = new TreeMap<>();
+    Map<String, Long> firstOf = new TreeMap<>();
+    for (RecordedRequest r : requests) {
+      if (r.model() == null) {
+        continue;
+      }
+      first = Math.min(first, r.arrivedAtNanos());
+      lastAnswer = Math.max(lastAnswer, r.answeredAtNanos());
+      firstOf.merge(r.model(), r.arrivedAtNanos(), Math::min);
+      List<long[]> e = events.computeIfAbsent(r.model(), m -> new ArrayList<>());
+      e.add(new long[] {r.arrivedAtNanos(), 1});
+      e.add(new long[] {r.answeredAtNanos(), -1});
+    }
+    Map<String, Double> ramp = new LinkedHashMap<>();
+    events.forEach((model, e) -> {
+      e.sort(Comparator.<long[]>comparingLong(x -> x[0]).thenComparingLong(x -> x[1])); // ends before starts
+      int limit = limits.getOrDefault(model, Integer.MAX_VALUE);
+      int inFlight = 0;
+      double reached = Double.NaN;
+      for (long[] x : e) {
+        inFlight += (int) x[1];
+        if (inFlight >= limit) {
+          reached = (x[0] - firstOf.get(model)) / 1e9;
+          break;
+        }
+      }
+      ramp.put(model, reached);
+    });
+    return new Run((int) timing[2], (exitedAt - startedAt) / 1e9,
+        first == Long.MAX_VALUE ? Double.NaN : (first - startedAt) / 1e9,
+        lastAnswer == Long.MIN_VALUE ? Double.NaN : (exitedAt - lastAnswer) / 1e9, ramp, log);
+  }
+
+  /** Starts the process, its output into {@code log}; returns {start nanos, exit nanos, exit code}. */
+  static long[] start(List<String> command, List<String> args, Path log) throws IOException, InterruptedException {
+    List<String> cmd = new ArrayList<>(command);
+    cmd.addAll(args);
+    Files.createDirectories(log.getParent());
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+    long started = System.nanoTime();
+    Process p = pb.start();
+    int code = p.waitFor();
+    long exited = System.nanoTime();
+    return new long[] {started, exited, code};
+  }
+
+  /** The median of {@code values} (the mean of the middle two for an even count); NaN when empty. */
+  static double median(List<Double> values) {
+    List<Double> v = values.stream().filter(d -> !Double.isNaN(d)).sorted().toList();
+    if (v.isEmpty()) {
+      return Double.NaN;
+    }
+    int n = v.size();
+    return n % 2 == 1 ? v.get(n / 2) : (v.get(n / 2 - 1) + v.get(n / 2)) / 2;
+  }
+
+  static String describe(Run r) {
+    return String.format(Locale.ROOT, "exit %d, wall %.2f s, first call %.2f s after the start, exit %.2f s after the"
+        + " last answer, every pool at its limit %.2f s after its first call %s", r.exitCode(), r.wallS(), r.firstCallS(),
+        r.exitAfterLastAnswerS(), r.slowestRampS(), r.rampS());
+  }
+}
