@@ -29,7 +29,11 @@ final class ProcessBench {
   /** One timed process. */
   record Run(int exitCode, double wallS, double firstCallS, double exitAfterLastAnswerS,
       Map<String, Double> rampS, Path log) {
+    /** The longest ramp; NaN when some pool never reached its limit. */
     double slowestRampS() {
+      if (rampS.values().stream().anyMatch(v -> Double.isNaN(v))) {
+        return Double.NaN;
+      }
       return rampS.values().stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN);
     }
   }
