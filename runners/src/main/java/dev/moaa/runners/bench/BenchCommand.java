@@ -54,6 +54,7 @@ public final class BenchCommand {
       "  --process=./moaa|java: run the pipeline as a child process started by that launcher (java: java -jar",
       "  on this jar) and time the whole process, start to exit; --repeat=N such runs, medians reported",
       "  --adaptive=latency|aimd|fixed: the config's adaptive limit (fixed: max_concurrency as given)",
+      "  --initial-concurrency=N: where the adaptive limit starts (default: the config's default)",
       "  --coordination=redis: a redis-server for this run, limits shared by every worker (--allowed is then",
       "  the cluster's limit, not each JVM's)");
 
@@ -62,13 +63,14 @@ public final class BenchCommand {
   /** The benchmark's settings, defaults filled in from the workload. */
   record Options(Workload workload, int prompts, int latencyMs, LatencyShape shape, int cap, int allowed,
       double faultRate, Path output, double durationS, int workers, List<String> beamArgs, int jvms,
-      int queueSlots, String adaptive, boolean coordination, String process, int repeat) {
+      int queueSlots, String adaptive, boolean coordination, String process, int repeat, int initialConcurrency) {
 
     static Options parse(String[] args) {
       Map<String, String> f = new LinkedHashMap<>();
       List<String> beam = new ArrayList<>();
       List<String> known = List.of("workload", "prompts", "latency-ms", "latency", "cap", "allowed", "fault-rate",
-          "output", "duration-s", "workers", "jvms", "queue-slots", "adaptive", "coordination", "process", "repeat");
+          "output", "duration-s", "workers", "jvms", "queue-slots", "adaptive", "coordination", "process", "repeat",
+          "initial-concurrency");
       for (String a : args) {
         int eq = a.indexOf('=');
         String k = a.startsWith("--") && eq > 2 ? a.substring(2, eq) : null;
@@ -88,7 +90,10 @@ public final class BenchCommand {
           Double.parseDouble(f.getOrDefault("duration-s", "10")), intFlag(f, "workers", 32), List.copyOf(beam),
           intFlag(f, "jvms", 1), intFlag(f, "queue-slots", 0), f.getOrDefault("adaptive", ""),
           parseCoordination(f.getOrDefault("coordination", "none")), f.getOrDefault("process", ""),
-          intFlag(f, "repeat", 1));
+          intFlag(f, "repeat", 1), intFlag(f, "initial-concurrency", 0));
+      if (o.initialConcurrency < 0 || o.initialConcurrency > o.allowed) {
+        throw new IllegalArgumentException("--initial-concurrency is between 1 and --allowed");
+      }
       if (o.repeat < 1 || o.repeat > 1 && o.process.isEmpty()) {
         throw new IllegalArgumentException("--repeat is at least 1, and above 1 only with --process");
       }
@@ -261,6 +266,7 @@ public final class BenchCommand {
     r.put("prompts", o.prompts());
     r.put("latency_ms", o.latencyMs());
     r.put("limit_per_model", limit);
+    r.put("initial_concurrency", o.initialConcurrency() == 0 ? "default" : String.valueOf(o.initialConcurrency()));
     r.put("bound_s", round(bound));
     r.put("call_bound_s", round(callBound));
     r.put("bound_formula", plan.formula() + "; call bound: the busiest model's calls*L/C");
@@ -346,6 +352,9 @@ public final class BenchCommand {
       case "aimd", "latency" -> ", adaptive_mode: " + o.adaptive();
       default -> "";
     };
+    if (o.initialConcurrency() > 0) {
+      adaptive += ", initial_concurrency: " + o.initialConcurrency();
+    }
     return "defaults: {base_url: " + baseUrl + ", max_concurrency: " + o.allowed() + adaptive
         + ", max_tokens: 256, read_timeout_ms: " + (slowest * 2 + 5000)
         + ", retry: {max_attempts: 8, initial_backoff_ms: 20, max_backoff_ms: 1000}}\n";
@@ -402,6 +411,7 @@ public final class BenchCommand {
     s.put("fault_rate", o.faultRate());
     s.put("queue_slots", o.queueSlots());
     s.put("adaptive", o.adaptive().isEmpty() ? "default" : o.adaptive());
+    s.put("initial_concurrency", o.initialConcurrency() == 0 ? "default" : String.valueOf(o.initialConcurrency()));
     s.put("coordination", o.coordination() ? "redis" : "none");
     s.put("layers", o.workload().layers());
     s.put("two_turn_share", o.workload().twoTurnShare());

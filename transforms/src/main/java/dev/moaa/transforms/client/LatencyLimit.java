@@ -50,6 +50,12 @@ import java.util.concurrent.TimeUnit;
  * than the square root of the tolerance): the client's own overhead also grows a little with the
  * calls in flight, and chasing that slope halved a limit of ten down to one for seconds. Then the
  * limit is restored, scaled by how far the baseline fell.
+ *
+ * <p><b>From the top.</b> A limit that starts at {@code max_concurrency} (the config's
+ * {@code initial_concurrency} says so, for an endpoint whose limit is known) has no slow start: its
+ * first reading, of the fewest calls that make one, is skipped (they found the server empty and
+ * then queued behind each other), the next one is the baseline, and a probe starts at once, so a
+ * queue the start made is found from above within a few readings.
  */
 final class LatencyLimit {
   /** A rise smaller than this is the client's and the network's jitter, not a queue. */
@@ -87,6 +93,8 @@ final class LatencyLimit {
   record Ticket(Cohort cohort, int slot) {}
 
   private final boolean acts;
+  private final boolean fromTheTop;
+  private boolean startSkipped;
   private final double tolerance;
   private final int window;
   private Cohort open;
@@ -113,16 +121,28 @@ final class LatencyLimit {
 
   /** {@code acts} false: readings for the gate's stats only, the limit left to 429s and timeouts. */
   LatencyLimit(AdaptiveLimit config, boolean acts, double initialLimit) {
+    this(config, acts, initialLimit, false);
+  }
+
+  /**
+   * {@code fromTheTop}: the limit starts at its maximum ({@code max_concurrency}), so its first
+   * reading is taken at the most the config allows, perhaps in a queue it made at once: it is
+   * probed at once.
+   */
+  LatencyLimit(AdaptiveLimit config, boolean acts, double initialLimit, boolean fromTheTop) {
     this.acts = acts && config.mode() == AdaptiveLimit.Mode.LATENCY;
     this.tolerance = config.tolerance();
     this.window = config.window();
     this.windowStartLimit = initialLimit;
+    this.fromTheTop = fromTheTop;
   }
 
   /** Enrols a call admitted now, with {@code inFlight} calls in flight counting it. */
   Ticket admit(long now, int inFlight, double limit) {
     if (open == null || open.admitted == open.size) {
-      open = new Cohort(nextCohort++, readingSize(limit));
+      // from the top, the first reading is skipped: the fewest calls that make one pass it soonest
+      open = new Cohort(nextCohort, nextCohort == 0 && fromTheTop && acts ? window : readingSize(limit));
+      nextCohort++;
     }
     int slot = open.admitted++;
     open.admittedAt[slot] = now;
@@ -213,8 +233,19 @@ final class LatencyLimit {
 
   private double decide(double limit, double reading, double inFlight) {
     if (Double.isNaN(baseline)) {
+      if (acts && fromTheTop && !startSkipped) {
+        startSkipped = true; // its calls found the server empty, then queued behind each other: no steady reading
+        return limit;
+      }
       baseline = reading;
       lastProbe = readings - PROBE_EVERY; // the first baseline may have been read in a queue: probe after the first cut
+      if (acts && fromTheTop && limit >= 4) {
+        probing = true; // read at the top: look below at once
+        probeRestore = limit;
+        probeBaseline = baseline;
+        forgetReadings();
+        return Math.max(1, limit / 2);
+      }
       return limit;
     }
     readings++;

@@ -15,7 +15,9 @@ import java.util.function.LongSupplier;
  * first 429, then by one per round of successes; each 429 multiplies it by the backoff factor,
  * once per round (429s of requests sent before the last cut do not cut again). A timed-out attempt
  * cuts it the same way: it must not be retried at the concurrency that made it time out. It grows
- * only while it is what holds requests back, and never passes {@code max_concurrency}.
+ * only while it is what holds requests back, and never passes {@code max_concurrency}. A limit that
+ * starts at {@code max_concurrency} and meets 429s before any call succeeded falls at each of them to
+ * the calls still in flight (what the endpoint took), not by the backoff factor once per round.
  *
  * <p>The gate times every attempt from admission to release. In the latency mode of {@link
  * AdaptiveLimit} (the default) it also cuts the limit when those times show the endpoint queueing
@@ -70,6 +72,8 @@ public final class RequestGate {
   private final Bucket tokens;
   private double limit;
   private double threshold = Double.MAX_VALUE;
+  /** The limit started at max_concurrency and no call has succeeded yet. */
+  private boolean topBurst;
   private double lowest;
   private int inFlight;
   private int waiting;
@@ -92,7 +96,8 @@ public final class RequestGate {
     this.limit = limits.adaptive() ? Math.min(maxConcurrency, limits.initialConcurrency()) : maxConcurrency;
     this.lowest = limit;
     long now = clock.getAsLong();
-    this.latency = new LatencyLimit(limits.adaptiveLimit(), limits.adaptive(), limit);
+    this.topBurst = limits.adaptive() && limit >= max && max > 1;
+    this.latency = new LatencyLimit(limits.adaptiveLimit(), limits.adaptive(), limit, topBurst);
     this.requests = limits.requestsPerMinute() > 0 ? new Bucket(limits.requestsPerMinute(), now) : null;
     this.tokens = limits.tokensPerMinute() > 0 ? new Bucket(limits.tokensPerMinute(), now) : null;
   }
@@ -192,13 +197,31 @@ public final class RequestGate {
           if (retryAfterMs > 0) {
             pausedUntil = Math.max(pausedUntil, now + TimeUnit.MILLISECONDS.toNanos(retryAfterMs));
           }
-          cutOncePerRound(permit);
+          if (limits.adaptive() && topBurst) {
+            // The limit started at max_concurrency and the endpoint turned calls away before any
+            // call came back: it holds what is still in flight. Each 429 of that first burst
+            // brings the limit down to it, rather than by the backoff factor once per round.
+            double to = Math.max(1, Math.min(limit, inFlight));
+            if (to < limit) {
+              limit = to;
+              threshold = to;
+              lowest = Math.min(lowest, to);
+              epoch++;
+              latency.cutElsewhere(limit);
+            }
+          } else {
+            cutOncePerRound(permit);
+          }
         }
         case TIMEOUT -> {
           timedOut++;
           cutOncePerRound(permit);
         }
         case SUCCESS -> {
+          if (topBurst && cuts == 0 && limit < max) {
+            cuts++; // the first burst's cut counts as one
+          }
+          topBurst = false;
           if (!moved && limits.adaptive() && wasFull && limit < max) {
             boolean slowStart = limit < threshold;
             double grown = Math.min(slowStart ? limit + 1 : limit + 1 / limit, latency.growthCap(slowStart));

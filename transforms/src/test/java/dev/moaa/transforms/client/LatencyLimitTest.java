@@ -189,4 +189,38 @@ class LatencyLimitTest {
     assertThrows(IllegalArgumentException.class, () -> AdaptiveLimit.latency().withWindow(2));
     assertEquals(2.0, AdaptiveLimit.latency().withTolerance(2).tolerance());
   }
+
+  @Test
+  void startingAtMaxConcurrency_theLimitFindsAQueuesKneeFromAbove_andKeepsAFreeServerAtTheTop() {
+    RateLimits top = RateLimits.of(0, 0, true, 0.7, 64); // starts at max_concurrency
+    ServerSimulation queueing = new ServerSimulation(64, top, 8, 200);
+    Window start = run(queueing, 0, 10_000);
+    Window after = run(queueing, 10_000, 120_000);
+    report("from the top, queueing server, first 10 s", start);
+    report("from the top, queueing server, after", after);
+    assertTrue(start.throughputPerSecond() >= 0.8 * 40, "the slots stay busy while the knee is found: " + start);
+    assertTrue(after.meanInFlight() >= 8 && after.meanInFlight() <= 12, "settles near 8 in flight: " + after);
+    assertTrue(after.throughputPerSecond() >= 0.9 * 40, "at least 90 % of the best: " + after);
+    assertTrue(after.medianLatencyMs() <= 300, "median within 1.5 x the service time: " + after);
+
+    ServerSimulation free = new ServerSimulation(64, top, 64, 200);
+    Window freeStart = run(free, 0, 2_000);
+    Window freeAfter = run(free, 2_000, 60_000);
+    report("from the top, server with 64 slots, first 2 s", freeStart);
+    report("from the top, server with 64 slots, after", freeAfter);
+    assertTrue(freeStart.throughputPerSecond() >= 0.8 * 320, "the probe below the top costs little: " + freeStart);
+    assertTrue(freeAfter.throughputPerSecond() >= 0.95 * 320, "back at the top: " + freeAfter);
+
+    // a config that allows 64 where the endpoint takes 16 and answers 429 beyond
+    ServerSimulation capped = new ServerSimulation(64, top, 64, 200).rejectingAbove(16, -1);
+    Window cappedStart = run(capped, 0, 5_000);
+    Window cappedAfter = run(capped, 5_000, 60_000);
+    report("from the top, 429 above 16, first 5 s", cappedStart);
+    report("from the top, 429 above 16, after", cappedAfter);
+    long calls = Math.round(cappedStart.throughputPerSecond() * 5);
+    assertTrue(cappedStart.rateLimited() < 0.15 * (calls + cappedStart.rateLimited()),
+        "the first burst's 429s bring the limit to what the endpoint took at once: " + cappedStart);
+    assertTrue(cappedStart.throughputPerSecond() >= 0.8 * 80, "the slots stay busy: " + cappedStart);
+    assertTrue(cappedAfter.throughputPerSecond() >= 0.9 * 80, cappedAfter.toString());
+  }
 }
