@@ -148,8 +148,11 @@ class RealServerEndToEndTest {
       List<JsonNode> exhausted = calls(out).stream().filter(c -> c.path("model").asText().equals("reasoner")
           && "reasoning_exhausted".equals(c.path("error_kind").asText())).toList();
       assertFalse(exhausted.isEmpty(), "the reasoner ran out of tokens while thinking");
+      // not retried at the same limit: no request body answered exhausted is ever sent again (a call
+      // may have had an earlier attempt that failed otherwise: the tiny random model can answer empty)
+      assertEquals(0, proxy.resentAfterExhausted(), "a request sent again after an exhausted answer");
       for (JsonNode c : exhausted) {
-        assertEquals(1, c.path("attempts").asInt(), "not retried at the same limit: " + c);
+        assertTrue(c.path("attempts").asInt() >= 1, c.toString());
         assertTrue(c.path("error").asText().contains("spent its whole completion budget on reasoning"), c.toString());
         assertTrue(c.path("completion_tokens").asLong() > 0, "the tokens it spent are counted: " + c);
       }
@@ -201,7 +204,8 @@ class RealServerEndToEndTest {
       assertTrue(counts.path("written").asLong() > 0, run.out());
 
       // The server answered one choice per request: the client asked for the other K-1 with their own seeds.
-      long policyRequests = proxy.countByStatus(200) - 1; // one was the preflight's probe
+      // (distinct requests: the tiny random model may answer one empty, which the client sends again)
+      long policyRequests = proxy.distinctAnsweredBodies() - 1; // one was the preflight's probe
       assertEquals((long) rows * k, policyRequests, proxy.statusCounts().toString());
       JsonNode policy = m.path("models").path("policy");
       assertEquals(proxy.promptTokens() - m.path("preflight").path("models").path(0).path("prompt_tokens").asLong(),

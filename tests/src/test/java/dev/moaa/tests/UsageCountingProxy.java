@@ -37,6 +37,10 @@ import java.util.function.Predicate;
  * status and, for a 200, the answer's {@code usage} (for a server-sent-event stream, the last chunk
  * that carries one).
  *
+ * <p>It also notes every request body that was answered with an exhausted completion (finish reason
+ * {@code length}, no content) and counts the requests that send such a body again ({@link
+ * #resentAfterExhausted()}).
+ *
  * <p>{@link #failWith(int, String)} makes it answer that status and body to every request instead of
  * forwarding (the exit-code tests); {@link #forward()} undoes it. Thread-safe, for many concurrent
  * requests.
@@ -59,6 +63,9 @@ final class UsageCountingProxy implements AutoCloseable {
   private final ExecutorService executor;
   private final HttpClient client;
   private final ConcurrentLinkedQueue<Exchange> exchanges = new ConcurrentLinkedQueue<>();
+  private final Set<String> exhaustedBodies = java.util.concurrent.ConcurrentHashMap.newKeySet();
+  private final Set<String> answeredBodies = java.util.concurrent.ConcurrentHashMap.newKeySet();
+  private final AtomicInteger resentAfterExhausted = new AtomicInteger();
   private volatile Forced forced;
 
   /** Starts a proxy in front of {@code targetBaseUrl} (e.g. {@code http://127.0.0.1:8000/v1}). */
@@ -204,6 +211,10 @@ final class UsageCountingProxy implements AutoCloseable {
       String rawPath = ex.getRequestURI().getRawPath();
       String query = ex.getRequestURI().getRawQuery();
       String model = modelOf(body);
+      String bodyHash = hash(body);
+      if (exhaustedBodies.contains(bodyHash)) {
+        resentAfterExhausted.incrementAndGet();
+      }
       Forced f = forced;
       if (f != null) {
         exchanges.add(new Exchange(method, rawPath, model, f.status(), false, null, null, null));
@@ -240,6 +251,12 @@ final class UsageCountingProxy implements AutoCloseable {
       }
       byte[] answer = resp.body() == null ? new byte[0] : resp.body();
       exchanges.add(record(method, rawPath, model, resp.statusCode(), answer));
+      if (resp.statusCode() == 200 && exhausted(answer)) {
+        exhaustedBodies.add(bodyHash);
+      }
+      if (resp.statusCode() == 200) {
+        answeredBodies.add(bodyHash);
+      }
       Headers out = ex.getResponseHeaders();
       resp.headers().map().forEach((k, vs) -> {
         if (k != null && !k.startsWith(":") && !NOT_FORWARDED.contains(k.toLowerCase(Locale.ROOT))
@@ -256,6 +273,35 @@ final class UsageCountingProxy implements AutoCloseable {
         // the answer was already started
       }
       throw e;
+    }
+  }
+
+  /** Distinct request bodies answered 200 (a body sent again, a retry, counts once). */
+  int distinctAnsweredBodies() {
+    return answeredBodies.size();
+  }
+
+  /** Requests that sent again a body whose earlier answer was an exhausted completion. */
+  int resentAfterExhausted() {
+    return resentAfterExhausted.get();
+  }
+
+  /** A plain JSON answer whose first choice stopped at its length with no content. */
+  private static boolean exhausted(byte[] answer) {
+    try {
+      JsonNode c = JSON.readTree(answer).path("choices").path(0);
+      String content = c.path("message").path("content").asText("");
+      return "length".equals(c.path("finish_reason").asText()) && content.isBlank();
+    } catch (IOException | RuntimeException e) {
+      return false;
+    }
+  }
+
+  private static String hash(byte[] body) {
+    try {
+      return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(body));
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
     }
   }
 
