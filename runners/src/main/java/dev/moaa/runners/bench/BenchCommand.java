@@ -280,7 +280,7 @@ public final class BenchCommand {
       sim.reset();
       Path log = output.resolve("process-" + i + ".log");
       long[] timing = ProcessBench.start(command, args, log);
-      ProcessBench.Run run = ProcessBench.measure(timing, sim.requests(), limits, log);
+      ProcessBench.Run run = ProcessBench.measure(timing, sim.requests(), limits);
       out.printf(Locale.ROOT, "  run %d: %s%n", i, ProcessBench.describe(run));
       ObjectNode n = runs.addObject();
       n.put("exit_code", run.exitCode());
@@ -295,8 +295,8 @@ public final class BenchCommand {
       walls.add(run.wallS());
       firsts.add(run.firstCallS());
       exits.add(run.exitAfterLastAnswerS());
-      ramps.add(run.rampS().values().stream().anyMatch(v -> Double.isNaN(v)) ? Double.POSITIVE_INFINITY
-          : run.slowestRampS());
+      // a pool that never reached its limit: the slowest possible ramp, not a missing value
+      ramps.add(Double.isNaN(run.slowestRampS()) ? Double.POSITIVE_INFINITY : run.slowestRampS());
       worstExit = Math.max(worstExit, run.exitCode());
     }
     double wall = ProcessBench.median(walls);

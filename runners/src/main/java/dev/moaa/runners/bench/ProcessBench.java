@@ -28,7 +28,7 @@ final class ProcessBench {
 
   /** One timed process. */
   record Run(int exitCode, double wallS, double firstCallS, double exitAfterLastAnswerS,
-      Map<String, Double> rampS, Path log) {
+      Map<String, Double> rampS) {
     /** The longest ramp; NaN when some pool never reached its limit. */
     double slowestRampS() {
       if (rampS.values().stream().anyMatch(v -> Double.isNaN(v))) {
@@ -60,7 +60,7 @@ final class ProcessBench {
    * Times one process: {@code timing} is what {@link #start} returned, {@code requests} what the
    * endpoint recorded while it ran (it was reset before), {@code limits} each model's limit.
    */
-  static Run measure(long[] timing, List<RecordedRequest> requests, Map<String, Integer> limits, Path log) {
+  static Run measure(long[] timing, List<RecordedRequest> requests, Map<String, Integer> limits) {
     long startedAt = timing[0];
     long exitedAt = timing[1];
     long first = Long.MAX_VALUE;
@@ -95,7 +95,7 @@ final class ProcessBench {
     });
     return new Run((int) timing[2], (exitedAt - startedAt) / 1e9,
         first == Long.MAX_VALUE ? Double.NaN : (first - startedAt) / 1e9,
-        lastAnswer == Long.MIN_VALUE ? Double.NaN : (exitedAt - lastAnswer) / 1e9, ramp, log);
+        lastAnswer == Long.MIN_VALUE ? Double.NaN : (exitedAt - lastAnswer) / 1e9, ramp);
   }
 
   /** Starts the process, its output into {@code log}; returns {start nanos, exit nanos, exit code}. */

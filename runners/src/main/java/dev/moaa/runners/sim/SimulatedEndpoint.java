@@ -487,9 +487,8 @@ public final class SimulatedEndpoint implements AutoCloseable {
 
     requestedModels.add(request.model());
     ModelCounters counters = countersFor(request.model());
-    long arrived = System.nanoTime();
-    counters.countArrival(arrived);
-    totals.countArrival(arrived);
+    counters.countArrival(arrivedAt);
+    totals.countArrival(arrivedAt);
     boolean queueing = settings.queueSlots() > 0;
     int cap = settings.maxInFlightPerModel();
     if (!queueing && !counters.tryReserve(cap)) {

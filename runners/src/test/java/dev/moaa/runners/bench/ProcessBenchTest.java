@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.moaa.runners.sim.RecordedRequest;
-import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -27,7 +26,7 @@ class ProcessBenchTest {
     log.add(call("b", 2100, 2600));
     log.add(call("b", 2600, 3100));
     long[] timing = {0, 3600 * MS, 0};
-    ProcessBench.Run r = ProcessBench.measure(timing, log, Map.of("a", 2, "b", 2), Paths.get("x.log"));
+    ProcessBench.Run r = ProcessBench.measure(timing, log, Map.of("a", 2, "b", 2));
     assertEquals(3.6, r.wallS(), 1e-9);
     assertEquals(2.0, r.firstCallS(), 1e-9, "the first arrival after the start");
     assertEquals(0.5, r.exitAfterLastAnswerS(), 1e-9, "the exit after the last answer (3.1 s)");

@@ -119,12 +119,8 @@ final class LatencyLimit {
   private double probeBaseline;
   private long cuts;
 
-  /** {@code acts} false: readings for the gate's stats only, the limit left to 429s and timeouts. */
-  LatencyLimit(AdaptiveLimit config, boolean acts, double initialLimit) {
-    this(config, acts, initialLimit, false);
-  }
-
   /**
+   * {@code acts} false: readings for the gate's stats only, the limit left to 429s and timeouts.
    * {@code fromTheTop}: the limit starts at its maximum ({@code max_concurrency}), so its first
    * reading is taken at the most the config allows, perhaps in a queue it made at once: it is
    * probed at once.
@@ -239,14 +235,7 @@ final class LatencyLimit {
       }
       baseline = reading;
       lastProbe = readings - PROBE_EVERY; // the first baseline may have been read in a queue: probe after the first cut
-      if (acts && fromTheTop && limit >= 4) {
-        probing = true; // read at the top: look below at once
-        probeRestore = limit;
-        probeBaseline = baseline;
-        forgetReadings();
-        return Math.max(1, limit / 2);
-      }
-      return limit;
+      return acts && fromTheTop && limit >= 4 ? startProbe(limit) : limit; // read at the top: look below at once
     }
     readings++;
     if (probing) {
@@ -286,14 +275,7 @@ final class LatencyLimit {
     }
     if (reading <= tolerance * baseline || reading - baseline <= JITTER_NANOS) {
       over = 0;
-      if (acts && cutSinceProbe && readings - lastProbe >= PROBE_EVERY) {
-        probing = true;
-        probeRestore = limit;
-        probeBaseline = baseline;
-        forgetReadings();
-        return Math.max(1, limit / 2);
-      }
-      return limit;
+      return acts && cutSinceProbe && readings - lastProbe >= PROBE_EVERY ? startProbe(limit) : limit;
     }
     if (inFlight < 1.5) {
       baseline = reading; // calls that hardly overlap cannot be queueing behind each other
@@ -320,6 +302,15 @@ final class LatencyLimit {
       cuts++;
     }
     return next;
+  }
+
+  /** Halves the limit for one reading of the no-load latency; restored when the probe ends. */
+  private double startProbe(double limit) {
+    probing = true;
+    probeRestore = limit;
+    probeBaseline = baseline;
+    forgetReadings();
+    return Math.max(1, limit / 2);
   }
 
   /** Another signal cut the limit: calls admitted before it no longer say anything. */

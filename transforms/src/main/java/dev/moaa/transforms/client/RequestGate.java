@@ -201,12 +201,13 @@ public final class RequestGate {
             // The limit started at max_concurrency and the endpoint turned calls away before any
             // call came back: it holds what is still in flight. Each 429 of that first burst
             // brings the limit down to it, rather than by the backoff factor once per round.
-            double to = Math.max(1, Math.min(limit, inFlight));
+            double to = Math.max(1, inFlight);
             if (to < limit) {
-              limit = to;
-              threshold = to;
-              lowest = Math.min(lowest, to);
-              epoch++;
+              if (permit.epoch == epoch) {
+                cut(to);
+              } else {
+                lower(to); // a 429 of the same round: the round's cut goes further, still one cut
+              }
               latency.cutElsewhere(limit);
             }
           } else {
@@ -218,9 +219,6 @@ public final class RequestGate {
           cutOncePerRound(permit);
         }
         case SUCCESS -> {
-          if (topBurst && cuts == 0 && limit < max) {
-            cuts++; // the first burst's cut counts as one
-          }
           topBurst = false;
           if (!moved && limits.adaptive() && wasFull && limit < max) {
             boolean slowStart = limit < threshold;
@@ -245,11 +243,15 @@ public final class RequestGate {
   }
 
   private void cut(double to) {
+    lower(to);
+    epoch++;
+    cuts++;
+  }
+
+  private void lower(double to) {
     limit = to;
     threshold = limit;
     lowest = Math.min(lowest, limit);
-    epoch++;
-    cuts++;
   }
 
   /** Takes the limit a latency reading set; whether it moved. */
