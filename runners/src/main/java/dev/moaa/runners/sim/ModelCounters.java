@@ -7,7 +7,6 @@ import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicLongArray;
 
 /**
  * Request, status, fault, in-flight, queue and billed-token counters of one model (or of all
@@ -32,11 +31,6 @@ final class ModelCounters {
   private final AtomicLong busyMs = new AtomicLong();
   private final AtomicLong firstArrival = new AtomicLong();
   private final AtomicLong lastArrival = new AtomicLong();
-  /** Arrivals per {@value #SLOT_MS} ms since {@link #timelineStart}; the last slot takes the rest. */
-  static final long SLOT_MS = 50;
-  private static final int SLOTS = 1 << 16;
-  private final AtomicLongArray timeline = new AtomicLongArray(SLOTS);
-  private volatile long timelineStart = System.nanoTime();
 
   /**
    * Takes an in-flight slot unless {@code cap} (when positive) slots are already taken.
@@ -121,45 +115,9 @@ final class ModelCounters {
 
   /** Notes a request arriving at {@code nanos} ({@link System#nanoTime()}). */
   void countArrival(long nanos) {
-    firstArrival.compareAndSet(0, nanos);
+    // handlers count in whatever order they run: the earliest arrival, not the first counted
+    firstArrival.accumulateAndGet(nanos, (was, now) -> was == 0 ? now : Math.min(was, now));
     lastArrival.accumulateAndGet(nanos, Math::max);
-    long slot = Math.max(0, (nanos - timelineStart) / (SLOT_MS * 1_000_000L));
-    timeline.incrementAndGet((int) Math.min(SLOTS - 1, slot));
-  }
-
-  /**
-   * Arrivals per second between the moments the {@code from} and the {@code to} share of all
-   * arrivals so far had come (to within {@value #SLOT_MS} ms): the rate of the steady part of a
-   * run, without its ramp-up and drain. 0 when there were too few arrivals to tell.
-   */
-  double steadyRate(double from, double to) {
-    long total = 0;
-    for (int i = 0; i < SLOTS; i++) {
-      total += timeline.get(i);
-    }
-    if (total < 10) {
-      return 0;
-    }
-    long cumulative = 0;
-    int fromSlot = -1;
-    int toSlot = -1;
-    long fromCount = 0;
-    long toCount = 0;
-    for (int i = 0; i < SLOTS && toSlot < 0; i++) {
-      cumulative += timeline.get(i);
-      if (fromSlot < 0 && cumulative >= from * total) {
-        fromSlot = i;
-        fromCount = cumulative;
-      }
-      if (cumulative >= to * total) {
-        toSlot = i;
-        toCount = cumulative;
-      }
-    }
-    if (toSlot <= fromSlot) {
-      return 0;
-    }
-    return (toCount - fromCount) / ((toSlot - fromSlot) * SLOT_MS / 1000.0);
   }
 
   void addBusy(long millis) {
@@ -246,10 +204,6 @@ final class ModelCounters {
     busyMs.set(0);
     firstArrival.set(0);
     lastArrival.set(0);
-    for (int i = 0; i < SLOTS; i++) {
-      timeline.set(i, 0);
-    }
-    timelineStart = System.nanoTime();
     peakInFlight.set(inFlight.get());
   }
 

@@ -250,10 +250,26 @@ public final class SimulatedEndpoint implements AutoCloseable {
 
   /**
    * Requests per second (all models) while the middle of them arrived: between the moments 10% and
-   * 90% of the requests so far had come. The rate a client kept up, without its start and its end.
+   * 90% of the recorded requests had come, from their exact arrival times. The rate a client kept
+   * up, without its start and its end; 0 when fewer than 10 requests were recorded.
    */
   public double steadyRequestsPerSecond() {
-    return totals.steadyRate(0.1, 0.9);
+    List<RecordedRequest> snapshot = new ArrayList<>(log);
+    return steadyRate(snapshot.stream().mapToLong(RecordedRequest::arrivedAtNanos).sorted().toArray(), 0.1, 0.9);
+  }
+
+  /**
+   * Arrivals per second between the {@code from} and the {@code to} quantiles of {@code sorted}
+   * arrival times (nanoseconds); 0 for fewer than 10 arrivals or when they all came at once.
+   */
+  static double steadyRate(long[] sorted, double from, double to) {
+    if (sorted.length < 10) {
+      return 0;
+    }
+    int first = (int) Math.floor(from * (sorted.length - 1));
+    int last = (int) Math.ceil(to * (sorted.length - 1));
+    long span = sorted[last] - sorted[first];
+    return span <= 0 ? 0 : (last - first) / (span / 1e9);
   }
 
   /** The models that received a chat-completion request or were listed up front, sorted. */

@@ -683,4 +683,16 @@ class SimulatedEndpointTest {
     }
     return out;
   }
+
+  @Test
+  void theSteadyRate_comesFromExactArrivalTimes_evenWhenARunLastsMilliseconds() {
+    // 101 arrivals 100 microseconds apart: 10 ms in all, well inside any coarse time slot
+    long[] t = new long[101];
+    for (int i = 0; i < t.length; i++) {
+      t[i] = 1_000_000_000L + i * 100_000L;
+    }
+    assertEquals(10_000, SimulatedEndpoint.steadyRate(t, 0.1, 0.9), 1e-6);
+    assertEquals(0, SimulatedEndpoint.steadyRate(new long[9], 0.1, 0.9), "too few to tell");
+    assertEquals(0, SimulatedEndpoint.steadyRate(new long[50], 0.1, 0.9), "all at once: no rate");
+  }
 }
