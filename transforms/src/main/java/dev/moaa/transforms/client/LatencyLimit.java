@@ -51,11 +51,14 @@ import java.util.concurrent.TimeUnit;
  * calls in flight, and chasing that slope halved a limit of ten down to one for seconds. Then the
  * limit is restored, scaled by how far the baseline fell.
  *
- * <p><b>From the top.</b> A limit that starts at {@code max_concurrency} (the config's
- * {@code initial_concurrency} says so, for an endpoint whose limit is known) has no slow start: its
- * first reading, of the fewest calls that make one, is skipped (they found the server empty and
- * then queued behind each other), the next one is the baseline, and a probe starts at once, so a
- * queue the start made is found from above within a few readings.
+ * <p><b>From the top.</b> A limit that starts at {@code max_concurrency} has no slow start. Its
+ * first reading is of the fewest calls that make one, sent together into an empty server: the
+ * quickest quarter of them did not wait, whatever queue the burst made behind them. When the
+ * burst's median is within the square root of the tolerance of that quarter, nothing queued: the
+ * quarter is the baseline and the limit stays at the top with no probe (a probe would cost an
+ * endpoint that does not queue half its calls for a round trip). A spread burst (a queue, or cold
+ * connections) is not read: the next reading is the baseline and a probe starts at once, so a queue
+ * the start made is found from above within a few readings.
  */
 final class LatencyLimit {
   /** A rise smaller than this is the client's and the network's jitter, not a queue. */
@@ -199,7 +202,7 @@ final class LatencyLimit {
     spread = Double.isNaN(spread) ? sigma : spread + (sigma - spread) / 4;
     noise = Math.exp(2.5 * 1.2533 * spread / Math.sqrt(members));
     recent = median;
-    double next = decide(limit, median, c.inFlightSum / c.admitted);
+    double next = decide(limit, median, quartile, c.inFlightSum / c.admitted);
     windowStartLimit = next;
     return next;
   }
@@ -227,15 +230,23 @@ final class LatencyLimit {
     return n;
   }
 
-  private double decide(double limit, double reading, double inFlight) {
+  private double decide(double limit, double reading, double quickest, double inFlight) {
     if (Double.isNaN(baseline)) {
       if (acts && fromTheTop && !startSkipped) {
-        startSkipped = true; // its calls found the server empty, then queued behind each other: no steady reading
+        // The first calls went out together into an empty server: its quickest quarter was served
+        // without waiting, whatever queue the burst made behind them. When the rest took about as
+        // long, nothing queued: the top stands, with no probe. When they took longer, a queue or a
+        // cold start did: the next reading is the baseline and a probe looks below at once.
+        startSkipped = true;
+        if (reading <= Math.sqrt(tolerance) * quickest || reading - quickest <= JITTER_NANOS) {
+          baseline = quickest;
+          lastProbe = readings - PROBE_EVERY; // a probe after the first cut, as for any first baseline
+        }
         return limit;
       }
       baseline = reading;
       lastProbe = readings - PROBE_EVERY; // the first baseline may have been read in a queue: probe after the first cut
-      return acts && fromTheTop && limit >= 4 ? startProbe(limit) : limit; // read at the top: look below at once
+      return acts && fromTheTop && limit >= 4 ? startProbe(limit) : limit; // read at the top after a spread burst: look below at once
     }
     readings++;
     if (probing) {
