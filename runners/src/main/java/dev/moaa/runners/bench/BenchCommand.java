@@ -54,7 +54,8 @@ public final class BenchCommand {
       "  --process=./moaa|java: run the pipeline as a child process started by that launcher (java: java -jar",
       "  on this jar) and time the whole process, start to exit; --repeat=N such runs, medians reported",
       "  --adaptive=latency|aimd|fixed: the config's adaptive limit (fixed: max_concurrency as given)",
-      "  --initial-concurrency=N: where the adaptive limit starts (default: the config's default)",
+      "  --initial-concurrency=N|default: where the adaptive limit starts; without it, at --allowed when the",
+      "  endpoint takes exactly that many (its limit is known: no slow start), else the config's default",
       "  --coordination=redis: a redis-server for this run, limits shared by every worker (--allowed is then",
       "  the cluster's limit, not each JVM's)");
 
@@ -90,9 +91,10 @@ public final class BenchCommand {
           Double.parseDouble(f.getOrDefault("duration-s", "10")), intFlag(f, "workers", 32), List.copyOf(beam),
           intFlag(f, "jvms", 1), intFlag(f, "queue-slots", 0), f.getOrDefault("adaptive", ""),
           parseCoordination(f.getOrDefault("coordination", "none")), f.getOrDefault("process", ""),
-          intFlag(f, "repeat", 1), intFlag(f, "initial-concurrency", 0));
-      if (o.initialConcurrency < 0 || o.initialConcurrency > o.allowed) {
-        throw new IllegalArgumentException("--initial-concurrency is between 1 and --allowed");
+          intFlag(f, "repeat", 1),
+          "default".equals(f.get("initial-concurrency")) ? SLOW_START : intFlag(f, "initial-concurrency", 0));
+      if (o.initialConcurrency < SLOW_START || o.initialConcurrency > o.allowed) {
+        throw new IllegalArgumentException("--initial-concurrency is between 1 and --allowed, or 'default'");
       }
       if (o.repeat < 1 || o.repeat > 1 && o.process.isEmpty()) {
         throw new IllegalArgumentException("--repeat is at least 1, and above 1 only with --process");
@@ -266,7 +268,7 @@ public final class BenchCommand {
     r.put("prompts", o.prompts());
     r.put("latency_ms", o.latencyMs());
     r.put("limit_per_model", limit);
-    r.put("initial_concurrency", o.initialConcurrency() == 0 ? "default" : String.valueOf(o.initialConcurrency()));
+    r.put("initial_concurrency", initialConcurrency(o) == 0 ? "default" : String.valueOf(initialConcurrency(o)));
     r.put("bound_s", round(bound));
     r.put("call_bound_s", round(callBound));
     r.put("bound_formula", plan.formula() + "; call bound: the busiest model's calls*L/C");
@@ -345,6 +347,23 @@ public final class BenchCommand {
     return file;
   }
 
+  /** {@code --initial-concurrency=default}: the config's own default start (a slow start from 8). */
+  static final int SLOW_START = -1;
+
+  /**
+   * Where the bench's config starts each model's limit: as given; else at {@code --allowed} when
+   * the simulated endpoint takes exactly that many in flight and answers 429 beyond (the limit is
+   * known, as a user who set {@code max_concurrency} to a server's capacity would say with {@code
+   * initial_concurrency}); 0 for the config's default.
+   */
+  static int initialConcurrency(Options o) {
+    if (o.initialConcurrency() != 0) {
+      return Math.max(0, o.initialConcurrency());
+    }
+    boolean known = o.queueSlots() == 0 && o.cap() > 0 && (o.coordination() ? o.allowed() : o.allowed() * o.jvms()) == o.cap();
+    return known ? o.allowed() : 0;
+  }
+
   private static String defaults(Options o, String baseUrl) {
     long slowest = (long) o.latencyMs() * (o.shape() == LatencyShape.FIXED ? 1 : LatencyShape.TAIL_CAP_MEDIANS);
     String adaptive = switch (o.adaptive()) {
@@ -352,8 +371,8 @@ public final class BenchCommand {
       case "aimd", "latency" -> ", adaptive_mode: " + o.adaptive();
       default -> "";
     };
-    if (o.initialConcurrency() > 0) {
-      adaptive += ", initial_concurrency: " + o.initialConcurrency();
+    if (initialConcurrency(o) > 0 && !"fixed".equals(o.adaptive())) {
+      adaptive += ", initial_concurrency: " + initialConcurrency(o);
     }
     return "defaults: {base_url: " + baseUrl + ", max_concurrency: " + o.allowed() + adaptive
         + ", max_tokens: 256, read_timeout_ms: " + (slowest * 2 + 5000)
@@ -411,7 +430,7 @@ public final class BenchCommand {
     s.put("fault_rate", o.faultRate());
     s.put("queue_slots", o.queueSlots());
     s.put("adaptive", o.adaptive().isEmpty() ? "default" : o.adaptive());
-    s.put("initial_concurrency", o.initialConcurrency() == 0 ? "default" : String.valueOf(o.initialConcurrency()));
+    s.put("initial_concurrency", initialConcurrency(o) == 0 ? "default" : String.valueOf(initialConcurrency(o)));
     s.put("coordination", o.coordination() ? "redis" : "none");
     s.put("layers", o.workload().layers());
     s.put("two_turn_share", o.workload().twoTurnShare());

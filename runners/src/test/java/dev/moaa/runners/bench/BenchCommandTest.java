@@ -1,6 +1,7 @@
 package dev.moaa.runners.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -84,6 +85,9 @@ class BenchCommandTest {
     assertBounds(r);
     // 20 calls of 5 ms at C = 32, plus a chain of 2 calls: 20*5/32 + 2*5 ms
     assertEquals(20 * 5 / 32.0 / 1000 + 0.010, r.get("bound_s").asDouble(), 0.001);
+    // the endpoint takes exactly what the config allows: its limit is known, so no slow start
+    assertEquals("32", r.get("settings").get("initial_concurrency").asText());
+    assertTrue(Files.readString(dir.resolve("W1").resolve("bench-config.yaml")).contains("initial_concurrency: 32"));
   }
 
   @Test
@@ -142,6 +146,21 @@ class BenchCommandTest {
     assertEquals(0, r.get("rate_limited_429").asLong(), "a queueing server never answers 429");
     String config = Files.readString(dir.resolve("W1").resolve("bench-config.yaml"));
     assertTrue(config.contains("adaptive_mode: latency") && config.contains("coordination: {backend: redis"), config);
+    assertEquals("default", s.get("initial_concurrency").asText(), "a queueing server's capacity is not known: slow start");
+    assertFalse(config.contains("initial_concurrency"), config);
+  }
+
+  @Test
+  void initialConcurrency_startsAtAKnownCap_unlessToldOtherwise() {
+    assertEquals(32, BenchCommand.initialConcurrency(BenchCommand.Options.parse(new String[] {"--workload=W1"})));
+    assertEquals(0, BenchCommand.initialConcurrency(BenchCommand.Options.parse(
+        new String[] {"--workload=W1", "--initial-concurrency=default"})), "the config's own slow start");
+    assertEquals(12, BenchCommand.initialConcurrency(BenchCommand.Options.parse(
+        new String[] {"--workload=W1", "--initial-concurrency=12"})));
+    assertEquals(0, BenchCommand.initialConcurrency(BenchCommand.Options.parse(
+        new String[] {"--workload=W1", "--allowed=64"})), "a config that allows more than the endpoint takes");
+    assertEquals(16, BenchCommand.initialConcurrency(BenchCommand.Options.parse(
+        new String[] {"--workload=W1", "--allowed=16", "--jvms=2"})), "two JVMs of 16 for a cap of 32");
   }
 
   @Test
