@@ -224,4 +224,42 @@ class LatencyLimitTest {
     assertTrue(cappedStart.throughputPerSecond() >= 0.8 * 80, "the slots stay busy: " + cappedStart);
     assertTrue(cappedAfter.throughputPerSecond() >= 0.9 * 80, cappedAfter.toString());
   }
+
+  @Test
+  void aColdFirstReading_doesNotHideTheQueueThatSlowStartMakesNext() {
+    // Measured on a server with 8 slots and 200 ms calls: the first reading, at 7 in flight, had a
+    // median of 429 ms (a cold process) and a quickest quarter of 223 ms; the next, at 15 in flight,
+    // read 401 ms throughout (every call queued behind one other). By the median alone, 401 ms is
+    // below the cold baseline: slow start went on doubling, to 64.
+    long[] cold = {223, 223, 224, 225, 420, 425, 429, 429, 430, 431, 432, 433, 435, 440, 450, 460};
+    long[] queued = {391, 391, 392, 395, 398, 400, 401, 401, 401, 402, 403, 404, 405, 406, 410, 420};
+    assertEquals(16, growthAfter(cold, queued), 1e-9, "the quickest quarter rose from 223 to 391 ms: growth stops");
+
+    long[] warm = {200, 200, 201, 201, 202, 202, 203, 203, 204, 204, 205, 205, 206, 206, 207, 207};
+    assertEquals(32, growthAfter(warm, warm), 1e-9, "a reading that did not rise lets slow start double");
+  }
+
+  /**
+   * The slow-start growth cap after two readings of 16 calls each, the first at 7 in flight under a
+   * limit of 8, the second at 15 under 16, both admitted before the first ended (as in a run).
+   */
+  private static double growthAfter(long[] first, long[] second) {
+    LatencyLimit l = new LatencyLimit(AdaptiveLimit.latency(), true, 8, false);
+    List<LatencyLimit.Ticket> a = new ArrayList<>();
+    List<LatencyLimit.Ticket> b = new ArrayList<>();
+    for (int i = 0; i < 16; i++) {
+      a.add(l.admit(0, 7, 8));
+    }
+    for (int i = 0; i < 16; i++) {
+      b.add(l.admit(1_000_000L, 15, 16));
+    }
+    for (int i = 0; i < 16; i++) {
+      l.ended(8, a.get(i), true, first[i] * 1_000_000L, 500_000_000L);
+    }
+    assertEquals(16, l.growthCap(true), 1e-9, "after a first reading slow start may double");
+    for (int i = 0; i < 16; i++) {
+      l.ended(16, b.get(i), true, second[i] * 1_000_000L, 1_000_000_000L);
+    }
+    return l.growthCap(true);
+  }
 }
