@@ -1,18 +1,15 @@
 package dev.moaa.runners;
 
-import dev.moaa.pipelines.ConfigException;
 import dev.moaa.pipelines.EvalGenCommand;
 import dev.moaa.pipelines.JudgeEvalCommand;
-import dev.moaa.pipelines.MoaaConfig;
 import dev.moaa.runners.bench.BenchCommand;
 import dev.moaa.runners.flink.FlinkClusterCommand;
+import dev.moaa.runners.launch.RunnerDefaults;
 import dev.moaa.runners.loop.LoopCommand;
 import dev.moaa.runners.sim.SimulatedEndpointMain;
 import dev.moaa.runners.training.TrainAfterRun;
 import dev.moaa.runners.training.TrainCommand;
-import dev.moaa.transforms.client.ModelEndpoint;
 import java.io.PrintStream;
-import java.nio.file.Paths;
 import java.util.Arrays;
 
 /**
@@ -48,15 +45,15 @@ public final class Moaa {
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
     switch (args[0]) {
       case "sft":
-        return TrainAfterRun.sft(withDirectDefaults(rest), out, err);
+        return TrainAfterRun.sft(RunnerDefaults.withDirectDefaults(rest), out, err);
       case "dpo":
-        return TrainAfterRun.dpo(withDirectDefaults(rest), out, err);
+        return TrainAfterRun.dpo(RunnerDefaults.withDirectDefaults(rest), out, err);
       case "train":
         return TrainCommand.run(rest, out, err);
       case "run":
         return LoopCommand.run(rest, out, err);
       case "judge-eval":
-        return JudgeEvalCommand.run(withDirectDefaults(rest), out, err);
+        return JudgeEvalCommand.run(RunnerDefaults.withDirectDefaults(rest), out, err);
       case "eval-gen":
         return EvalGenCommand.run(rest, out, err);
       case "simulate":
@@ -72,22 +69,6 @@ public final class Moaa {
       default:
         err.println("moaa: unknown command '" + args[0] + "'\n" + usage());
         return 2;
-    }
-  }
-
-  /** Adds the runner flags (sized from the config for the DirectRunner); config errors are left to the command. */
-  public static String[] withDirectDefaults(String[] args) {
-    String config = Arrays.stream(args).filter(a -> a.startsWith("--config="))
-        .map(a -> a.substring("--config=".length())).findFirst().orElse(null);
-    if (config == null) {
-      return args;
-    }
-    try {
-      int total = MoaaConfig.load(Paths.get(config)).models().values().stream()
-          .mapToInt(ModelEndpoint::maxConcurrency).sum();
-      return RunnerDefaults.apply(args, total);
-    } catch (ConfigException | IllegalArgumentException e) {
-      return args;
     }
   }
 

@@ -1,5 +1,7 @@
 package dev.moaa.runners;
 
+import dev.moaa.runners.launch.RunnerDefaults;
+
 import dev.moaa.pipelines.SftCommand;
 import dev.moaa.runners.sim.SimulatedEndpoint;
 import java.io.IOException;
@@ -44,7 +46,7 @@ final class Quickstart {
       Path config = output.resolve("quickstart-config.yaml");
       Files.writeString(config, config(sim.baseUrl()), StandardCharsets.UTF_8);
       out.println("Sample corpus: " + input.toAbsolutePath() + "   config: " + config.toAbsolutePath());
-      String[] sftArgs = Moaa.withDirectDefaults(new String[] {
+      String[] sftArgs = RunnerDefaults.withDirectDefaults(new String[] {
           "--config=" + config, "--input=" + input + "/*.jsonl", "--output=" + output, "--overwrite=true",
           // The sample takes seconds: a short interval, so a new user sees the progress line.
           "--progressSeconds=2"});

@@ -1,5 +1,7 @@
 package dev.moaa.runners;
 
+import dev.moaa.runners.launch.RunnerDefaults;
+
 import dev.moaa.pipelines.SftCommand;
 import dev.moaa.runners.sim.SimulatedEndpoint;
 import java.io.BufferedWriter;
@@ -76,7 +78,7 @@ final class SftBenchmark {
           "--output=" + output, "--overwrite=true"));
       sftArgs.addAll(extra);
       long t0 = System.nanoTime();
-      int code = SftCommand.run(Moaa.withDirectDefaults(sftArgs.toArray(String[]::new)), out, err);
+      int code = SftCommand.run(RunnerDefaults.withDirectDefaults(sftArgs.toArray(String[]::new)), out, err);
       double wall = (System.nanoTime() - t0) / 1e9;
       double ideal = (double) n * layers * latency / 1000.0 / cap;
       double chain = (layers + 1) * latency / 1000.0;

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.moaa.pipelines.MoaaConfig;
-import dev.moaa.runners.LocalRedis;
+import dev.moaa.runners.launch.LocalRedis;
 import dev.moaa.runners.flink.LocalFlinkCluster;
 import dev.moaa.runners.sim.SimulatedEndpoint;
 import dev.moaa.transforms.limits.Coordination;

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.moaa.runners.LocalRedis;
+import dev.moaa.runners.launch.LocalRedis;
 import dev.moaa.runners.sim.RecordedRequest;
 import dev.moaa.runners.sim.SimulatedEndpoint;
 import java.io.IOException;

@@ -36,7 +36,7 @@ class SecretRedactionTest {
 
   @Test
   void givenARedisCache_noKeyOrValueStoredThereHoldsTheApiKey() throws Exception {
-    try (dev.moaa.runners.LocalRedis redis = dev.moaa.runners.LocalRedis.start()) {
+    try (dev.moaa.runners.launch.LocalRedis redis = dev.moaa.runners.launch.LocalRedis.start()) {
       runAndScan("sft", "secrets-redis", (url) -> Fixtures.config(url, 2, 1, 1, "  api_key_env: MOAA_TEST_KEY\n")
           + CacheRuns.redis(redis.url()));
       int scanned = 0;

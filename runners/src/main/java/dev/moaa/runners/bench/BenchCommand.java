@@ -1,5 +1,7 @@
 package dev.moaa.runners.bench;
 
+import dev.moaa.runners.launch.RunnerDefaults;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -7,8 +9,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.moaa.pipelines.DpoCommand;
 import dev.moaa.pipelines.RunCommand;
 import dev.moaa.pipelines.SftCommand;
-import dev.moaa.runners.LocalRedis;
-import dev.moaa.runners.Moaa;
+import dev.moaa.runners.launch.LocalRedis;
 import dev.moaa.runners.sim.LatencyShape;
 import dev.moaa.runners.sim.SimulatedEndpoint;
 import java.io.BufferedWriter;
@@ -206,7 +207,7 @@ public final class BenchCommand {
       if (!o.process().isEmpty()) {
         return processRuns(o, plan, sim, runArgs, output, out);
       }
-      String[] withDefaults = Moaa.withDirectDefaults(runArgs.toArray(String[]::new));
+      String[] withDefaults = RunnerDefaults.withDirectDefaults(runArgs.toArray(String[]::new));
 
       ProcessProbe probe = ProcessProbe.start();
       long t0 = System.nanoTime();

@@ -1,6 +1,6 @@
 package dev.moaa.runners.bench;
 
-import dev.moaa.runners.flink.JobJar;
+import dev.moaa.runners.launch.JobJar;
 import dev.moaa.runners.sim.RecordedRequest;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,8 +1,9 @@
 package dev.moaa.runners.flink;
 
+import dev.moaa.runners.launch.RunnerDefaults;
+
 import dev.moaa.pipelines.RunCommand;
 import dev.moaa.pipelines.SftCommand;
-import dev.moaa.runners.Moaa;
 import dev.moaa.runners.bench.BenchPrompts;
 import dev.moaa.runners.sim.SimulatedEndpoint;
 import java.io.ByteArrayOutputStream;
@@ -58,7 +59,7 @@ final class ClusterWarmUp {
       Files.writeString(input, lines.toString(), StandardCharsets.UTF_8);
       Path config = work.resolve("warm-up.yaml");
       Files.writeString(config, config(sim.baseUrl()), StandardCharsets.UTF_8);
-      String[] args = Moaa.withDirectDefaults(new String[] {"--config=" + config, "--input=" + input,
+      String[] args = RunnerDefaults.withDirectDefaults(new String[] {"--config=" + config, "--input=" + input,
           "--output=" + work.resolve("run"), "--overwrite=true", "--progressSeconds=0", "--runner=FlinkRunner",
           "--flinkMaster=" + restAddress, "--parallelism=" + parallelism, "--jobName=moaa-cluster-warm-up"});
       RunCommand.Outcome outcome = SftCommand.execute(args, out, out);

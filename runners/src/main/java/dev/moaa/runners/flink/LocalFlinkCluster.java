@@ -1,5 +1,6 @@
 package dev.moaa.runners.flink;
 
+import dev.moaa.runners.launch.JobJar;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.File;

@@ -11,7 +11,7 @@ import dev.moaa.pipelines.ServeSettings;
 import dev.moaa.pipelines.SftCommand;
 import dev.moaa.pipelines.StepConfigs;
 import dev.moaa.pipelines.TrainSettings;
-import dev.moaa.runners.RunnerDefaults;
+import dev.moaa.runners.launch.RunnerDefaults;
 import dev.moaa.runners.training.Redactor;
 import dev.moaa.runners.training.TrainAfterRun;
 import dev.moaa.runners.training.TrainingLauncher;

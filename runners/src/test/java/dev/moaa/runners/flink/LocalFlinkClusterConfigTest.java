@@ -1,5 +1,6 @@
 package dev.moaa.runners.flink;
 
+import dev.moaa.runners.launch.JobJar;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -1,7 +1,9 @@
-package dev.moaa.runners;
+package dev.moaa.runners.launch;
 
+import dev.moaa.pipelines.ConfigException;
 import dev.moaa.pipelines.JobEnd;
-import dev.moaa.runners.flink.JobJar;
+import dev.moaa.pipelines.MoaaConfig;
+import dev.moaa.transforms.client.ModelEndpoint;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
@@ -49,6 +51,22 @@ import java.util.stream.Collectors;
  */
 public final class RunnerDefaults {
   private RunnerDefaults() {}
+
+  /** Adds the runner flags (sized from the config for the DirectRunner); config errors are left to the command. */
+  public static String[] withDirectDefaults(String[] args) {
+    String config = Arrays.stream(args).filter(a -> a.startsWith("--config="))
+        .map(a -> a.substring("--config=".length())).findFirst().orElse(null);
+    if (config == null) {
+      return args;
+    }
+    try {
+      int total = MoaaConfig.load(Paths.get(config)).models().values().stream()
+          .mapToInt(ModelEndpoint::maxConcurrency).sum();
+      return apply(args, total);
+    } catch (ConfigException | IllegalArgumentException e) {
+      return args;
+    }
+  }
 
   public static String[] apply(String[] args, int totalModelConcurrency) {
     return apply(args, totalModelConcurrency, master -> {

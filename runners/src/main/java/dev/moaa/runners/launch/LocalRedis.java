@@ -1,4 +1,4 @@
-package dev.moaa.runners;
+package dev.moaa.runners.launch;
 
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,4 +1,4 @@
-package dev.moaa.runners;
+package dev.moaa.runners.launch;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -1,4 +1,4 @@
-package dev.moaa.runners.flink;
+package dev.moaa.runners.launch;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
