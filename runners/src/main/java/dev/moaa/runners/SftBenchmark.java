@@ -1,8 +1,7 @@
 package dev.moaa.runners;
 
-import dev.moaa.runners.launch.RunnerDefaults;
-
 import dev.moaa.pipelines.SftCommand;
+import dev.moaa.runners.launch.RunnerDefaults;
 import dev.moaa.runners.sim.SimulatedEndpoint;
 import java.io.BufferedWriter;
 import java.io.IOException;

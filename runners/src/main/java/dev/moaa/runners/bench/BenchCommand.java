@@ -1,7 +1,5 @@
 package dev.moaa.runners.bench;
 
-import dev.moaa.runners.launch.RunnerDefaults;
-
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -10,6 +8,7 @@ import dev.moaa.pipelines.DpoCommand;
 import dev.moaa.pipelines.RunCommand;
 import dev.moaa.pipelines.SftCommand;
 import dev.moaa.runners.launch.LocalRedis;
+import dev.moaa.runners.launch.RunnerDefaults;
 import dev.moaa.runners.sim.LatencyShape;
 import dev.moaa.runners.sim.SimulatedEndpoint;
 import java.io.BufferedWriter;

@@ -1,10 +1,9 @@
 package dev.moaa.runners.flink;
 
-import dev.moaa.runners.launch.RunnerDefaults;
-
 import dev.moaa.pipelines.RunCommand;
 import dev.moaa.pipelines.SftCommand;
 import dev.moaa.runners.bench.BenchPrompts;
+import dev.moaa.runners.launch.RunnerDefaults;
 import dev.moaa.runners.sim.SimulatedEndpoint;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;

@@ -1,7 +1,7 @@
 package dev.moaa.runners.flink;
 
-import dev.moaa.runners.launch.JobJar;
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.moaa.runners.launch.JobJar;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.nio.file.Paths;

@@ -1,8 +1,8 @@
 package dev.moaa.runners.flink;
 
-import dev.moaa.runners.launch.JobJar;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.moaa.runners.launch.JobJar;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -259,7 +259,6 @@ public final class LocalFlinkCluster implements AutoCloseable {
       throw new IllegalStateException("a Flink cluster of " + s.dir + " is still running (pids " + running
           + "); stop it first: moaa flink-cluster stop --dir=" + s.dir);
     }
-    LocalFlinkCluster cluster;
     try {
       // plugins/: Flink looks for it in the working directory and warns when it is missing
       for (Path p : List.of(layout.conf(), layout.log(), layout.pids(), layout.tmp(), layout.dir().resolve("plugins"))) {
@@ -275,12 +274,69 @@ public final class LocalFlinkCluster implements AutoCloseable {
       } else {
         Files.deleteIfExists(layout.jobJar());
       }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot prepare the Flink work folder " + s.dir, e);
+    }
+    // A free port is picked by binding and releasing it; another process may take it before the
+    // JobManager binds it. Lost that race, the start is tried again on other ports.
+    for (int attempt = 1; ; attempt++) {
+      LocalFlinkCluster cluster = prepare(s, layout, lib);
+      long logFrom = size(layout.log().resolve("jobmanager.log"));
+      cluster.shutdownHook = new Thread(cluster::stopProcesses, "moaa-flink-cluster-stop");
+      Runtime.getRuntime().addShutdownHook(cluster.shutdownHook);
+      try {
+        cluster.startJobManager();
+        for (int i = 0; i < s.taskManagers; i++) {
+          cluster.startTaskManager();
+        }
+        cluster.waitForTaskManagers(s.taskManagers, s.startTimeout);
+        return cluster;
+      } catch (RuntimeException e) {
+        cluster.close();
+        if (attempt < PORT_ATTEMPTS && lostAPortRace(layout.log().resolve("jobmanager.log"), logFrom)) {
+          System.err.println("moaa flink-cluster: a port picked for the JobManager was taken before it bound it;"
+              + " starting again on other ports");
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  /** How many times a start that lost a port race is tried. */
+  static final int PORT_ATTEMPTS = 3;
+
+  /**
+   * Whether the JobManager's log, from byte {@code from} on (what this start wrote), says it could
+   * not bind a port it was given.
+   */
+  static boolean lostAPortRace(Path jobManagerLog, long from) {
+    try {
+      byte[] all = Files.readAllBytes(jobManagerLog);
+      int start = (int) Math.min(all.length, Math.max(0, from));
+      return new String(all, start, all.length - start, StandardCharsets.UTF_8).contains("java.net.BindException");
+    } catch (IOException | RuntimeException e) {
+      return false;
+    }
+  }
+
+  private static long size(Path file) {
+    try {
+      return Files.size(file);
+    } catch (IOException e) {
+      return 0;
+    }
+  }
+
+  /** Picks the ports and writes the configuration and the state file of one start. */
+  private static LocalFlinkCluster prepare(Settings s, Layout layout, Path lib) {
+    try {
       int rpc = freePort();
       int rest = freePort();
       while (rest == rpc) {
         rest = freePort();
       }
-      cluster = new LocalFlinkCluster(s, rpc, rest);
+      LocalFlinkCluster cluster = new LocalFlinkCluster(s, rpc, rest);
       Files.writeString(layout.conf().resolve("config.yaml"), configYaml(s, rpc, rest), StandardCharsets.UTF_8);
       Files.writeString(layout.conf().resolve("log4j.properties"), LOG4J_PROPERTIES, StandardCharsets.UTF_8);
       Properties state = new Properties();
@@ -293,21 +349,9 @@ public final class LocalFlinkCluster implements AutoCloseable {
       try (var w = Files.newBufferedWriter(layout.state(), StandardCharsets.UTF_8)) {
         state.store(w, "moaa flink-cluster");
       }
+      return cluster;
     } catch (IOException e) {
       throw new UncheckedIOException("cannot prepare the Flink work folder " + s.dir, e);
-    }
-    cluster.shutdownHook = new Thread(cluster::stopProcesses, "moaa-flink-cluster-stop");
-    Runtime.getRuntime().addShutdownHook(cluster.shutdownHook);
-    try {
-      cluster.startJobManager();
-      for (int i = 0; i < s.taskManagers; i++) {
-        cluster.startTaskManager();
-      }
-      cluster.waitForTaskManagers(s.taskManagers, s.startTimeout);
-      return cluster;
-    } catch (RuntimeException e) {
-      cluster.close();
-      throw e;
     }
   }
 

@@ -1,14 +1,15 @@
 package dev.moaa.runners.flink;
 
-import dev.moaa.runners.launch.JobJar;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.moaa.runners.launch.JobJar;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -130,5 +131,17 @@ class LocalFlinkClusterConfigTest {
       }
     }
     return c;
+  }
+
+  @Test
+  void aStartThatLostAPortRace_isToldByTheJobManagersLogFromThisStartOn(@TempDir Path dir) throws Exception {
+    Path log = dir.resolve("jobmanager.log");
+    Files.writeString(log, "2026-12-06 INFO starting\nCaused by: java.net.BindException: Could not start rest endpoint"
+        + " on any port in port range 46053\n");
+    assertTrue(LocalFlinkCluster.lostAPortRace(log, 0));
+    long before = Files.size(log);
+    Files.writeString(log, "2026-12-06 ERROR another failure\n", java.nio.file.StandardOpenOption.APPEND);
+    assertFalse(LocalFlinkCluster.lostAPortRace(log, before), "an earlier start's bind failure does not count");
+    assertFalse(LocalFlinkCluster.lostAPortRace(dir.resolve("missing.log"), 0));
   }
 }
