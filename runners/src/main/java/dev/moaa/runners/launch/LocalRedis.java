@@ -29,13 +29,42 @@ public final class LocalRedis implements AutoCloseable {
     this.log = log;
   }
 
-  /** Starts a server and waits until it answers PING. */
+  /** How many free ports a start tries when another process binds the one picked first. */
+  static final int PORT_ATTEMPTS = 3;
+
+  /**
+   * Starts a server and waits until it answers PING. A free port is picked by binding and releasing
+   * it; another process may bind it before redis-server does, and a start that lost that race is
+   * tried again on another port.
+   */
   public static LocalRedis start() throws IOException {
-    String binary = System.getenv().getOrDefault("MOAA_REDIS_SERVER", "redis-server");
-    int port;
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      port = s.getLocalPort();
+    for (int attempt = 1; ; attempt++) {
+      int port;
+      try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+        port = s.getLocalPort();
+      }
+      try {
+        return startOn(port);
+      } catch (PortTaken e) {
+        if (attempt >= PORT_ATTEMPTS) {
+          throw new IOException(e.getMessage(), e);
+        }
+      }
     }
+  }
+
+  /** The port given to redis-server was taken by another process. */
+  static final class PortTaken extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    PortTaken(String message) {
+      super(message);
+    }
+  }
+
+  /** Starts a server on {@code port}; {@link PortTaken} when another process holds the port. */
+  static LocalRedis startOn(int port) throws IOException {
+    String binary = System.getenv().getOrDefault("MOAA_REDIS_SERVER", "redis-server");
     Path log = Files.createTempFile("moaa-redis-", ".log");
     Process p;
     try {
@@ -50,9 +79,15 @@ public final class LocalRedis implements AutoCloseable {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
     while (System.nanoTime() < deadline) {
       if (!p.isAlive()) {
-        throw new IOException("redis-server exited at once: " + Files.readString(log, StandardCharsets.UTF_8));
+        String said = Files.readString(log, StandardCharsets.UTF_8);
+        redis.close();
+        if (said.contains("Address already in use")) {
+          throw new PortTaken("redis-server could not bind port " + port + ": " + said.strip());
+        }
+        throw new IOException("redis-server exited at once: " + said);
       }
-      if (redis.ping()) {
+      // a PONG counts only from our own server: another process's on this port is not ours
+      if (redis.ping() && redis.serverPid() == p.pid()) {
         return redis;
       }
       try {
@@ -78,6 +113,34 @@ public final class LocalRedis implements AutoCloseable {
       return n == 7 && new String(buf, StandardCharsets.US_ASCII).equals("+PONG\r\n");
     } catch (IOException e) {
       return false;
+    }
+  }
+
+  /** The process id the server on {@link #port} reports ({@code INFO server}); -1 when it does not say. */
+  long serverPid() {
+    try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
+      s.setSoTimeout(1000);
+      OutputStream out = s.getOutputStream();
+      out.write("*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n".getBytes(StandardCharsets.US_ASCII));
+      out.flush();
+      InputStream in = s.getInputStream();
+      StringBuilder reply = new StringBuilder();
+      byte[] buf = new byte[4096];
+      while (reply.indexOf("process_id:") < 0 || reply.indexOf("\n", reply.indexOf("process_id:")) < 0) {
+        int n = in.read(buf);
+        if (n < 0) {
+          break;
+        }
+        reply.append(new String(buf, 0, n, StandardCharsets.US_ASCII));
+      }
+      int at = reply.indexOf("process_id:");
+      if (at < 0) {
+        return -1;
+      }
+      int end = reply.indexOf("\r", at);
+      return Long.parseLong(reply.substring(at + "process_id:".length(), end < 0 ? reply.length() : end).trim());
+    } catch (IOException | RuntimeException e) {
+      return -1;
     }
   }
 
