@@ -134,7 +134,10 @@ class RealServerEndToEndTest {
     Path work = Fixtures.workDir("real-sft-exhausted");
     int rows = 3;
     Path input = prompts(work.resolve("in"), rows);
-    try (UsageCountingProxy proxy = new UsageCountingProxy(serve.baseUrl())) {
+    // one request at a time: the server's seed is process-wide, and requests of the three proposers
+    // running together drew from it in any order (a run once had every reasoner call close its
+    // thinking within the limit); alone, each request's seed gives it the same answer every run
+    try (UsageCountingProxy proxy = new UsageCountingProxy(serve.baseUrl(), true)) {
       // transformers serve ignores max_completion_tokens (OpenAI's field): the limit that binds it is max_tokens
       Files.writeString(work.resolve("c.yaml"), sftConfig(serve, proxy, 4)
           .replace("max_tokens: 4,", "max_tokens: 4, max_completion_tokens: 4,"));

@@ -67,9 +67,21 @@ final class UsageCountingProxy implements AutoCloseable {
   private final Set<String> answeredBodies = java.util.concurrent.ConcurrentHashMap.newKeySet();
   private final AtomicInteger resentAfterExhausted = new AtomicInteger();
   private volatile Forced forced;
+  /** Non-null: requests are forwarded one at a time, in the order they take it. */
+  private final Object oneAtATime;
 
   /** Starts a proxy in front of {@code targetBaseUrl} (e.g. {@code http://127.0.0.1:8000/v1}). */
   UsageCountingProxy(String targetBaseUrl) {
+    this(targetBaseUrl, false);
+  }
+
+  /**
+   * As {@link #UsageCountingProxy(String)}; {@code oneAtATime}: forward one request at a time, so
+   * that a server whose sampling seed is process-wide ({@code transformers serve}: torch's global
+   * seed) answers each request's {@code seed} the same way on every run.
+   */
+  UsageCountingProxy(String targetBaseUrl, boolean oneAtATime) {
+    this.oneAtATime = oneAtATime ? new Object() : null;
     this.target = URI.create(targetBaseUrl);
     AtomicInteger n = new AtomicInteger();
     this.executor = Executors.newCachedThreadPool(r -> {
@@ -237,7 +249,13 @@ final class UsageCountingProxy implements AutoCloseable {
       }
       HttpResponse<byte[]> resp;
       try {
-        resp = client.send(rb.build(), HttpResponse.BodyHandlers.ofByteArray());
+        if (oneAtATime != null) {
+          synchronized (oneAtATime) {
+            resp = client.send(rb.build(), HttpResponse.BodyHandlers.ofByteArray());
+          }
+        } else {
+          resp = client.send(rb.build(), HttpResponse.BodyHandlers.ofByteArray());
+        }
       } catch (IOException e) {
         exchanges.add(new Exchange(method, rawPath, model, 502, false, null, null, null));
         ex.getResponseHeaders().set("Content-Type", "application/json");
