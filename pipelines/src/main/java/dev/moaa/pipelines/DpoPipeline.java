@@ -14,7 +14,6 @@ import dev.moaa.transforms.io.DeduplicateConversations;
 import dev.moaa.transforms.io.KeptAndDropped;
 import dev.moaa.transforms.io.ReadConversations;
 import dev.moaa.transforms.io.WriteShards;
-import dev.moaa.transforms.moa.Windowing;
 import java.io.PrintStream;
 import java.util.Locale;
 import java.util.ArrayList;
@@ -71,15 +70,13 @@ public final class DpoPipeline implements RunKind {
     BuildPreferencePairs.Result labelled = Spread.evenly(p, clean.kept())
         .apply("BuildPreferencePairs", BuildPreferencePairs.with(config.dpo()).withConfigHash(config.hash()));
 
-    PCollection<DpoRecord> records = labelled.records().apply("RecordsDefaultTrigger", Windowing.restoreDefault());
+    PCollection<DpoRecord> records = labelled.records();
     PCollection<DeadLetter> dead = PCollectionList.of(read.failures()).and(labelled.failures())
         .apply("AllDeadLetters", Flatten.pCollections())
-        .setCoder(AvroCoder.of(DeadLetter.class))
-        .apply("DeadDefaultTrigger", Windowing.restoreDefault());
+        .setCoder(AvroCoder.of(DeadLetter.class));
     PCollection<Dropped> dropped = PCollectionList.of(unique.dropped()).and(clean.dropped()).and(labelled.dropped())
         .apply("AllDropped", Flatten.pCollections())
-        .setCoder(AvroCoder.of(Dropped.class))
-        .apply("DroppedDefaultTrigger", Windowing.restoreDefault());
+        .setCoder(AvroCoder.of(Dropped.class));
 
     records.apply("WriteDpoShards", WriteShards.of(DpoRecord.class, DpoRecord.getClassSchema())
         .to(out + DPO_DIR).withNumShards(spec.shards()));

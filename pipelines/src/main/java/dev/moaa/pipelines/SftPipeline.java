@@ -14,7 +14,6 @@ import dev.moaa.transforms.io.ReadConversations;
 import dev.moaa.transforms.io.WriteShards;
 import dev.moaa.transforms.moa.MoaTopology;
 import dev.moaa.transforms.moa.SynthesizeConversations;
-import dev.moaa.transforms.moa.Windowing;
 import java.io.PrintStream;
 import java.util.Locale;
 import java.util.ArrayList;
@@ -80,11 +79,10 @@ public final class SftPipeline implements RunKind {
     SynthesizeConversations.Result synthesized = Spread.evenly(p, clean.kept())
         .apply("Synthesize", SynthesizeConversations.of(config.sft()).withConfigHash(config.hash()));
 
-    PCollection<SftRecord> records = synthesized.records().apply("RecordsDefaultTrigger", Windowing.restoreDefault());
+    PCollection<SftRecord> records = synthesized.records();
     PCollection<DeadLetter> dead = PCollectionList.of(read.failures()).and(synthesized.failures())
         .apply("AllDeadLetters", Flatten.pCollections())
-        .setCoder(AvroCoder.of(DeadLetter.class))
-        .apply("DeadDefaultTrigger", Windowing.restoreDefault());
+        .setCoder(AvroCoder.of(DeadLetter.class));
 
     records.apply("WriteSftShards", WriteShards.of(SftRecord.class, SftRecord.getClassSchema())
         .to(out + SFT_DIR).withNumShards(spec.shards()));

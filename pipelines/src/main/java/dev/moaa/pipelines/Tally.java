@@ -4,7 +4,6 @@ import dev.moaa.schemas.DeadLetter;
 import dev.moaa.transforms.io.WriteJsonLines;
 import dev.moaa.transforms.io.WriteLineFiles;
 import dev.moaa.transforms.moa.CallMetrics;
-import dev.moaa.transforms.moa.Windowing;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -58,7 +57,6 @@ public final class Tally {
     List<KV<String, Long>> zeros = new ArrayList<>();
     NAMES.forEach(n -> zeros.add(KV.of(n, 0L)));
     PCollection<KV<String, Long>> reasons = deadLettered
-        .apply("Count/reasons/Window", Windowing.<DeadLetter>restoreDefault())
         .apply("Count/reasons", ParDo.of(new CountReasonsPerBundleFn()));
     PCollection<KV<String, String>> counts = PCollectionList.of(p.apply("Count/zeros", Create.of(zeros)
             .withCoder(KvCoder.of(StringUtf8Coder.of(), VarLongCoder.of()))))
@@ -76,7 +74,6 @@ public final class Tally {
         .apply("DeadLetterLines", MapElements.into(LINE)
             .via((DeadLetter d) -> KV.of(SftPipeline.DEAD_LETTER_DIR, WriteJsonLines.toJson(d))));
     PCollection<KV<String, String>> droppedLines = dropped
-        .apply("Dropped/Window", Windowing.restoreDefault())
         .apply("DroppedLines", MapElements.into(LINE)
             .via((IndexedRecord d) -> KV.of(SftPipeline.DROPPED_DIR, WriteJsonLines.toJson(d))));
     PCollectionList.of(deadLines).and(droppedLines).and(counts)
@@ -101,7 +98,6 @@ public final class Tally {
 
   private static <T> PCollection<KV<String, Long>> count(String name, String counter, PCollection<T> items) {
     return items
-        .apply("Count/" + name + "/Window", Windowing.<T>restoreDefault())
         .apply("Count/" + name, ParDo.of(new CountPerBundleFn<T>(name, counter)));
   }
 

@@ -55,7 +55,7 @@ public final class ReadConversations extends PTransform<PBegin, ReadConversation
     List<String> globs = patterns;
     // Impulse, not Create.of(patterns): with several elements Create becomes a bounded source,
     // and Flink 1.19 then walks every path of the graph looking for an unbounded one, which
-    // takes exponential time on the graph unrolled over turns and layers.
+    // can take exponential time on a graph with many paths.
     PCollectionTuple parsed = begin
         .apply("Impulse", Impulse.create())
         .apply("Patterns", FlatMapElements.into(TypeDescriptors.strings()).via((byte[] unused) -> globs))

@@ -22,7 +22,7 @@ import org.apache.beam.sdk.values.TupleTagList;
  * <p>Input: normalized conversations. Output: one {@link SftRecord} per conversation whose every
  * turn succeeded ({@link Result#records()}) and one {@link DeadLetter} per conversation that did
  * not ({@link Result#failures()}): not enough proposals, a failed or truncated aggregate, or more
- * turns than the graph was unrolled for. Every input ends in exactly one of the two. Calls are
+ * user turns than the topology's {@code max_turns}. Every input ends in exactly one of the two. Calls are
  * deterministic in what they send; they are not idempotent in cost: a runner retrying a bundle
  * repeats its calls.
  */

@@ -25,7 +25,7 @@ import org.junit.Rule;
 import org.junit.Test;
 
 /**
- * The unrolled MoA graph with scripted models (no HTTP): turn order and history, layers, the
+ * The MoA chains with scripted models (no HTTP): turn order and history, layers, the
  * minimum-proposals rule, failed and truncated aggregates. Every input ends as a row or a dead letter.
  */
 public class SynthesizeConversationsTest {
