@@ -23,16 +23,13 @@ import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HexFormat;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Pattern;
@@ -67,8 +64,6 @@ import java.util.regex.Pattern;
  */
 public final class EvalGenCommand {
   private static final ObjectMapper JSON = new ObjectMapper();
-  private static final Set<String> FLAGS = Set.of("config", "model", "bench", "output", "limit", "generator-name",
-      "questions");
   private static final Pattern GENERATOR = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]*");
   /** The template id in each call's hash: eval answers are cached apart from pipeline calls. */
   static final String TEMPLATE = "eval-gen/v1";
@@ -120,43 +115,41 @@ public final class EvalGenCommand {
     }
   }
 
-  public static int run(String[] args, PrintStream out, PrintStream err) {
-    Map<String, String> flags;
-    MoaaConfig config;
+  /**
+   * Answers the questions of {@code benchName} with {@code model} of {@code config} (read once by
+   * the command layer) into {@code outputDir}; {@code limit}, {@code generatorName} and {@code
+   * questionsFile} may be null (every question, the model's name, the bundled file).
+   */
+  public static int run(MoaaConfig config, String model, String benchName, Path outputDir, Integer limitFlag,
+      String generatorName, Path questionsFile, PrintStream out, PrintStream err) {
     ModelEndpoint endpoint;
     Bench bench;
     String generator;
     int limit;
     Path output;
     try {
-      flags = parseFlags(args);
-      config = MoaaConfig.load(Paths.get(required(flags, "config")));
-      String model = required(flags, "model");
       endpoint = config.models().get(model);
       if (endpoint == null) {
         throw new ConfigException("--model", "unknown model '" + model + "'; models defined: "
             + new java.util.TreeSet<>(config.models().keySet()));
       }
-      bench = Bench.parse(required(flags, "bench"));
-      generator = flags.getOrDefault("generator-name", model);
+      bench = Bench.parse(benchName);
+      generator = generatorName == null ? model : generatorName;
       if (!GENERATOR.matcher(generator).matches()) {
         throw new IllegalArgumentException("--generator-name '" + generator
             + "' becomes a file name: use letters, digits, '.', '_' and '-'");
       }
-      limit = flags.containsKey("limit") ? Integer.parseInt(flags.get("limit")) : Integer.MAX_VALUE;
+      limit = limitFlag == null ? Integer.MAX_VALUE : limitFlag;
       if (limit < 1) {
         throw new IllegalArgumentException("--limit must be at least 1");
       }
-      if (flags.containsKey("questions") && bench.files.size() != 1) {
+      if (questionsFile != null && bench.files.size() != 1) {
         throw new IllegalArgumentException("--questions replaces one question file: pick arena_hard_v0.1 or arena_hard_v2.0");
       }
-      output = Paths.get(flags.getOrDefault("output", "moaa-out/eval")).toAbsolutePath();
+      output = outputDir.toAbsolutePath();
       RunCommand.checkCache(config.cache());
     } catch (ConfigException e) {
       err.println("moaa eval-gen: configuration error: " + e.getMessage());
-      return 2;
-    } catch (NumberFormatException e) {
-      err.println("moaa eval-gen: --limit must be a whole number");
       return 2;
     } catch (IllegalArgumentException | IllegalStateException e) {
       err.println("moaa eval-gen: " + e.getMessage());
@@ -170,8 +163,8 @@ public final class EvalGenCommand {
         String dir = bench.dirs.get(i);
         List<Question> questions;
         try {
-          questions = flags.containsKey("questions")
-              ? read(bench, Files.newBufferedReader(Paths.get(flags.get("questions")), StandardCharsets.UTF_8))
+          questions = questionsFile != null
+              ? read(bench, Files.newBufferedReader(questionsFile, StandardCharsets.UTF_8))
               : read(bench, bundled(bench.files.get(i)));
         } catch (IOException | IllegalArgumentException e) {
           err.println("moaa eval-gen: cannot read the questions: " + e.getMessage());
@@ -207,30 +200,6 @@ public final class EvalGenCommand {
       lease.release();
     }
     return failed > 0 ? 1 : 0;
-  }
-
-  static Map<String, String> parseFlags(String[] args) {
-    Map<String, String> flags = new LinkedHashMap<>();
-    for (String a : args) {
-      int eq = a.indexOf('=');
-      if (!a.startsWith("--") || eq < 0) {
-        throw new IllegalArgumentException("expected --name=value, got '" + a + "'");
-      }
-      String name = a.substring(2, eq);
-      if (!FLAGS.contains(name)) {
-        throw new IllegalArgumentException("unknown flag --" + name + "; allowed: " + new java.util.TreeSet<>(FLAGS));
-      }
-      flags.put(name, a.substring(eq + 1));
-    }
-    return flags;
-  }
-
-  private static String required(Map<String, String> flags, String name) {
-    String v = flags.get(name);
-    if (v == null || v.isBlank()) {
-      throw new IllegalArgumentException("--" + name + " is required");
-    }
-    return v;
   }
 
   /** A question file bundled with the product (the same files decontamination uses). */

@@ -40,12 +40,12 @@ public final class JobEnd {
   }
 
   /** The terminal state of the run; a failure the runner reports as an exception is rethrown. */
-  static PipelineResult.State await(PipelineResult result, String runner) {
-    return await(result, runner, POLL_MS);
+  static PipelineResult.State await(PipelineResult result, boolean direct) {
+    return await(result, direct, POLL_MS);
   }
 
-  static PipelineResult.State await(PipelineResult result, String runner, long pollMs) {
-    if ("DirectRunner".equals(runner)) {
+  static PipelineResult.State await(PipelineResult result, boolean direct, long pollMs) {
+    if (direct) {
       return result.waitUntilFinish();
     }
     int failures = 0;

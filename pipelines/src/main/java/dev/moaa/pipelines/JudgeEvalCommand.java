@@ -24,7 +24,7 @@ import java.util.Map;
 import org.apache.beam.sdk.Pipeline;
 import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.extensions.avro.coders.AvroCoder;
-import org.apache.beam.sdk.options.PipelineOptionsFactory;
+import org.apache.beam.sdk.options.PipelineOptions;
 import org.apache.beam.sdk.transforms.Create;
 
 /**
@@ -43,18 +43,18 @@ public final class JudgeEvalCommand {
   /** A labelled pair as read, or why a row could not be used. */
   record Row(long line, String id, String subset, List<Message> prompt, String chosen, String rejected, String error) {}
 
-  public static int run(String[] args, PrintStream out, PrintStream err) {
-    RunOptions options;
-    MoaaConfig config;
+  /**
+   * Judges the labelled pairs of {@code input} with {@code config}'s judge into {@code outputDir};
+   * the flags are read and the config parsed by the command layer, {@code options} are Beam's.
+   */
+  public static int run(MoaaConfig config, Path input, Path outputDir, boolean overwrite, PipelineOptions options,
+      RunTarget target, PrintStream out, PrintStream err) {
     List<Row> rows;
     try {
-      PipelineOptionsFactory.register(RunOptions.class);
-      options = PipelineOptionsFactory.fromArgs(args).withValidation().as(RunOptions.class);
-      config = MoaaConfig.load(Paths.get(options.getConfig()));
       config.judge();
-      rows = read(Paths.get(options.getInput()));
+      rows = read(input);
       RunCommand.checkCache(config.cache());
-      RunCommand.prepareOutput(Paths.get(options.getOutput()), options.getOverwrite(), "judgments", config.hash(), out);
+      RunCommand.prepareOutput(outputDir, overwrite, "judgments", config.hash(), out);
     } catch (ConfigException e) {
       err.println("moaa judge-eval: configuration error: " + e.getMessage());
       return 2;
@@ -63,7 +63,7 @@ public final class JudgeEvalCommand {
       return 2;
     }
     DpoTopology judge = config.judge();
-    Path output = Paths.get(options.getOutput()).toAbsolutePath();
+    Path output = outputDir.toAbsolutePath();
     List<JudgeTask> tasks = new ArrayList<>();
     Map<String, Row> byId = new LinkedHashMap<>();
     List<Row> invalid = new ArrayList<>();
@@ -80,7 +80,7 @@ public final class JudgeEvalCommand {
       tasks.add(new JudgeTask(r.id(), r.prompt(), List.of(), 1, 0, r.rejected(), r.chosen(), List.of()));
     }
     if (tasks.isEmpty()) {
-      err.println("moaa judge-eval: no usable labelled pair in " + options.getInput() + " (" + invalid.size() + " invalid rows)");
+      err.println("moaa judge-eval: no usable labelled pair in " + input + " (" + invalid.size() + " invalid rows)");
       return 2;
     }
     out.printf("moaa judge-eval: %d pairs (%d invalid rows skipped), mode %s, judges %s: %d judge calls%n",
@@ -91,10 +91,9 @@ public final class JudgeEvalCommand {
         .apply("JudgePairs", JudgePairs.with(judge))
         .apply("WriteJudgments", WriteJsonLines.to(output.resolve("judgments").toString()));
     PipelineResult result;
-    String runner = options.getRunner() == null ? "DirectRunner" : options.getRunner().getSimpleName();
     try {
       result = DirectMonitorPacing.run(p);
-      PipelineResult.State state = JobEnd.await(result, runner);
+      PipelineResult.State state = JobEnd.await(result, target.direct());
       if (state != PipelineResult.State.DONE) {
         err.println("moaa judge-eval: the pipeline ended " + state);
         return 1;

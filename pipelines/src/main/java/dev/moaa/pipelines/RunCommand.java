@@ -7,7 +7,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Instant;
-import java.util.Arrays;
 import dev.moaa.transforms.limits.Coordination;
 import dev.moaa.transforms.limits.CoordinationException;
 import dev.moaa.transforms.limits.Coordinator;
@@ -28,7 +27,7 @@ import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
 import org.apache.beam.sdk.io.fs.MatchResult;
-import org.apache.beam.sdk.options.PipelineOptionsFactory;
+import org.apache.beam.sdk.options.PipelineOptions;
 
 /**
  * The life of one pipeline run ({@code moaa sft}, {@code moaa dpo}): parse the flags, validate the
@@ -50,34 +49,34 @@ public final class RunCommand {
   /** What a finished run produced, for callers that go on (tests, the quick start, benchmarks). */
   public record Outcome(int exitCode, RunManifest.Counts counts, Path output, ObjectNode manifest) {}
 
-  public static Outcome execute(RunKind kind, String[] args, PrintStream out, PrintStream err) {
+  /**
+   * Runs one pipeline of {@code kind}: the config is parsed and the flags are read by the caller
+   * (the command layer, a benchmark, the loop); {@code options} are Beam's typed options with the
+   * runner's defaults applied, and {@code target} says which runner they name.
+   */
+  public static Outcome execute(RunKind kind, RunRequest request, PipelineOptions options, RunTarget target,
+      PrintStream out, PrintStream err) {
     String name = "moaa " + kind.command();
     warmUpClientsAside();
-    RunOptions options;
-    MoaaConfig config;
-    RunSpec spec;
+    MoaaConfig config = request.config();
+    RunSpec spec = request.spec();
     CompletableFuture<Probes> preflight = CompletableFuture.completedFuture(new Probes(List.of(), 0));
     try {
-      PipelineOptionsFactory.register(RunOptions.class);
-      options = PipelineOptionsFactory.fromArgs(args).withValidation().as(RunOptions.class);
-      config = MoaaConfig.load(Paths.get(options.getConfig()));
       kind.check(config);
-      spec = RunSpec.of(config, options);
       checkInputs(spec.inputs());
       checkCache(config.cache());
       checkCoordination(config);
-      if (!options.getOverwrite()) {
+      if (!request.overwrite()) {
         Outcome finished = finishReports(kind, config, Paths.get(spec.output()), out, err);
         if (finished != null) {
           return finished;
         }
       }
-      checkOutput(Paths.get(spec.output()), options.getOverwrite(), kind.shardDir(), config.hash());
-      if (options.getPreflight()) {
+      checkOutput(Paths.get(spec.output()), request.overwrite(), kind.shardDir(), config.hash());
+      if (request.preflight()) {
         // the probes go out now and are awaited once the graph is built, before the output is touched
-        MoaaConfig c = config;
         long t0 = System.nanoTime();
-        preflight = CompletableFuture.supplyAsync(() -> new Probes(probe(kind, c), System.nanoTime() - t0));
+        preflight = CompletableFuture.supplyAsync(() -> new Probes(probe(kind, config), System.nanoTime() - t0));
       }
     } catch (ConfigException e) {
       err.println(name + ": configuration error: " + e.getMessage());
@@ -86,17 +85,7 @@ public final class RunCommand {
       err.println(name + ": " + e.getMessage());
       return new Outcome(ExitCodes.USAGE, null, null, null);
     }
-    String flinkMaster = Arrays.stream(args).filter(a -> a.startsWith("--flinkMaster="))
-        .map(a -> a.substring("--flinkMaster=".length())).reduce((a, b) -> b).orElse(null);
-    int parallelism = Arrays.stream(args).filter(a -> a.startsWith("--parallelism="))
-        .map(a -> a.substring("--parallelism=".length())).reduce((a, b) -> b).map(v -> {
-          try {
-            return Integer.parseInt(v.trim());
-          } catch (NumberFormatException e) {
-            return 1;
-          }
-        }).orElse(1);
-    return runPipeline(kind, options, config, spec, flinkMaster, parallelism, preflight, out, err);
+    return runPipeline(kind, request, options, target, preflight, out, err);
   }
 
   /** Checks that the coordination store answers before anything is sent (a run never goes on without it). */
@@ -115,7 +104,7 @@ public final class RunCommand {
    * Which limits are in force: shared through the coordination store, or per JVM; on a Flink run
    * with several workers and no coordination, a warning that limits and budget multiply.
    */
-  static List<String> coordinationLines(MoaaConfig config, String runner, String flinkMaster, int parallelism) {
+  static List<String> coordinationLines(MoaaConfig config, RunTarget target) {
     List<String> lines = new java.util.ArrayList<>();
     Coordination c = config.coordination();
     if (c != null) {
@@ -126,10 +115,11 @@ public final class RunCommand {
       return lines;
     }
     lines.add("coordination: none: max_concurrency, rates and the budget hold per JVM");
-    boolean flink = runner != null && runner.toLowerCase(Locale.ROOT).contains("flink");
-    boolean remote = flinkMaster != null && !flinkMaster.isBlank() && !flinkMaster.startsWith("[local");
-    if (flink && (parallelism > 1 || remote)) {
-      lines.add("WARNING: this Flink run has " + (parallelism > 1 ? "parallelism " + parallelism : "a cluster master")
+    String master = target.flinkMaster();
+    boolean remote = !target.direct() && master != null && !master.isBlank() && !master.startsWith("[");
+    if (!target.direct() && (target.parallelism() > 1 || remote)) {
+      lines.add("WARNING: this " + target.runner() + " run has "
+          + (target.parallelism() > 1 ? "parallelism " + target.parallelism() : "a cluster master")
           + " and no coordination: limits and budget are per worker (each TaskManager gets max_concurrency and"
           + " the whole budget); set coordination: {backend: redis, url: ...} to share them");
     }
@@ -226,16 +216,18 @@ public final class RunCommand {
     t.start();
   }
 
-  private static Outcome runPipeline(RunKind kind, RunOptions options, MoaaConfig config, RunSpec spec,
-      String flinkMaster, int parallelism, CompletableFuture<Probes> probes, PrintStream out, PrintStream err) {
+  private static Outcome runPipeline(RunKind kind, RunRequest request, PipelineOptions options, RunTarget target,
+      CompletableFuture<Probes> probes, PrintStream out, PrintStream err) {
+    MoaaConfig config = request.config();
+    RunSpec spec = request.spec();
     String name = "moaa " + kind.command();
     String title = "MoAA " + kind.command().toUpperCase(Locale.ROOT);
     Path output = Paths.get(spec.output()).toAbsolutePath();
-    String runner = options.getRunner() == null ? "DirectRunner" : options.getRunner().getSimpleName();
+    String runner = target.runner();
     kind.describe(config, spec, out);
     out.println("  runner " + runner + ", output " + output);
     out.println("  response cache: " + config.cache() + "; " + config.budget());
-    coordinationLines(config, runner, flinkMaster, parallelism).forEach(l -> out.println("  " + l));
+    coordinationLines(config, target).forEach(l -> out.println("  " + l));
     Instant started = Instant.now();
     Pipeline p = Pipeline.create(options);
     kind.build(p, config, spec);
@@ -253,17 +245,17 @@ public final class RunCommand {
       }
     }
     try {
-      prepareOutput(output, options.getOverwrite(), kind.shardDir(), config.hash(), out);
+      prepareOutput(output, request.overwrite(), kind.shardDir(), config.hash(), out);
     } catch (IllegalArgumentException | IllegalStateException e) {
       err.println(name + ": " + e.getMessage());
       return new Outcome(ExitCodes.USAGE, null, null, null);
     }
     PipelineResult result;
     PipelineResult.State state;
-    boolean direct = "DirectRunner".equals(runner);
-    boolean progress = options.getProgressSeconds() > 0 && direct;
+    boolean direct = target.direct();
+    boolean progress = request.progressSeconds() > 0 && direct;
     if (progress) {
-      out.println("  progress every " + options.getProgressSeconds() + " s (--progressSeconds=0 turns it off)");
+      out.println("  progress every " + request.progressSeconds() + " s (--progressSeconds=0 turns it off)");
     }
     ProgressReporter reporter = null;
     RunWarmUp warmUp = null;
@@ -273,12 +265,12 @@ public final class RunCommand {
       result = DirectMonitorPacing.run(p);
       warmUp = RunWarmUp.start(p, kind.shardSchema(), config.models().values(), direct);
       if (progress) {
-        reporter = ProgressReporter.start(result, config.models(), out, options.getProgressSeconds());
+        reporter = ProgressReporter.start(result, config.models(), out, request.progressSeconds());
       }
-      state = JobEnd.await(result, runner);
-      if (state == PipelineResult.State.FAILED && !"DirectRunner".equals(runner)) {
+      state = JobEnd.await(result, direct);
+      if (state == PipelineResult.State.FAILED && !direct) {
         // a detached Flink job reports only its state: its cause is on the JobManager
-        String cause = JobEnd.flinkFailure(flinkMaster, options.getJobName())
+        String cause = JobEnd.flinkFailure(target.flinkMaster(), options.getJobName())
             .orElse("see the JobManager's log or web UI (job " + options.getJobName() + ")");
         err.println(name + ": the pipeline failed: " + cause);
       }

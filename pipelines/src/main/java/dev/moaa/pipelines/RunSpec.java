@@ -6,13 +6,19 @@ import java.util.List;
 
 /** Settings of one run that are not in the config file: inputs, output folder, row layout, shards. */
 public record RunSpec(List<String> inputs, String output, InputFormat format, int shards) {
-  public static RunSpec of(MoaaConfig config, RunOptions options) {
-    InputFormat format = options.getInputFormat() == null
-        ? config.inputFormat() : InputFormat.parse(options.getInputFormat());
-    int shards = options.getShards() == null ? config.shards() : options.getShards();
-    List<String> inputs = Arrays.stream(options.getInput().split(",")).map(String::trim)
+  public RunSpec {
+    inputs = List.copyOf(inputs);
+  }
+
+  /**
+   * The spec of a run reading {@code inputs} (comma-separated globs) into {@code output}; a null
+   * format or shard count takes the config's {@code input.format} or {@code output.shards}.
+   */
+  public static RunSpec of(MoaaConfig config, String inputs, String output, InputFormat format, Integer shards) {
+    List<String> globs = inputs == null ? List.of() : Arrays.stream(inputs.split(",")).map(String::trim)
         .filter(s -> !s.isEmpty()).toList();
-    return new RunSpec(inputs, options.getOutput(), format, shards);
+    return new RunSpec(globs, output, format == null ? config.inputFormat() : format,
+        shards == null ? config.shards() : shards);
   }
 
   /** The output folder with a trailing slash. */

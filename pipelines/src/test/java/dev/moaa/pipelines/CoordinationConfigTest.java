@@ -102,12 +102,12 @@ class CoordinationConfigTest {
   @Test
   void theStartOfARunSaysWhichModeIsInForce_andWarnsOfPerWorkerLimitsOnACluster() {
     MoaaConfig off = parse(MODELS + "cache: {backend: none}\n");
-    List<String> flink = RunCommand.coordinationLines(off, "FlinkRunner", null, 4);
+    List<String> flink = RunCommand.coordinationLines(off, new RunTarget("FlinkRunner", false, null, 4));
     assertTrue(flink.get(0).contains("per JVM"), flink.toString());
     assertTrue(flink.get(1).contains("limits and budget are per worker"), flink.toString());
-    assertTrue(RunCommand.coordinationLines(off, "FlinkRunner", "localhost:8081", 1).size() == 2);
-    assertEquals(1, RunCommand.coordinationLines(off, "DirectRunner", null, 1).size());
-    List<String> on = RunCommand.coordinationLines(parse(MODELS + REDIS_CACHE), "FlinkRunner", "h:8081", 4);
+    assertTrue(RunCommand.coordinationLines(off, new RunTarget("FlinkRunner", false, "localhost:8081", 1)).size() == 2);
+    assertEquals(1, RunCommand.coordinationLines(off, RunTarget.directRunner()).size());
+    List<String> on = RunCommand.coordinationLines(parse(MODELS + REDIS_CACHE), new RunTarget("FlinkRunner", false, "h:8081", 4));
     assertEquals(1, on.size());
     assertTrue(on.get(0).contains("shared by every worker") && on.get(0).contains("'moaa'"), on.get(0));
   }

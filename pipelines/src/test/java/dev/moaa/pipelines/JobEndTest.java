@@ -67,7 +67,7 @@ class JobEndTest {
   void onAClusterRunner_theStateIsPolledUntilItIsTerminal_throughPassingQueryFailures() {
     ScriptedResult r = new ScriptedResult(java.util.Arrays.asList(PipelineResult.State.RUNNING, null,
         PipelineResult.State.RUNNING, null, PipelineResult.State.FAILED));
-    assertEquals(PipelineResult.State.FAILED, JobEnd.await(r, "FlinkRunner", 1));
+    assertEquals(PipelineResult.State.FAILED, JobEnd.await(r, false, 1));
     assertEquals(5, r.queries);
     assertEquals(false, r.waited);
   }
@@ -75,11 +75,11 @@ class JobEndTest {
   @Test
   void aJobManagerThatStopsAnswering_endsTheWait_andTheDirectRunnerWaitsItsOwnWay() {
     ScriptedResult gone = new ScriptedResult(java.util.Arrays.asList(PipelineResult.State.RUNNING, (PipelineResult.State) null));
-    assertThrows(RuntimeException.class, () -> JobEnd.await(gone, "FlinkRunner", 1));
+    assertThrows(RuntimeException.class, () -> JobEnd.await(gone, false, 1));
     assertEquals(1 + JobEnd.MAX_QUERY_FAILURES, gone.queries);
 
     ScriptedResult direct = new ScriptedResult(List.of(PipelineResult.State.RUNNING));
-    assertEquals(PipelineResult.State.DONE, JobEnd.await(direct, "DirectRunner"));
+    assertEquals(PipelineResult.State.DONE, JobEnd.await(direct, true));
     assertEquals(true, direct.waited);
   }
 

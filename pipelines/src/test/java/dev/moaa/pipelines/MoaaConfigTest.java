@@ -82,37 +82,6 @@ class MoaaConfigTest {
   }
 
   @Test
-  void sftCommand_exitsWithTwoAndPrintsTheFieldOnAConfigError(@TempDir Path dir) throws Exception {
-    Path cfg = dir.resolve("c.yaml");
-    Files.writeString(cfg, GOOD.replace("api_key_env: KEY_A, ", "").replace("aggregator: agg", "aggregator: nobody"));
-    Path in = dir.resolve("in.jsonl");
-    Files.writeString(in, "{\"prompt\":\"hi\"}\n");
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code = SftCommand.run(new String[] {"--config=" + cfg, "--input=" + in, "--output=" + dir.resolve("out")},
-        new PrintStream(new ByteArrayOutputStream()), new PrintStream(err, true, StandardCharsets.UTF_8));
-    assertEquals(2, code);
-    String msg = err.toString(StandardCharsets.UTF_8);
-    assertTrue(msg.contains("sft.aggregator") && msg.contains("nobody"), msg);
-    assertFalse(Files.exists(dir.resolve("out")), "nothing is written before the config is valid");
-  }
-
-  @Test
-  void sftCommand_refusesAnInputThatMatchesNothingAndAnOccupiedOutput(@TempDir Path dir) throws Exception {
-    Path cfg = dir.resolve("c.yaml");
-    Files.writeString(cfg, GOOD.replace("api_key_env: KEY_A, ", ""));
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8);
-    PrintStream o = new PrintStream(new ByteArrayOutputStream());
-    assertEquals(2, SftCommand.run(new String[] {"--config=" + cfg, "--input=" + dir + "/none*.jsonl", "--output=" + dir.resolve("o")}, o, e));
-    assertTrue(err.toString(StandardCharsets.UTF_8).contains("matches no file"));
-    Files.writeString(dir.resolve("in.jsonl"), "{\"prompt\":\"hi\"}\n");
-    Files.createDirectories(dir.resolve("o/sft"));
-    assertEquals(2, SftCommand.run(new String[] {"--config=" + cfg, "--input=" + dir.resolve("in.jsonl"), "--output=" + dir.resolve("o")}, o, e));
-    assertTrue(err.toString(StandardCharsets.UTF_8).contains("--overwrite=true"));
-    assertEquals(2, SftCommand.run(new String[] {"--config=" + cfg, "--input=" + dir.resolve("in.jsonl"), "--output=" + dir.resolve("o"), "--unknownFlag=1"}, o, e));
-  }
-
-  @Test
   void cacheBudgetAndRateLimits_areReadValidatedAndReachEveryEndpoint() {
     MoaaConfig c = parse(GOOD.replace("max_concurrency: 8}",
         "max_concurrency: 8, requests_per_minute: 600, tokens_per_minute: 90000, backoff_factor: 0.5}") + """

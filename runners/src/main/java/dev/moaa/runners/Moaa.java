@@ -1,105 +1,80 @@
 package dev.moaa.runners;
 
-import dev.moaa.pipelines.EvalGenCommand;
-import dev.moaa.pipelines.JudgeEvalCommand;
 import dev.moaa.runners.bench.BenchCommand;
+import dev.moaa.runners.cli.Cli;
 import dev.moaa.runners.flink.FlinkClusterCommand;
-import dev.moaa.runners.launch.RunnerDefaults;
 import dev.moaa.runners.loop.LoopCommand;
 import dev.moaa.runners.sim.SimulatedEndpointMain;
-import dev.moaa.runners.training.TrainAfterRun;
 import dev.moaa.runners.training.TrainCommand;
 import java.io.PrintStream;
-import java.util.Arrays;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
 
 /**
- * The {@code moaa} command: one entry point for every subcommand of the bundled jar.
- *
- * <pre>
- * moaa sft --config=FILE --input=GLOB[,GLOB] --output=DIR [--overwrite=true] [Beam flags]
- * moaa dpo --config=FILE --input=GLOB[,GLOB] --output=DIR [--overwrite=true] [Beam flags]
- * moaa judge-eval --config=FILE --input=PAIRS.jsonl --output=DIR
- * moaa eval-gen --config=FILE --model=NAME --bench=alpaca_eval|arena_hard|mt_bench [--output=DIR --limit=N]
- * moaa train --recipe=R.yaml [--stage=sft|dpo --data=GLOB --base-model=PATH --output-dir=DIR --config=FILE …]
- * moaa run --config=FILE [--output=DIR --sft-input=GLOB --dpo-input=GLOB] [Beam flags]
- * moaa quickstart [--output=DIR]
- * moaa simulate [--port=8089 --latency-ms=… --max-in-flight=… …]
- * moaa bench --workload=W1|W2|W3|W4 [--prompts=N --latency-ms=L --latency=fixed|longtail --cap=C …]
- * moaa bench-sft [--prompts=1000 --proposers=4 --latency-ms=500 --cap=32 …]
- * moaa flink-cluster start|stop|status [--dir=moaa-out/flink-cluster --taskmanagers=2 --slots=2]
- * </pre>
+ * The {@code moaa} command: one entry point for every sub-command of the bundled jar. Each
+ * sub-command declares its flags once (picocli); {@code moaa COMMAND --help} is generated from
+ * those declarations, and every usage error is worded and answered (exit code 2) by {@link Cli}.
  */
-public final class Moaa {
-  private Moaa() {}
+@Command(name = "moaa", mixinStandardHelpOptions = true, versionProvider = Moaa.Version.class,
+    description = "MoAA-Beam: Mixture-of-Agents alignment data on Apache Beam.",
+    synopsisSubcommandLabel = "COMMAND",
+    footer = {"%nmoaa COMMAND --help describes a command's flags.",
+        "Exit codes: 0 done; 1 failed; 2 bad flags or configuration; 3 stopped by the budget; 4 finished with failures."})
+public final class Moaa implements Runnable {
+  private final PrintStream out;
+
+  private Moaa(PrintStream out) {
+    this.out = out;
+  }
 
   public static void main(String[] args) {
     int code = run(args, System.out, System.err);
     System.exit(code);
   }
 
+  /** Runs {@code moaa ARGS}: the command's exit code, 2 for a usage error. */
   public static int run(String[] args, PrintStream out, PrintStream err) {
-    if (args.length == 0 || args[0].equals("help") || args[0].equals("--help") || args[0].equals("-h")) {
-      out.println(usage());
-      return args.length == 0 ? 2 : 0;
+    CommandLine cl = commandLine(out, err);
+    if (args.length == 0) {
+      cl.usage(out);
+      return Cli.USAGE;
     }
-    String[] rest = Arrays.copyOfRange(args, 1, args.length);
-    switch (args[0]) {
-      case "sft":
-        return TrainAfterRun.sft(RunnerDefaults.withDirectDefaults(rest), out, err);
-      case "dpo":
-        return TrainAfterRun.dpo(RunnerDefaults.withDirectDefaults(rest), out, err);
-      case "train":
-        return TrainCommand.run(rest, out, err);
-      case "run":
-        return LoopCommand.run(rest, out, err);
-      case "judge-eval":
-        return JudgeEvalCommand.run(RunnerDefaults.withDirectDefaults(rest), out, err);
-      case "eval-gen":
-        return EvalGenCommand.run(rest, out, err);
-      case "simulate":
-        return SimulatedEndpointMain.run(rest, out, err);
-      case "quickstart":
-        return Quickstart.run(rest, out, err);
-      case "bench":
-        return BenchCommand.run(rest, out, err);
-      case "bench-sft":
-        return SftBenchmark.run(rest, out, err);
-      case "flink-cluster":
-        return FlinkClusterCommand.run(rest, out, err);
-      default:
-        err.println("moaa: unknown command '" + args[0] + "'\n" + usage());
-        return 2;
-    }
+    return cl.execute(args);
   }
 
-  static String usage() {
-    return String.join("\n",
-        "MoAA-Beam: Mixture-of-Agents alignment data on Apache Beam",
-        "",
-        "usage: moaa COMMAND [flags]",
-        "  sft         --config=FILE --input=GLOB[,GLOB] --output=DIR [--overwrite=true] [Beam flags]",
-        "              synthesize SFT data: proposers answer, the aggregator writes one answer per turn",
-        "  dpo         --config=FILE --input=GLOB[,GLOB] --output=DIR [--overwrite=true] [Beam flags]",
-        "              preference data: K answers from the policy, judged pairwise in both orders",
-        "  judge-eval  --config=FILE --input=PAIRS.jsonl --output=DIR  accuracy, consistency and agreement",
-        "              of the configured judge on labelled pairs (RewardBench layout)",
-        "  eval-gen    --config=FILE --model=NAME --bench=alpaca_eval|arena_hard|mt_bench [--output=DIR",
-        "              --limit=N --generator-name=ID --questions=FILE]  answer a benchmark's prompts with a",
-        "              configured model, written in the harness's own format (AlpacaEval, Arena-Hard, MT-Bench)",
-        "  train       --recipe=R.yaml [--stage=sft|dpo --data=GLOB --base-model=PATH --output-dir=DIR",
-        "              --set=key=value --config=FILE --launcher=local|command --processes=N]  run the trainer",
-        "              (sft and dpo also train when done if the config's train.after names them)",
-        "  run         --config=FILE [--output=DIR --sft-input=GLOB --dpo-input=GLOB] [Beam flags]  the whole",
-        "              loop: SFT data, SFT training, serve the SFT model, DPO data, DPO training; resumes",
-        "  quickstart  [--output=DIR]  the SFT pipeline on a bundled sample against the simulated endpoint",
-        "  simulate    [--port=8089 --latency-ms=200 --max-in-flight=32 ...]  a SIMULATED OpenAI-compatible",
-        "              endpoint for tests and demos (no real model behind it)",
-        "  bench       --workload=W1|W2|W3|W4 [--prompts=N --latency-ms=L --latency=fixed|longtail --cap=C",
-        "              --allowed=A --fault-rate=F --output=DIR] [Beam flags]  the benchmark suite:",
-        "              wall time against the endpoint bound, calls per model, CPU and peak memory",
-        "  bench-sft   [--prompts=1000 --proposers=4 --latency-ms=500 --cap=32]  the first SFT benchmark",
-        "  flink-cluster start|stop|status [--dir=moaa-out/flink-cluster --taskmanagers=2 --slots=2]",
-        "              a local Flink 1.19 session cluster on 127.0.0.1; submit with --flinkMaster=127.0.0.1:PORT",
-        "  help        this text");
+  /** The command line with every sub-command, configured by {@link Cli}. */
+  static CommandLine commandLine(PrintStream out, PrintStream err) {
+    CommandLine cl = new CommandLine(new Moaa(out));
+    cl.addSubcommand("sft", new PipelineCommands.Sft(out, err));
+    cl.addSubcommand("dpo", new PipelineCommands.Dpo(out, err));
+    cl.addSubcommand("judge-eval", new PipelineCommands.JudgeEval(out, err));
+    cl.addSubcommand("eval-gen", new PipelineCommands.EvalGen(out, err));
+    cl.addSubcommand("train", new TrainCommand(out, err));
+    cl.addSubcommand("run", new LoopCommand.Run(out, err));
+    cl.addSubcommand("quickstart", new Quickstart(out, err));
+    cl.addSubcommand("simulate", new SimulatedEndpointMain(out, err));
+    cl.addSubcommand("bench", new BenchCommand(out, err));
+    cl.addSubcommand("bench-sft", new SftBenchmark(out, err));
+    cl.addSubcommand("flink-cluster", FlinkClusterCommand.commandLine(out, err));
+    cl.addSubcommand("help", new CommandLine.HelpCommand());
+    Cli.configure(cl, out, err);
+    return cl;
+  }
+
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public void run() {
+    // "moaa" with only top-level flags: what there is to run
+    spec.commandLine().usage(out);
+  }
+
+  /** The version of the bundled jar, from its manifest. */
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      String v = Moaa.class.getPackage().getImplementationVersion();
+      return new String[] {"moaa " + (v == null ? "(development build)" : v)};
+    }
   }
 }

@@ -1,7 +1,12 @@
 package dev.moaa.runners;
 
-import dev.moaa.pipelines.SftCommand;
-import dev.moaa.runners.launch.RunnerDefaults;
+import dev.moaa.pipelines.MoaaConfig;
+import dev.moaa.pipelines.RunCommand;
+import dev.moaa.pipelines.RunRequest;
+import dev.moaa.pipelines.RunSpec;
+import dev.moaa.pipelines.SftPipeline;
+import dev.moaa.runners.cli.Cli;
+import dev.moaa.runners.launch.Launch;
 import dev.moaa.runners.sim.SimulatedEndpoint;
 import java.io.IOException;
 import java.io.InputStream;
@@ -9,29 +14,41 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * {@code moaa quickstart}: the SFT pipeline on a small bundled corpus (single- and multi-turn, four
  * row formats, three MT-Bench questions) against the simulated endpoint, on the DirectRunner.
  */
-final class Quickstart {
+@Command(name = "quickstart", mixinStandardHelpOptions = true,
+    description = {"The SFT pipeline on a small bundled corpus against the SIMULATED endpoint, on the DirectRunner.",
+        "Writes shards, dead letters, manifest, dataset card and report to the output folder."})
+final class Quickstart implements Callable<Integer> {
   private static final List<String> SAMPLES = List.of("chat.jsonl", "mt_bench_sample.jsonl");
 
-  private Quickstart() {}
+  @Option(names = "--output", paramLabel = "DIR", defaultValue = "moaa-out/quickstart",
+      description = "Where the sample, its config and the results go (default: ${DEFAULT-VALUE}).")
+  Path output;
 
+  private final PrintStream out;
+  private final PrintStream err;
+
+  Quickstart(PrintStream out, PrintStream err) {
+    this.out = out;
+    this.err = err;
+  }
+
+  /** {@code moaa quickstart ARGS}: the exit code. */
   static int run(String[] args, PrintStream out, PrintStream err) {
-    Path output = Paths.get("moaa-out", "quickstart");
-    for (String a : args) {
-      if (a.startsWith("--output=")) {
-        output = Paths.get(a.substring("--output=".length()));
-      } else {
-        err.println("moaa quickstart: unknown flag " + a + " (only --output=DIR)");
-        return 2;
-      }
-    }
+    return Cli.execute(new Quickstart(out, err), args, out, err);
+  }
+
+  @Override
+  public Integer call() {
     try (SimulatedEndpoint sim = SimulatedEndpoint.start(SimulatedEndpoint.Settings.defaults()
         .withLatencyMs(150).withLatencyJitterMs(100).withMaxInFlightPerModel(16))) {
       out.println("Started the SIMULATED endpoint (deterministic fake answers, no real model) at " + sim.baseUrl());
@@ -45,11 +62,12 @@ final class Quickstart {
       Path config = output.resolve("quickstart-config.yaml");
       Files.writeString(config, config(sim.baseUrl()), StandardCharsets.UTF_8);
       out.println("Sample corpus: " + input.toAbsolutePath() + "   config: " + config.toAbsolutePath());
-      String[] sftArgs = RunnerDefaults.withDirectDefaults(new String[] {
-          "--config=" + config, "--input=" + input + "/*.jsonl", "--output=" + output, "--overwrite=true",
-          // The sample takes seconds: a short interval, so a new user sees the progress line.
-          "--progressSeconds=2"});
-      int code = SftCommand.run(sftArgs, out, err);
+      MoaaConfig c = MoaaConfig.load(config);
+      // The sample takes seconds: a short interval, so a new user sees the progress line.
+      RunRequest request = RunRequest.of(c, RunSpec.of(c, input + "/*.jsonl", output.toString(), null, null))
+          .withOverwrite(true).withProgressSeconds(2);
+      RunCommand.Outcome o = Launch.run(SftPipeline.KIND, request, Launch.directOptions(c), out, err);
+      int code = o.exitCode();
       if (code == 0) {
         out.println();
         out.println("Done. Read the SFT shards with pyarrow (./run-tests puts it in .venv), for example:");

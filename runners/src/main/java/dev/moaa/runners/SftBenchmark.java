@@ -1,7 +1,10 @@
 package dev.moaa.runners;
 
-import dev.moaa.pipelines.SftCommand;
-import dev.moaa.runners.launch.RunnerDefaults;
+import dev.moaa.pipelines.MoaaConfig;
+import dev.moaa.pipelines.RunRequest;
+import dev.moaa.pipelines.RunSpec;
+import dev.moaa.pipelines.SftPipeline;
+import dev.moaa.runners.launch.Launch;
 import dev.moaa.runners.sim.SimulatedEndpoint;
 import java.io.BufferedWriter;
 import java.io.IOException;
@@ -9,12 +12,16 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
+import java.util.concurrent.Callable;
+import org.apache.beam.sdk.options.PipelineOptions;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Unmatched;
 
 /**
  * {@code moaa bench-sft}: N single-turn prompts through P proposers and one aggregator, every model
@@ -24,29 +31,54 @@ import java.util.Map;
  * max_concurrency} A instead of C, to measure how the adaptive gate finds a cap the config does not
  * know. A benchmark, not a test: figures go to docs/benchmarks.md.
  */
-final class SftBenchmark {
-  private SftBenchmark() {}
+@Command(name = "bench-sft", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"The first SFT benchmark: wall time of N prompts against the bound N*L/C.",
+        "N prompts go through P proposers and one aggregator on the simulated endpoint (latency L, at most C calls",
+        "in flight per model)."},
+    footer = "%nBeam's own flags (--runner, ...) pass through to Beam.")
+final class SftBenchmark implements Callable<Integer> {
+  @Spec CommandSpec spec;
 
-  static int run(String[] args, PrintStream out, PrintStream err) {
-    Map<String, String> f = new HashMap<>(Map.of("prompts", "1000", "proposers", "4", "latency-ms", "500",
-        "cap", "32", "layers", "1", "output", "moaa-out/bench-sft", "allowed", ""));
-    List<String> extra = new ArrayList<>();
-    for (String a : args) {
-      int eq = a.indexOf('=');
-      String k = a.startsWith("--") && eq > 2 ? a.substring(2, eq) : null;
-      if (k != null && f.containsKey(k)) {
-        f.put(k, a.substring(eq + 1));
-      } else {
-        extra.add(a); // Beam flags pass through
-      }
-    }
-    int n = Integer.parseInt(f.get("prompts"));
-    int proposers = Integer.parseInt(f.get("proposers"));
-    int latency = Integer.parseInt(f.get("latency-ms"));
-    int cap = Integer.parseInt(f.get("cap"));
-    int layers = Integer.parseInt(f.get("layers"));
-    int allowed = f.get("allowed").isEmpty() ? cap : Integer.parseInt(f.get("allowed"));
-    Path output = Paths.get(f.get("output"));
+  @Option(names = "--prompts", paramLabel = "N", defaultValue = "1000", description = "Prompts (default: ${DEFAULT-VALUE}).")
+  int n;
+
+  @Option(names = "--proposers", paramLabel = "P", defaultValue = "4", description = "Proposer models (default: ${DEFAULT-VALUE}).")
+  int proposers;
+
+  @Option(names = "--latency-ms", paramLabel = "L", defaultValue = "500",
+      description = "Latency of every simulated call (default: ${DEFAULT-VALUE}).")
+  int latency;
+
+  @Option(names = "--cap", paramLabel = "C", defaultValue = "32",
+      description = "Calls in flight per model before the simulator answers 429 (default: ${DEFAULT-VALUE}).")
+  int cap;
+
+  @Option(names = "--layers", paramLabel = "N", defaultValue = "1", description = "Proposer layers (default: ${DEFAULT-VALUE}).")
+  int layers;
+
+  @Option(names = "--allowed", paramLabel = "A",
+      description = "max_concurrency of the config (default: the cap), to measure how the adaptive limit finds the cap.")
+  Integer allowedFlag;
+
+  @Option(names = "--output", paramLabel = "DIR", defaultValue = "moaa-out/bench-sft",
+      description = "Work folder (default: ${DEFAULT-VALUE}).")
+  Path output;
+
+  @Unmatched List<String> extra = new ArrayList<>();
+
+  private final PrintStream out;
+  private final PrintStream err;
+
+  SftBenchmark(PrintStream out, PrintStream err) {
+    this.out = out;
+    this.err = err;
+  }
+
+  @Override
+  public Integer call() {
+    int allowed = allowedFlag == null ? cap : allowedFlag;
+    // Beam's flags are checked before the simulator starts or a file is written
+    PipelineOptions options = PipelineCommands.beamOptions(spec, extra);
     try (SimulatedEndpoint sim = SimulatedEndpoint.start(SimulatedEndpoint.Settings.defaults()
         .withLatencyMs(latency).withMaxInFlightPerModel(cap).withRetryAfterMs(20)
         .withRequestLogLimit(Math.max(1, n * (proposers * layers + 1) + 1000)))) {
@@ -73,11 +105,12 @@ final class SftBenchmark {
           + "cache: {backend: none}\n";
       Path config = output.resolve("bench-config.yaml");
       Files.writeString(config, yaml, StandardCharsets.UTF_8);
-      List<String> sftArgs = new ArrayList<>(List.of("--config=" + config, "--input=" + input + "/prompts.jsonl",
-          "--output=" + output, "--overwrite=true"));
-      sftArgs.addAll(extra);
+      MoaaConfig c = MoaaConfig.load(config);
+      PipelineCommands.withDefaults(options, extra, c);
+      RunRequest request = RunRequest.of(c, RunSpec.of(c, input + "/prompts.jsonl", output.toString(), null, null))
+          .withOverwrite(true);
       long t0 = System.nanoTime();
-      int code = SftCommand.run(RunnerDefaults.withDirectDefaults(sftArgs.toArray(String[]::new)), out, err);
+      int code = Launch.run(SftPipeline.KIND, request, options, out, err).exitCode();
       double wall = (System.nanoTime() - t0) / 1e9;
       double ideal = (double) n * layers * latency / 1000.0 / cap;
       double chain = (layers + 1) * latency / 1000.0;

@@ -170,7 +170,7 @@ class TrainingLaunchTest {
       assertEquals(0, p.exitValue(), printed);
       assertTrue(keyed.requests().stream().allMatch(r -> r.authorized()), "the endpoints got the key");
       assertEquals(key, Files.readString(seen), "the trainer inherited the key");
-      assertTrue(printed.contains("[train sft] the trainer has the key ***"), printed);
+      assertTrue(printed.contains("[train sft] the trainer has the key [REDACTED]"), printed);
       assertTrue(printed.contains("moaa: train sft: " + trainer + " sft " + out.resolve("model")
           + " '--token=$MOAA_TEST_KEY'"), "nothing is expanded in the command line: " + printed);
     }

@@ -4,9 +4,14 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.moaa.pipelines.DpoCommand;
+import dev.moaa.pipelines.DpoPipeline;
+import dev.moaa.pipelines.MoaaConfig;
 import dev.moaa.pipelines.RunCommand;
-import dev.moaa.pipelines.SftCommand;
+import dev.moaa.pipelines.RunRequest;
+import dev.moaa.pipelines.SftPipeline;
+import dev.moaa.runners.cli.Cli;
+import dev.moaa.runners.cli.RunFlags;
+import dev.moaa.runners.launch.Launch;
 import dev.moaa.runners.launch.LocalRedis;
 import dev.moaa.runners.launch.RunnerDefaults;
 import dev.moaa.runners.sim.LatencyShape;
@@ -23,6 +28,14 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.Callable;
+import org.apache.beam.sdk.options.PipelineOptions;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Unmatched;
 
 /**
  * {@code moaa bench --workload=W1|W2|W3|W4 …}: the benchmark suite. Starts the simulated
@@ -36,28 +49,94 @@ import java.util.Map;
  *
  * <p>A benchmark, not a test: it asserts nothing about time; figures go to docs/benchmarks.md.
  */
-public final class BenchCommand {
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"The benchmark suite: one workload against the simulated endpoint.",
+        "Prints and writes to OUTPUT/bench.json the wall time against the endpoint bound, calls per model, CPU and",
+        "peak memory.",
+        "  W1  2,000 single-turn prompts, 4 proposers + aggregator, L=500 ms, C=32",
+        "  W2  as W1 with 2 layers and 30% two-turn conversations",
+        "  W3  DPO: 500 prompts, K=5, all pairs, moa judge (3 judges + lead), L=300 ms, C=64",
+        "  W4  overhead: W1's topology at L=0, no endpoint cap (config allows 32 per model), against a",
+        "      plain load generator on the same simulator"},
+    footer = "%nBeam's own flags (--runner, ...) and the pipeline's (--preflight, ...) pass through to the run.")
+public final class BenchCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
 
-  static final String USAGE = String.join("\n",
-      "usage: moaa bench --workload=W1|W2|W3|W4 [--prompts=N] [--latency-ms=L] [--latency=fixed|longtail]",
-      "                  [--cap=C] [--allowed=A] [--jvms=N] [--fault-rate=F] [--output=DIR]",
-      "                  [--duration-s=10 --workers=32 (W4's load generator)] [Beam flags]",
-      "  W1  2,000 single-turn prompts, 4 proposers + aggregator, L=500 ms, C=32",
-      "  W2  as W1 with 2 layers and 30% two-turn conversations",
-      "  W3  DPO: 500 prompts, K=5, all pairs, moa judge (3 judges + lead), L=300 ms, C=64",
-      "  W4  overhead: W1's topology at L=0, no endpoint cap (config allows 32 per model), against a",
-      "      plain load generator on the same simulator",
-      "  --cap: the endpoint's in-flight cap per model (429 beyond; 0 = none); --allowed: the config's",
-      "  max_concurrency per model (default: the cap), applied in each of --jvms JVMs (the TaskManagers",
-      "  of a cluster: give --allowed=cap/N --jvms=N); --fault-rate: share of attempts answered 5xx",
-      "  --queue-slots=S: the simulator queues beyond S requests per model instead of answering 429",
-      "  --process=./moaa|java: run the pipeline as a child process started by that launcher (java: java -jar",
-      "  on this jar) and time the whole process, start to exit; --repeat=N such runs, medians reported",
-      "  --adaptive=latency|aimd|fixed: the config's adaptive limit (fixed: max_concurrency as given)",
-      "  --initial-concurrency=N|default: where the adaptive limit starts; without it, at --allowed when the",
-      "  endpoint takes exactly that many (its limit is known: no slow start), else the config's default",
-      "  --coordination=redis: a redis-server for this run, limits shared by every worker (--allowed is then",
-      "  the cluster's limit, not each JVM's)");
+  @Option(names = "--workload", paramLabel = "W1|W2|W3|W4", defaultValue = "W1", description = "The workload (default: ${DEFAULT-VALUE}).")
+  String workload;
+
+  @Option(names = "--prompts", paramLabel = "N", description = "Prompts (default: the workload's).")
+  Integer prompts;
+
+  @Option(names = "--latency-ms", paramLabel = "L", description = "The simulated latency (default: the workload's).")
+  Integer latencyMs;
+
+  @Option(names = "--latency", paramLabel = "fixed|longtail", defaultValue = "fixed",
+      description = "The latency's shape (default: ${DEFAULT-VALUE}).")
+  String latency;
+
+  @Option(names = "--cap", paramLabel = "C", description = "The endpoint's in-flight cap per model, 429 beyond; 0 = none"
+      + " (default: the workload's).")
+  Integer cap;
+
+  @Option(names = "--allowed", paramLabel = "A", description = "The config's max_concurrency per model, applied in each of"
+      + " --jvms JVMs (default: the cap).")
+  Integer allowed;
+
+  @Option(names = "--fault-rate", paramLabel = "F", defaultValue = "0", description = "Share of attempts answered 5xx"
+      + " (default: ${DEFAULT-VALUE}).")
+  double faultRate;
+
+  @Option(names = "--output", paramLabel = "DIR", description = "Work folder (default: moaa-out/bench/WORKLOAD).")
+  Path output;
+
+  @Option(names = "--duration-s", paramLabel = "S", defaultValue = "10", description = "W4's load generator: seconds"
+      + " (default: ${DEFAULT-VALUE}).")
+  double durationS;
+
+  @Option(names = "--workers", paramLabel = "N", defaultValue = "32", description = "W4's load generator: workers"
+      + " (default: ${DEFAULT-VALUE}).")
+  int workers;
+
+  @Option(names = "--jvms", paramLabel = "N", defaultValue = "1", description = "JVMs the run's limits apply in (the"
+      + " TaskManagers of a cluster: give --allowed=cap/N --jvms=N) (default: ${DEFAULT-VALUE}).")
+  int jvms;
+
+  @Option(names = "--queue-slots", paramLabel = "S", defaultValue = "0", description = "The simulator queues beyond S"
+      + " requests per model instead of answering 429 (default: ${DEFAULT-VALUE}).")
+  int queueSlots;
+
+  @Option(names = "--adaptive", paramLabel = "latency|aimd|fixed", defaultValue = "",
+      description = "The config's adaptive limit (fixed: max_concurrency as given).")
+  String adaptive;
+
+  @Option(names = "--coordination", paramLabel = "redis|none", defaultValue = "none",
+      description = "Limits shared through a local redis-server (default: ${DEFAULT-VALUE}).")
+  String coordination;
+
+  @Option(names = "--process", paramLabel = "./moaa|java|PATH", defaultValue = "",
+      description = "Run the pipeline as a child process started by that launcher (java: java -jar on this jar) and"
+          + " time the whole process, start to exit.")
+  String process;
+
+  @Option(names = "--repeat", paramLabel = "N", defaultValue = "1", description = "With --process: runs, medians reported"
+      + " (default: ${DEFAULT-VALUE}).")
+  int repeat;
+
+  @Option(names = "--initial-concurrency", paramLabel = "N|default",
+      description = "Where the adaptive limit starts; without it, at --allowed when the endpoint takes exactly that"
+          + " many (no slow start), else the config's default.")
+  String initialConcurrency;
+
+  @Unmatched List<String> passThrough = new ArrayList<>();
+
+  private final PrintStream out;
+  private final PrintStream err;
+
+  public BenchCommand(PrintStream out, PrintStream err) {
+    this.out = out;
+    this.err = err;
+  }
 
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -66,33 +145,38 @@ public final class BenchCommand {
       double faultRate, Path output, double durationS, int workers, List<String> beamArgs, int jvms,
       int queueSlots, String adaptive, boolean coordination, String process, int repeat, int initialConcurrency) {
 
+    /** The options of {@code moaa bench ARGS}, checked. */
     static Options parse(String[] args) {
-      Map<String, String> f = new LinkedHashMap<>();
-      List<String> beam = new ArrayList<>();
-      List<String> known = List.of("workload", "prompts", "latency-ms", "latency", "cap", "allowed", "fault-rate",
-          "output", "duration-s", "workers", "jvms", "queue-slots", "adaptive", "coordination", "process", "repeat",
-          "initial-concurrency");
-      for (String a : args) {
-        int eq = a.indexOf('=');
-        String k = a.startsWith("--") && eq > 2 ? a.substring(2, eq) : null;
-        if (k != null && known.contains(k)) {
-          f.put(k, a.substring(eq + 1).trim());
-        } else {
-          beam.add(a);
+      BenchCommand command = new BenchCommand(null, null);
+      try {
+        new picocli.CommandLine(command).parseArgs(args);
+      } catch (ParameterException e) {
+        throw new IllegalArgumentException(Cli.message(e), e);
+      }
+      return command.options();
+    }
+
+    static Options of(BenchCommand f) {
+      Workload w = Workload.parse(f.workload);
+      int cap = f.cap == null ? w.defaultCap() : f.cap;
+      int allowed = f.allowed == null ? (cap > 0 ? cap : Workload.W4_ALLOWED) : f.allowed;
+      int initial;
+      if (f.initialConcurrency == null) {
+        initial = 0;
+      } else if (f.initialConcurrency.equals("default")) {
+        initial = SLOW_START;
+      } else {
+        try {
+          initial = Integer.parseInt(f.initialConcurrency.trim());
+        } catch (NumberFormatException e) {
+          throw new IllegalArgumentException("--initial-concurrency needs a whole number, got '" + f.initialConcurrency + "'");
         }
       }
-      Workload w = Workload.parse(f.getOrDefault("workload", "W1"));
-      int cap = intFlag(f, "cap", w.defaultCap());
-      int allowed = intFlag(f, "allowed", cap > 0 ? cap : Workload.W4_ALLOWED);
-      Options o = new Options(w, intFlag(f, "prompts", w.defaultPrompts()), intFlag(f, "latency-ms", w.defaultLatencyMs()),
-          LatencyShape.parse(f.getOrDefault("latency", "fixed")), cap, allowed,
-          Double.parseDouble(f.getOrDefault("fault-rate", "0")),
-          Paths.get(f.getOrDefault("output", "moaa-out/bench/" + w.name().toLowerCase(Locale.ROOT))),
-          Double.parseDouble(f.getOrDefault("duration-s", "10")), intFlag(f, "workers", 32), List.copyOf(beam),
-          intFlag(f, "jvms", 1), intFlag(f, "queue-slots", 0), f.getOrDefault("adaptive", ""),
-          parseCoordination(f.getOrDefault("coordination", "none")), f.getOrDefault("process", ""),
-          intFlag(f, "repeat", 1),
-          "default".equals(f.get("initial-concurrency")) ? SLOW_START : intFlag(f, "initial-concurrency", 0));
+      Options o = new Options(w, f.prompts == null ? w.defaultPrompts() : f.prompts,
+          f.latencyMs == null ? w.defaultLatencyMs() : f.latencyMs, LatencyShape.parse(f.latency), cap, allowed,
+          f.faultRate, f.output == null ? Paths.get("moaa-out/bench/" + w.name().toLowerCase(Locale.ROOT)) : f.output,
+          f.durationS, f.workers, List.copyOf(f.passThrough), f.jvms, f.queueSlots, f.adaptive,
+          parseCoordination(f.coordination), f.process, f.repeat, initial);
       if (o.initialConcurrency < SLOW_START || o.initialConcurrency > o.allowed) {
         throw new IllegalArgumentException("--initial-concurrency is between 1 and --allowed, or 'default'");
       }
@@ -124,18 +208,6 @@ public final class BenchCommand {
       };
     }
 
-    private static int intFlag(Map<String, String> f, String name, int dflt) {
-      String v = f.get(name);
-      if (v == null) {
-        return dflt;
-      }
-      try {
-        return Integer.parseInt(v);
-      } catch (NumberFormatException e) {
-        throw new IllegalArgumentException("--" + name + " needs a whole number, got '" + v + "'");
-      }
-    }
-
     /**
      * The cap the bound divides by: the endpoint's, or the config's own limit (applied in each of
      * {@code jvms} JVMs: the TaskManagers of a cluster) when that is lower or the endpoint has none.
@@ -147,23 +219,39 @@ public final class BenchCommand {
     }
   }
 
-  private BenchCommand() {}
-
+  /** {@code moaa bench ARGS}: the exit code. */
   public static int run(String[] args, PrintStream out, PrintStream err) {
-    if (List.of(args).contains("--help")) {
-      out.println(USAGE);
-      return 0;
-    }
+    return Cli.execute(new BenchCommand(out, err), args, out, err);
+  }
+
+  /** The parsed flags, checked. */
+  Options options() {
+    return Options.of(this);
+  }
+
+  @Override
+  public Integer call() {
     Options options;
     try {
-      options = Options.parse(args);
+      options = options();
     } catch (IllegalArgumentException e) {
-      err.println("moaa bench: " + e.getMessage());
-      err.println(USAGE);
-      return 2;
+      throw new ParameterException(spec.commandLine(), e.getMessage());
+    }
+    Cli.checkPassThrough(spec, options.beamArgs());
+    // the flags passed through are checked before the simulator starts or a file is written
+    List<String> beam;
+    try {
+      beam = RunFlags.split(options.beamArgs()).rest();
+    } catch (IllegalArgumentException e) {
+      throw new ParameterException(spec.commandLine(), e.getMessage());
     }
     try {
-      ObjectNode report = run(options, out, err);
+      RunnerDefaults.parse(beam);
+    } catch (IllegalArgumentException e) {
+      throw Cli.beamRefused(spec, beam, e);
+    }
+    try {
+      ObjectNode report = run(options, spec, out, err);
       return report.path("exit_code").asInt(1);
     } catch (IOException e) {
       err.println("moaa bench: " + e.getMessage());
@@ -176,7 +264,8 @@ public final class BenchCommand {
   }
 
   /** Runs one workload, prints the figures and returns what it wrote to {@code bench.json}. */
-  static ObjectNode run(Options o, PrintStream out, PrintStream err) throws IOException, InterruptedException {
+  static ObjectNode run(Options o, CommandSpec spec, PrintStream out, PrintStream err)
+      throws IOException, InterruptedException {
     Workload w = o.workload();
     WorkloadPlan plan = w.dpo()
         ? WorkloadPlan.dpo(o.prompts(), Workload.DPO_K, Workload.DPO_JUDGES)
@@ -196,23 +285,38 @@ public final class BenchCommand {
           : "coordination: {backend: redis, url: " + redis.url() + ", key: bench-" + System.nanoTime() + "}\n";
       Files.writeString(config, (w.dpo() ? dpoConfig(o, sim.baseUrl()) : sftConfig(o, sim.baseUrl())) + coordination,
           StandardCharsets.UTF_8);
-      List<String> runArgs = new ArrayList<>(List.of("--config=" + config, "--input=" + input,
-          "--output=" + output.resolve("run"), "--overwrite=true"));
-      runArgs.addAll(o.beamArgs());
-      if (o.beamArgs().stream().noneMatch(a -> a.startsWith("--preflight"))) {
-        // the figures count the workload's calls; --preflight=true measures the probes too
-        runArgs.add("--preflight=false");
-      }
+      // the figures count the workload's calls; --preflight=true measures the probes too
+      boolean preflight = RunnerDefaults.given(o.beamArgs()).contains("preflight");
       if (!o.process().isEmpty()) {
+        // the run as a user types it: the child process's own command line
+        List<String> runArgs = new ArrayList<>(List.of("--config=" + config, "--input=" + input,
+            "--output=" + output.resolve("run"), "--overwrite=true"));
+        runArgs.addAll(o.beamArgs());
+        if (!preflight) {
+          runArgs.add("--preflight=false");
+        }
         return processRuns(o, plan, sim, runArgs, output, out);
       }
-      String[] withDefaults = RunnerDefaults.withDirectDefaults(runArgs.toArray(String[]::new));
+      MoaaConfig c = MoaaConfig.load(config);
+      // the pipeline's own flags among those passed through, read by the same declarations as moaa sft's
+      RunFlags.Split split = RunFlags.split(o.beamArgs());
+      RunFlags flags = split.flags();
+      List<String> beam = split.rest();
+      PipelineOptions options;
+      try {
+        options = RunnerDefaults.options(beam, c);
+      } catch (IllegalArgumentException e) {
+        if (spec == null) {
+          throw e;
+        }
+        throw Cli.beamRefused(spec, beam, e);
+      }
+      RunRequest request = flags.request(c, input.toString(), output.resolve("run").toString(), true)
+          .withPreflight(preflight && flags.preflight());
 
       ProcessProbe probe = ProcessProbe.start();
       long t0 = System.nanoTime();
-      RunCommand.Outcome outcome = w.dpo()
-          ? DpoCommand.execute(withDefaults, out, err)
-          : SftCommand.execute(withDefaults, out, err);
+      RunCommand.Outcome outcome = Launch.run(w.dpo() ? DpoPipeline.KIND : SftPipeline.KIND, request, options, out, err);
       double wall = (System.nanoTime() - t0) / 1e9;
       ProcessProbe.Usage usage = probe.stop();
 

@@ -1,7 +1,11 @@
 package dev.moaa.runners.flink;
 
 import dev.moaa.pipelines.RunCommand;
-import dev.moaa.pipelines.SftCommand;
+import dev.moaa.pipelines.MoaaConfig;
+import dev.moaa.pipelines.RunRequest;
+import dev.moaa.pipelines.RunSpec;
+import dev.moaa.pipelines.SftPipeline;
+import dev.moaa.runners.launch.Launch;
 import dev.moaa.runners.bench.BenchPrompts;
 import dev.moaa.runners.launch.RunnerDefaults;
 import dev.moaa.runners.sim.SimulatedEndpoint;
@@ -12,6 +16,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
+import org.apache.beam.runners.flink.FlinkPipelineOptions;
+import org.apache.beam.runners.flink.FlinkRunner;
+import org.apache.beam.sdk.options.PipelineOptionsFactory;
 
 /**
  * The first job of a freshly started local cluster, run by {@code moaa flink-cluster start} so that
@@ -58,10 +66,17 @@ final class ClusterWarmUp {
       Files.writeString(input, lines.toString(), StandardCharsets.UTF_8);
       Path config = work.resolve("warm-up.yaml");
       Files.writeString(config, config(sim.baseUrl()), StandardCharsets.UTF_8);
-      String[] args = RunnerDefaults.withDirectDefaults(new String[] {"--config=" + config, "--input=" + input,
-          "--output=" + work.resolve("run"), "--overwrite=true", "--progressSeconds=0", "--runner=FlinkRunner",
-          "--flinkMaster=" + restAddress, "--parallelism=" + parallelism, "--jobName=moaa-cluster-warm-up"});
-      RunCommand.Outcome outcome = SftCommand.execute(args, out, out);
+      MoaaConfig c = MoaaConfig.load(config);
+      FlinkPipelineOptions options = PipelineOptionsFactory.create().as(FlinkPipelineOptions.class);
+      options.setRunner(FlinkRunner.class);
+      options.setFlinkMaster(restAddress);
+      options.setParallelism(parallelism);
+      options.setJobName("moaa-cluster-warm-up");
+      RunnerDefaults.apply(options, Set.of("runner", "flinkMaster", "parallelism", "jobName"),
+          RunnerDefaults.totalConcurrency(c));
+      RunRequest request = RunRequest.of(c, RunSpec.of(c, input.toString(), work.resolve("run").toString(), null, null))
+          .withOverwrite(true).withProgressSeconds(0);
+      RunCommand.Outcome outcome = Launch.run(SftPipeline.KIND, request, options, out, out);
       code = outcome.exitCode();
     } catch (RuntimeException e) {
       code = 1;

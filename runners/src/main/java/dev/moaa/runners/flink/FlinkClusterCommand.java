@@ -2,11 +2,18 @@ package dev.moaa.runners.flink;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.moaa.runners.launch.JobJar;
+import dev.moaa.runners.cli.Cli;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.util.LinkedHashMap;
-import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code moaa flink-cluster start|stop|status}: a local Flink 1.19 session cluster (see {@link
@@ -26,75 +33,137 @@ import java.util.Map;
  *
  * <p>Exit codes: 0 done, 1 the cluster could not start (or, for status, is not running), 2 bad flags.
  */
-public final class FlinkClusterCommand {
+@Command(name = "flink-cluster", mixinStandardHelpOptions = true,
+    description = {"A local Flink 1.19 session cluster on 127.0.0.1.",
+        "1 JobManager and N TaskManagers, each its own JVM, started from the jars `mvn install` copies to " + LocalFlinkCluster.LIB_IN_REPO + " (or --lib / $"
+            + LocalFlinkCluster.LIB_ENV + ").",
+        "Configuration, logs and pid files live in --dir. The TaskManagers inherit this shell's environment:",
+        "export the API keys the config names before `start`."},
+    synopsisSubcommandLabel = "start|stop|status",
+    footer = "%nExit codes: 0 done, 1 the cluster could not start (or, for status, is not running), 2 bad flags.")
+public final class FlinkClusterCommand implements Runnable {
   public static final String DEFAULT_DIR = "moaa-out/flink-cluster";
 
-  static final String USAGE = String.join("\n",
-      "usage: moaa flink-cluster start  [--dir=" + DEFAULT_DIR + "] [--taskmanagers=2] [--slots=2] [--lib=DIR]",
-      "                                 [--job-jar=PATH|none] [--warm-up=false]",
-      "       moaa flink-cluster stop   [--dir=" + DEFAULT_DIR + "]",
-      "       moaa flink-cluster status [--dir=" + DEFAULT_DIR + "]",
-      "A local Flink 1.19 session cluster on 127.0.0.1 (1 JobManager, N TaskManagers, each its own JVM),",
-      "started from the jars `mvn install` copies to " + LocalFlinkCluster.LIB_IN_REPO + " (or --lib / $"
-          + LocalFlinkCluster.LIB_ENV + ").",
-      "Configuration, logs and pid files live in --dir. The TaskManagers inherit this shell's environment:",
-      "export the API keys the config names before `start`.",
-      "The cluster keeps a copy of the moaa jar this command runs from (or --job-jar) on its class path:",
-      "runs submitted from that same jar ship no jar and start sooner; --job-jar=none keeps the cluster bare.",
-      "With job classes on the cluster, start runs a small warm-up job on it (--warm-up=false skips it).");
+  @Spec CommandSpec spec;
 
   private FlinkClusterCommand() {}
 
+  /** {@code flink-cluster} with its three actions. */
+  public static CommandLine commandLine(PrintStream out, PrintStream err) {
+    CommandLine cl = new CommandLine(new FlinkClusterCommand());
+    cl.addSubcommand("start", new Start(out, err));
+    cl.addSubcommand("stop", new Stop(out));
+    cl.addSubcommand("status", new Status(out));
+    return cl;
+  }
+
+  /** {@code moaa flink-cluster ARGS} on its own: the exit code. */
   public static int run(String[] args, PrintStream out, PrintStream err) {
-    if (args.length == 0 || args[0].equals("help") || args[0].equals("--help")) {
-      (args.length == 0 ? err : out).println(USAGE);
-      return args.length == 0 ? 2 : 0;
-    }
-    Map<String, String> flags = new LinkedHashMap<>();
-    for (int i = 1; i < args.length; i++) {
-      String a = args[i];
-      int eq = a.indexOf('=');
-      if (!a.startsWith("--") || eq < 0) {
-        err.println("moaa flink-cluster: flags are --name=value, got '" + a + "'\n" + USAGE);
-        return 2;
-      }
-      flags.put(a.substring(2, eq), a.substring(eq + 1));
-    }
-    Path dir = Paths.get(flags.getOrDefault("dir", DEFAULT_DIR)).toAbsolutePath().normalize();
-    try {
-      switch (args[0]) {
-        case "start":
-          return start(dir, flags, out, err);
-        case "stop":
-          return stop(dir, flags, out, err);
-        case "status":
-          return status(dir, flags, out, err);
-        default:
-          err.println("moaa flink-cluster: unknown action '" + args[0] + "'\n" + USAGE);
-          return 2;
-      }
-    } catch (NumberFormatException e) {
-      err.println("moaa flink-cluster: not a number: " + e.getMessage());
-      return 2;
+    CommandLine cl = commandLine(out, err);
+    Cli.configure(cl, out, err);
+    return cl.execute(args);
+  }
+
+  @Override
+  public void run() {
+    throw new ParameterException(spec.commandLine(), "name an action: start, stop or status");
+  }
+
+  /** The cluster's folder: where its configuration, logs and pid files live. */
+  static final class DirFlag {
+    @Option(names = "--dir", paramLabel = "DIR", defaultValue = DEFAULT_DIR,
+        description = "The cluster's folder: configuration, logs, pid files (default: ${DEFAULT-VALUE}).")
+    Path dir;
+
+    Path dir() {
+      return dir.toAbsolutePath().normalize();
     }
   }
 
-  private static int start(Path dir, Map<String, String> flags, PrintStream out, PrintStream err) {
-    if (!known(flags, err, "dir", "taskmanagers", "slots", "lib", "job-jar", "warm-up")) {
-      return 2;
+  @Command(name = "start", mixinStandardHelpOptions = true, sortOptions = false,
+      description = {"Starts the cluster. It keeps a copy of the moaa jar this command runs from (or --job-jar) on its",
+          "class path: runs submitted from that same jar ship no jar and start sooner; with job classes on the",
+          "cluster, a small warm-up job runs on it (--warm-up=false skips it)."})
+  static final class Start implements Callable<Integer> {
+    @Mixin DirFlag dir;
+
+    @Option(names = "--taskmanagers", paramLabel = "N", defaultValue = "2", description = "TaskManagers (default: ${DEFAULT-VALUE}).")
+    int taskManagers;
+
+    @Option(names = "--slots", paramLabel = "N", defaultValue = "2", description = "Slots per TaskManager (default: ${DEFAULT-VALUE}).")
+    int slots;
+
+    @Option(names = "--lib", paramLabel = "DIR", description = "Folder of the Flink jars (default: the build's, or $"
+        + LocalFlinkCluster.LIB_ENV + ").")
+    String lib;
+
+    @Option(names = "--job-jar", paramLabel = "PATH|none",
+        description = "The jar whose classes the cluster holds (default: the running one; none keeps it bare).")
+    String jobJar = "";
+
+    @Option(names = "--warm-up", arity = "0..1", paramLabel = "true|false", defaultValue = "true", fallbackValue = "true",
+        description = "Run a small job on the new cluster (default: ${DEFAULT-VALUE}).")
+    boolean warmUp;
+
+    @Spec CommandSpec spec;
+
+    private final PrintStream out;
+    private final PrintStream err;
+
+    Start(PrintStream out, PrintStream err) {
+      this.out = out;
+      this.err = err;
     }
-    int taskManagers = Integer.parseInt(flags.getOrDefault("taskmanagers", "2"));
-    int slots = Integer.parseInt(flags.getOrDefault("slots", "2"));
-    if (taskManagers < 1 || slots < 1) {
-      err.println("moaa flink-cluster: --taskmanagers and --slots must be at least 1");
-      return 2;
+
+    @Override
+    public Integer call() {
+      if (taskManagers < 1 || slots < 1) {
+        throw new ParameterException(spec.commandLine(), "--taskmanagers and --slots must be at least 1");
+      }
+      return start(dir.dir(), taskManagers, slots, lib, jobJar, warmUp, out, err);
     }
-    String jobJarFlag = flags.getOrDefault("job-jar", "");
+  }
+
+  @Command(name = "stop", mixinStandardHelpOptions = true, description = "Stops every Flink process of the cluster's folder.")
+  static final class Stop implements Callable<Integer> {
+    @Mixin DirFlag dir;
+
+    private final PrintStream out;
+
+    Stop(PrintStream out) {
+      this.out = out;
+    }
+
+    @Override
+    public Integer call() {
+      return stop(dir.dir(), out);
+    }
+  }
+
+  @Command(name = "status", mixinStandardHelpOptions = true,
+      description = "Says whether the cluster of the folder runs, and its TaskManagers, slots and jobs.")
+  static final class Status implements Callable<Integer> {
+    @Mixin DirFlag dir;
+
+    private final PrintStream out;
+
+    Status(PrintStream out) {
+      this.out = out;
+    }
+
+    @Override
+    public Integer call() {
+      return status(dir.dir(), out);
+    }
+  }
+
+  private static int start(Path dir, int taskManagers, int slots, String libFlag, String jobJarFlag, boolean warmUp,
+      PrintStream out, PrintStream err) {
     Path jobJar = jobJarFlag.equals("none") ? null
         : jobJarFlag.isEmpty() ? JobJar.running().orElse(null) : Paths.get(jobJarFlag).toAbsolutePath().normalize();
     LocalFlinkCluster cluster;
     try {
-      Path lib = LocalFlinkCluster.findLib(flags.get("lib"));
+      Path lib = LocalFlinkCluster.findLib(libFlag);
       out.println("Starting a local Flink 1.19 session cluster in " + dir + " (1 JobManager, " + taskManagers
           + " TaskManagers x " + slots + " slots) ...");
       cluster = LocalFlinkCluster.start(LocalFlinkCluster.Settings.in(dir).withLib(lib)
@@ -110,7 +179,7 @@ public final class FlinkClusterCommand {
     out.println(jobJar == null ? "  job classes: none on the cluster (every run ships its jar)"
         : "  job classes: a copy of " + jobJar + " (runs submitted from that jar ship none)");
     out.println("  JobManager pid " + cluster.jobManagerPid() + ", TaskManager pids " + cluster.taskManagerPids());
-    if (jobJar != null && !"false".equals(flags.get("warm-up"))) {
+    if (jobJar != null && warmUp) {
       out.println("  warming it up: a " + ClusterWarmUp.PROMPTS + "-prompt SFT job against a simulated endpoint"
           + " (a TaskManager's first job loads and compiles what later jobs reuse; --warm-up=false skips it) ...");
       try {
@@ -130,20 +199,14 @@ public final class FlinkClusterCommand {
     return 0;
   }
 
-  private static int stop(Path dir, Map<String, String> flags, PrintStream out, PrintStream err) {
-    if (!known(flags, err, "dir")) {
-      return 2;
-    }
+  private static int stop(Path dir, PrintStream out) {
     int stopped = LocalFlinkCluster.stop(dir);
     out.println(stopped == 0 ? "No Flink process of " + dir + " was running."
         : "Stopped " + stopped + " Flink process" + (stopped == 1 ? "" : "es") + " of " + dir + ".");
     return 0;
   }
 
-  private static int status(Path dir, Map<String, String> flags, PrintStream out, PrintStream err) {
-    if (!known(flags, err, "dir")) {
-      return 2;
-    }
+  private static int status(Path dir, PrintStream out) {
     LocalFlinkCluster.Status s = LocalFlinkCluster.status(dir);
     if (!s.running()) {
       out.println("No Flink cluster of " + dir + " is running.");
@@ -162,15 +225,5 @@ public final class FlinkClusterCommand {
       out.println("  the REST API does not answer (yet)");
     }
     return 0;
-  }
-
-  private static boolean known(Map<String, String> flags, PrintStream err, String... names) {
-    for (String f : flags.keySet()) {
-      if (!java.util.Arrays.asList(names).contains(f)) {
-        err.println("moaa flink-cluster: unknown flag --" + f + "\n" + USAGE);
-        return false;
-      }
-    }
-    return true;
   }
 }

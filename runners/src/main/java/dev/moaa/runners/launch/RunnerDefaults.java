@@ -1,21 +1,27 @@
 package dev.moaa.runners.launch;
 
-import dev.moaa.pipelines.ConfigException;
 import dev.moaa.pipelines.JobEnd;
 import dev.moaa.pipelines.MoaaConfig;
+import dev.moaa.pipelines.RunSpec;
+import dev.moaa.pipelines.RunTarget;
 import dev.moaa.transforms.client.ModelEndpoint;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.util.ArrayList;
-import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.function.Function;
-import java.util.stream.Collectors;
+import org.apache.beam.runners.direct.DirectOptions;
+import org.apache.beam.runners.direct.DirectRunner;
+import org.apache.beam.runners.flink.FlinkPipelineOptions;
+import org.apache.beam.runners.flink.FlinkRunner;
+import org.apache.beam.sdk.options.PipelineOptions;
+import org.apache.beam.sdk.options.PipelineOptionsFactory;
 
 /**
- * The runner flags a MoAA run needs, added unless the user gave them (a flag the user gives always
- * wins).
+ * The runner options a MoAA run needs, set on Beam's typed options unless the user gave the flag (a
+ * flag the user gives always wins); and which runner the options name ({@link #target}).
  *
  * <p><b>DirectRunner.</b> Its worker pool is a fixed pool of {@code --targetParallelism} threads
  * (default: the core count, at least 3) and a model-calling step holds its thread until its
@@ -26,7 +32,7 @@ import java.util.stream.Collectors;
  *
  * <p><b>FlinkRunner.</b> Streaming mode ({@code --streaming=true}): Flink's batch mode ignores
  * triggers, so every group becomes a barrier between stages, and its plan optimizer does not finish
- * on the graph unrolled over turns and layers (measured: over ten minutes of planning for the quick
+ * on this product's graphs (measured: over ten minutes of planning for the quick
  * start). Bundles hold at most 64 elements ({@code --maxBundleSize=64}, Flink's default is
  * 1,000) and close after at most 1 s: a chain step waits at the end of its bundle for every chain
  * the bundle started, so a bundle bounds the chains in flight per worker, while bundles that close
@@ -39,7 +45,7 @@ import java.util.stream.Collectors;
  * rather than from the start, with up to 3 restarts; sources that have read everything shut down
  * after 100 ms idle, or Beam would keep them (and the job) alive forever once checkpointing is on
  * (each source's wait delays the groups after it: 1 s idle cost W1 on a local cluster 2.7 s).
- * Relative {@code --input} globs and {@code --output} folders are made absolute: the TaskManagers
+ * Relative input globs and output folders are made absolute ({@link #forRunner}): the TaskManagers
  * read and write them, and would resolve them against their own working directory.
  *
  * <p>On a Flink cluster named by {@code --flinkMaster=HOST:PORT} the job is submitted detached
@@ -52,24 +58,42 @@ import java.util.stream.Collectors;
 public final class RunnerDefaults {
   private RunnerDefaults() {}
 
-  /** Adds the runner flags (sized from the config for the DirectRunner); config errors are left to the command. */
-  public static String[] withDirectDefaults(String[] args) {
-    String config = Arrays.stream(args).filter(a -> a.startsWith("--config="))
-        .map(a -> a.substring("--config=".length())).findFirst().orElse(null);
-    if (config == null) {
-      return args;
-    }
-    try {
-      int total = MoaaConfig.load(Paths.get(config)).models().values().stream()
-          .mapToInt(ModelEndpoint::maxConcurrency).sum();
-      return apply(args, total);
-    } catch (ConfigException | IllegalArgumentException e) {
-      return args;
-    }
+  /**
+   * Beam's options from the flags the command layer passed through ({@code --runner=FlinkRunner},
+   * …), with this product's defaults for {@code config}'s models set on every option the user did
+   * not give. A flag Beam does not know throws {@link IllegalArgumentException} (Beam's message).
+   */
+  public static PipelineOptions options(List<String> beamFlags, MoaaConfig config) {
+    PipelineOptions options = parse(beamFlags);
+    apply(options, given(beamFlags), totalConcurrency(config));
+    return options;
   }
 
-  public static String[] apply(String[] args, int totalModelConcurrency) {
-    return apply(args, totalModelConcurrency, master -> {
+  /** Beam's options from its own flags, as given (no defaults set). */
+  public static PipelineOptions parse(List<String> beamFlags) {
+    return PipelineOptionsFactory.fromArgs(beamFlags.toArray(String[]::new)).create();
+  }
+
+  /** The sum of every model's {@code max_concurrency}: what the DirectRunner's pool is sized from. */
+  public static int totalConcurrency(MoaaConfig config) {
+    return config.models().values().stream().mapToInt(ModelEndpoint::maxConcurrency).sum();
+  }
+
+  /** The names ({@code runner}, {@code flinkMaster}, …) of {@code --name[=value]} flags. */
+  public static Set<String> given(List<String> flags) {
+    Set<String> names = new HashSet<>();
+    for (String f : flags) {
+      if (f.startsWith("--")) {
+        int eq = f.indexOf('=');
+        names.add(eq < 0 ? f.substring(2) : f.substring(2, eq));
+      }
+    }
+    return names;
+  }
+
+  /** As {@link #apply(PipelineOptions, Set, int, Function)}, staging this jar's class-less twin on a cluster that holds it. */
+  public static void apply(PipelineOptions options, Set<String> given, int totalModelConcurrency) {
+    apply(options, given, totalModelConcurrency, master -> {
       Optional<Path> staged = JobJar.running().flatMap(jar -> JobJar.stageFor(master, jar));
       staged.ifPresent(jar -> System.err.println("moaa: the Flink cluster at " + master
           + " holds this build's classes: the job ships no jar"));
@@ -78,68 +102,100 @@ public final class RunnerDefaults {
   }
 
   /**
-   * As {@link #apply(String[], int)}, with {@code stageFor} naming the jar to stage for a
-   * submission to a {@code HOST:PORT} Flink master (empty: Beam's default, the jars of the class path).
+   * Sets the runner defaults on {@code options} for every option not named in {@code given}, with
+   * {@code stageFor} naming the jar to stage for a submission to a {@code HOST:PORT} Flink master
+   * (empty: Beam's default, the jars of the class path).
    */
-  static String[] apply(String[] args, int totalModelConcurrency, Function<String, Optional<Path>> stageFor) {
-    List<String> out = new ArrayList<>(Arrays.asList(args));
-    String runner = out.stream().filter(a -> a.startsWith("--runner=")).map(a -> a.substring("--runner=".length()))
-        .findFirst().orElse("DirectRunner");
-    if (runner.equalsIgnoreCase("DirectRunner") || runner.equalsIgnoreCase("direct")) {
-      addIfAbsent(out, "--targetParallelism=", String.valueOf(Math.max(16, Math.min(2048, totalModelConcurrency + 16))));
-      addIfAbsent(out, "--enforceImmutability=", "false");
-      addIfAbsent(out, "--enforceEncodability=", "false");
-    } else if (runner.equalsIgnoreCase("FlinkRunner") || runner.equalsIgnoreCase("flink")) {
-      absolutePaths(out);
-      addIfAbsent(out, "--streaming=", "true");
-      addIfAbsent(out, "--maxBundleSize=", "64");
-      addIfAbsent(out, "--maxBundleTimeMills=", "1000");
-      addIfAbsent(out, "--fasterCopy=", "true");
-      boolean streaming = out.stream().anyMatch(a -> a.equals("--streaming=true") || a.equals("--streaming"));
-      if (streaming) {
-        addIfAbsent(out, "--checkpointingInterval=", "10000");
-        addIfAbsent(out, "--numberOfExecutionRetries=", "3");
-        addIfAbsent(out, "--executionRetryDelay=", "2000");
+  static void apply(PipelineOptions options, Set<String> given, int totalModelConcurrency,
+      Function<String, Optional<Path>> stageFor) {
+    if (isDirect(options)) {
+      DirectOptions d = options.as(DirectOptions.class);
+      if (!given.contains("targetParallelism")) {
+        d.setTargetParallelism(Math.max(16, Math.min(2048, totalModelConcurrency + 16)));
+      }
+      if (!given.contains("enforceImmutability")) {
+        d.setEnforceImmutability(false);
+      }
+      if (!given.contains("enforceEncodability")) {
+        d.setEnforceEncodability(false);
+      }
+    } else if (isFlink(options)) {
+      FlinkPipelineOptions f = options.as(FlinkPipelineOptions.class);
+      if (!given.contains("streaming")) {
+        f.setStreaming(true);
+      }
+      if (!given.contains("maxBundleSize")) {
+        f.setMaxBundleSize(64L);
+      }
+      if (!given.contains("maxBundleTimeMills")) {
+        f.setMaxBundleTimeMills(1000L);
+      }
+      if (!given.contains("fasterCopy")) {
+        f.setFasterCopy(true);
+      }
+      if (f.isStreaming()) {
+        if (!given.contains("checkpointingInterval")) {
+          f.setCheckpointingInterval(10000L);
+        }
+        if (!given.contains("numberOfExecutionRetries")) {
+          f.setNumberOfExecutionRetries(3);
+        }
+        if (!given.contains("executionRetryDelay")) {
+          f.setExecutionRetryDelay(2000L);
+        }
         // with checkpointing on, Beam keeps finished bounded sources alive forever (so the job
         // would never end); Flink 1.19 checkpoints after tasks finish, so let them finish
-        addIfAbsent(out, "--shutdownSourcesAfterIdleMs=", "100");
+        if (!given.contains("shutdownSourcesAfterIdleMs")) {
+          f.setShutdownSourcesAfterIdleMs(100L);
+        }
       }
-      Optional<String> master = JobEnd.flinkRestAddress(out.stream().filter(a -> a.startsWith("--flinkMaster="))
-          .map(a -> a.substring("--flinkMaster=".length())).findFirst().orElse(null));
+      Optional<String> master = JobEnd.flinkRestAddress(given.contains("flinkMaster") ? f.getFlinkMaster() : null);
       if (master.isPresent()) {
-        addIfAbsent(out, "--attachedMode=", "false");
-        if (out.stream().noneMatch(a -> a.startsWith("--filesToStage="))) {
-          stageFor.apply(master.get()).ifPresent(jar -> out.add("--filesToStage=" + jar));
+        if (!given.contains("attachedMode")) {
+          f.setAttachedMode(false);
+        }
+        if (!given.contains("filesToStage")) {
+          stageFor.apply(master.get()).ifPresent(jar -> f.setFilesToStage(List.of(jar.toString())));
         }
       }
     }
-    return out.toArray(String[]::new);
   }
 
-  private static void absolutePaths(List<String> args) {
-    for (int i = 0; i < args.size(); i++) {
-      String a = args.get(i);
-      if (a.startsWith("--input=")) {
-        args.set(i, "--input=" + Arrays.stream(a.substring("--input=".length()).split(",", -1))
-            .map(String::trim).map(RunnerDefaults::absolute).collect(Collectors.joining(",")));
-      } else if (a.startsWith("--output=")) {
-        args.set(i, "--output=" + absolute(a.substring("--output=".length())));
-      }
+  /** Which runner {@code options} name, read from their types. */
+  public static RunTarget target(PipelineOptions options) {
+    if (isDirect(options)) {
+      return new RunTarget("DirectRunner", true, null, 1);
     }
+    if (isFlink(options)) {
+      FlinkPipelineOptions f = options.as(FlinkPipelineOptions.class);
+      return new RunTarget("FlinkRunner", false, f.getFlinkMaster(), f.getParallelism());
+    }
+    return new RunTarget(options.getRunner().getSimpleName(), false, null, 1);
+  }
+
+  /** The spec for the runner of {@code options}: on Flink, local paths made absolute (the TaskManagers resolve them). */
+  public static RunSpec forRunner(RunSpec spec, PipelineOptions options) {
+    if (!isFlink(options)) {
+      return spec;
+    }
+    return new RunSpec(spec.inputs().stream().map(RunnerDefaults::absolute).toList(), absolute(spec.output()),
+        spec.format(), spec.shards());
+  }
+
+  private static boolean isDirect(PipelineOptions options) {
+    return options.getRunner() == null || DirectRunner.class.isAssignableFrom(options.getRunner());
+  }
+
+  private static boolean isFlink(PipelineOptions options) {
+    return options.getRunner() != null && FlinkRunner.class.isAssignableFrom(options.getRunner());
   }
 
   /** A local path made absolute; empty strings and URLs such as {@code gs://b/x} stay as they are. */
-  private static String absolute(String path) {
+  public static String absolute(String path) {
     if (path.isEmpty() || path.matches("[A-Za-z][A-Za-z0-9+.-]*:.*")) {
       return path;
     }
     Path p = Paths.get(path);
     return p.isAbsolute() ? path : p.toAbsolutePath().toString();
-  }
-
-  private static void addIfAbsent(List<String> args, String flag, String value) {
-    if (args.stream().noneMatch(a -> a.startsWith(flag) || a.equals(flag.substring(0, flag.length() - 1)))) {
-      args.add(flag + value);
-    }
   }
 }

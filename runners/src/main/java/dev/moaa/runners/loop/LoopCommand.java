@@ -3,16 +3,21 @@ package dev.moaa.runners.loop;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.moaa.pipelines.ConfigException;
-import dev.moaa.pipelines.DpoCommand;
+import dev.moaa.pipelines.DpoPipeline;
 import dev.moaa.pipelines.LoopSettings;
 import dev.moaa.pipelines.MoaaConfig;
 import dev.moaa.pipelines.RunCommand;
 import dev.moaa.pipelines.ServeSettings;
-import dev.moaa.pipelines.SftCommand;
+import dev.moaa.pipelines.RunKind;
+import dev.moaa.pipelines.RunRequest;
+import dev.moaa.pipelines.SftPipeline;
 import dev.moaa.pipelines.StepConfigs;
 import dev.moaa.pipelines.TrainSettings;
+import dev.moaa.runners.cli.Cli;
+import dev.moaa.runners.cli.RunFlags;
+import dev.moaa.runners.launch.Launch;
 import dev.moaa.runners.launch.RunnerDefaults;
-import dev.moaa.runners.training.Redactor;
+import dev.moaa.transforms.client.Redactor;
 import dev.moaa.runners.training.TrainAfterRun;
 import dev.moaa.runners.training.TrainingLauncher;
 import dev.moaa.transforms.client.ModelEndpoint;
@@ -32,11 +37,19 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.function.Supplier;
 import org.apache.beam.sdk.io.FileSystems;
 import org.apache.beam.sdk.io.fs.EmptyMatchTreatment;
 import org.apache.beam.sdk.io.fs.MatchResult;
 import org.apache.beam.sdk.options.PipelineOptionsFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Unmatched;
 
 /**
  * {@code moaa run --config=FILE [--output=DIR] [--sft-input=GLOB] [--dpo-input=GLOB] [Beam flags]}:
@@ -59,8 +72,6 @@ import org.apache.beam.sdk.options.PipelineOptionsFactory;
  * Exit codes: 0 the loop completed, 1 a step failed, 2 bad flags or configuration.
  */
 public final class LoopCommand {
-  private static final Set<String> OWN_FLAGS = Set.of("config", "output", "sft-input", "dpo-input");
-  private static final Set<String> FINGERPRINTED_FLAGS = Set.of("inputFormat", "shards");
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private final Plan plan;
@@ -75,50 +86,79 @@ public final class LoopCommand {
     this.err = err;
   }
 
+  /** {@code moaa run ARGS}: the exit code. */
   public static int run(String[] args, PrintStream out, PrintStream err) {
-    Plan plan;
-    try {
-      plan = Plan.of(args);
-    } catch (ConfigException e) {
-      err.println("moaa run: configuration error: " + e.getMessage());
-      return 2;
-    } catch (IllegalArgumentException e) {
-      err.println("moaa run: " + e.getMessage());
-      err.println("usage: moaa run --config=FILE [--output=DIR] [--sft-input=GLOB[,GLOB]] [--dpo-input=GLOB[,GLOB]]"
-          + " [Beam flags]");
-      return 2;
+    return Cli.execute(new Run(out, err), args, out, err);
+  }
+
+  /** {@code moaa run}: its flags, read once; the loop itself starts after {@link Plan#of} has checked them. */
+  @Command(name = "run", mixinStandardHelpOptions = true, sortOptions = false,
+      description = {"The whole loop: SFT data, SFT training, serve the SFT model, DPO data, DPO training.",
+          "Each step is recorded in OUTPUT/loop-state.json; a stopped loop resumes at the step it stopped."},
+      footer = "%nBeam's own flags (--runner, ...) pass through to both data steps.%nExit codes: 0 the loop finished;"
+          + " 1 a step failed; 2 bad flags or configuration.")
+  public static final class Run implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Option(names = "--config", paramLabel = "FILE", required = true,
+        description = "The YAML configuration file, with train: and serve: sections.")
+    Path config;
+
+    @Option(names = "--output", paramLabel = "DIR", description = "The loop's folder (default: loop.output of the config).")
+    Path output;
+
+    @Option(names = "--sft-input", paramLabel = "GLOB[,GLOB]", description = "The SFT corpus (default: loop.sft_input).")
+    String sftInput;
+
+    @Option(names = "--dpo-input", paramLabel = "GLOB[,GLOB]",
+        description = "The DPO prompts (default: loop.dpo_input, else the SFT corpus).")
+    String dpoInput;
+
+    @Mixin RunFlags flags;
+
+    @Unmatched List<String> beamFlags = new ArrayList<>();
+
+    private final PrintStream out;
+    private final PrintStream err;
+
+    public Run(PrintStream out, PrintStream err) {
+      this.out = out;
+      this.err = err;
     }
-    return new LoopCommand(plan, out, err).loop();
+
+    @Override
+    public Integer call() {
+      Cli.checkPassThrough(spec, beamFlags);
+      for (String f : beamFlags) {
+        if (f.startsWith("--input=") || f.startsWith("--overwrite")) {
+          throw new ParameterException(spec.commandLine(), Cli.flagName(f)
+              + " is set by moaa run itself (use --sft-input and --dpo-input for the inputs)");
+        }
+      }
+      try {
+        RunnerDefaults.parse(beamFlags);
+      } catch (IllegalArgumentException e) {
+        throw Cli.beamRefused(spec, beamFlags, e);
+      }
+      Plan plan;
+      try {
+        plan = Plan.of(this);
+      } catch (ConfigException e) {
+        throw new ParameterException(spec.commandLine(), "configuration error: " + e.getMessage());
+      } catch (IllegalArgumentException e) {
+        throw new ParameterException(spec.commandLine(), e.getMessage());
+      }
+      return new LoopCommand(plan, out, err).loop();
+    }
   }
 
   /** Everything the loop needs, checked before the first step. */
   private record Plan(Path configFile, MoaaConfig config, Path output, List<String> sftInput, List<String> dpoInput,
-      List<String> beamFlags, TrainSettings train, TrainSettings.Stage sftStage, TrainSettings.Stage dpoStage,
+      List<String> beamFlags, RunFlags runFlags, TrainSettings train, TrainSettings.Stage sftStage, TrainSettings.Stage dpoStage,
       ServeSettings serve, Redactor redactor) {
 
-    static Plan of(String[] args) {
-      Map<String, String> own = new java.util.TreeMap<>();
-      List<String> beam = new ArrayList<>();
-      for (String a : args) {
-        int eq = a.indexOf('=');
-        String name = a.startsWith("--") && eq > 2 ? a.substring(2, eq) : null;
-        if (name != null && OWN_FLAGS.contains(name)) {
-          if (own.put(name, a.substring(eq + 1)) != null) {
-            throw new IllegalArgumentException("--" + name + " given twice");
-          }
-        } else if (a.startsWith("--input=") || a.startsWith("--overwrite")) {
-          throw new IllegalArgumentException(a.substring(0, Math.max(a.indexOf('='), 2))
-              + " is set by moaa run itself (use --sft-input and --dpo-input for the inputs)");
-        } else if (a.startsWith("--")) {
-          beam.add(a);
-        } else {
-          throw new IllegalArgumentException("unexpected argument '" + a + "'");
-        }
-      }
-      if (!own.containsKey("config")) {
-        throw new IllegalArgumentException("--config=FILE is required");
-      }
-      Path configFile = Paths.get(own.get("config")).toAbsolutePath().normalize();
+    static Plan of(Run flags) {
+      Path configFile = flags.config.toAbsolutePath().normalize();
       MoaaConfig config = MoaaConfig.load(configFile);
       config.sft();
       config.dpo();
@@ -135,14 +175,14 @@ public final class LoopCommand {
         throw new ConfigException("serve.api_key_env", "environment variable " + serve.apiKeyEnv() + " is not set");
       }
       Optional<LoopSettings> loop = config.loop();
-      String output = own.containsKey("output") ? Paths.get(own.get("output")).toAbsolutePath().toString()
+      String output = flags.output != null ? flags.output.toAbsolutePath().toString()
           : loop.map(LoopSettings::output).orElse(null);
       if (output == null) {
         throw new IllegalArgumentException("the loop needs a folder: --output=DIR or loop.output in the config");
       }
-      List<String> sftInput = own.containsKey("sft-input") ? globs(own.get("sft-input"))
+      List<String> sftInput = flags.sftInput != null ? globs(flags.sftInput)
           : loop.map(LoopSettings::sftInput).orElse(List.of());
-      List<String> dpoInput = own.containsKey("dpo-input") ? globs(own.get("dpo-input"))
+      List<String> dpoInput = flags.dpoInput != null ? globs(flags.dpoInput)
           : loop.map(LoopSettings::dpoInput).filter(l -> !l.isEmpty()).orElse(sftInput);
       if (sftInput.isEmpty()) {
         throw new IllegalArgumentException("the loop needs a corpus: --sft-input=GLOB or loop.sft_input");
@@ -151,7 +191,7 @@ public final class LoopCommand {
       List<String> names = new ArrayList<>();
       config.models().values().stream().map(ModelEndpoint::apiKeyEnv).forEach(names::add);
       names.add(serve.apiKeyEnv());
-      Plan plan = new Plan(configFile, config, Paths.get(output).normalize(), sftInput, dpoInput, List.copyOf(beam),
+      Plan plan = new Plan(configFile, config, Paths.get(output).normalize(), sftInput, dpoInput, List.copyOf(flags.beamFlags), flags.flags,
           train, sft, dpo, serve, Redactor.forEnvironment(System.getenv(), names));
       plan.inputFiles(sftInput, "--sft-input");
       plan.inputFiles(dpoInput, "--dpo-input");
@@ -189,8 +229,7 @@ public final class LoopCommand {
     }
 
     List<String> fingerprintedFlags() {
-      return beamFlags.stream().filter(f -> FINGERPRINTED_FLAGS.stream().anyMatch(n -> f.startsWith("--" + n + "=")))
-          .sorted().toList();
+      return runFlags.dataFlags();
     }
   }
 
@@ -281,7 +320,7 @@ public final class LoopCommand {
     String fp = fingerprint("sft-data", stepConfig.hash(), String.join(",", plan.sftInput()),
         String.join("\n", plan.inputFiles(plan.sftInput(), "--sft-input")), String.join(" ", plan.fingerprintedFlags()));
     step("sft-data", fp, () -> dataIncomplete(out, stepConfig.hash()), () -> {
-      RunCommand.Outcome o = SftCommand.execute(pipelineArgs(cfg, plan.sftInput(), out, stepConfig), this.out, err);
+      RunCommand.Outcome o = runData(SftPipeline.KIND, plan.sftInput(), out, stepConfig);
       checkData(o, "sft");
     });
     return fp;
@@ -357,19 +396,17 @@ public final class LoopCommand {
         throw new StepFailure("step serve-policy failed: " + e.getMessage());
       }
       step("dpo-data", fp, incomplete, () -> {
-        RunCommand.Outcome o = DpoCommand.execute(pipelineArgs(cfg, plan.dpoInput(), out, stepConfig), this.out, err);
+        RunCommand.Outcome o = runData(DpoPipeline.KIND, plan.dpoInput(), out, stepConfig);
         checkData(o, "dpo");
       });
     }
     return fp;
   }
 
-  private String[] pipelineArgs(Path config, List<String> inputs, Path out, MoaaConfig stepConfig) {
-    List<String> a = new ArrayList<>(List.of("--config=" + config, "--input=" + String.join(",", inputs),
-        "--output=" + out, "--overwrite=true"));
-    a.addAll(plan.beamFlags());
-    int total = stepConfig.models().values().stream().mapToInt(ModelEndpoint::maxConcurrency).sum();
-    return RunnerDefaults.apply(a.toArray(String[]::new), total);
+  /** One data step: a pipeline of {@code kind} with the step's config, the user's Beam flags and run flags. */
+  private RunCommand.Outcome runData(RunKind kind, List<String> inputs, Path output, MoaaConfig stepConfig) {
+    RunRequest request = plan.runFlags().request(stepConfig, String.join(",", inputs), output.toString(), true);
+    return Launch.run(kind, request, RunnerDefaults.options(plan.beamFlags(), stepConfig), this.out, err);
   }
 
   private static void checkData(RunCommand.Outcome o, String kind) throws StepFailure {

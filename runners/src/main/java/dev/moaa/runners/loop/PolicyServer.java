@@ -4,7 +4,7 @@ import dev.moaa.pipelines.CommandTemplate;
 import dev.moaa.pipelines.ServeSettings;
 import dev.moaa.runners.training.ChildProcess;
 import dev.moaa.runners.training.LogFile;
-import dev.moaa.runners.training.Redactor;
+import dev.moaa.transforms.client.Redactor;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetAddress;

@@ -1,27 +1,27 @@
 package dev.moaa.runners.sim;
 
+import dev.moaa.runners.cli.Cli;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Locale;
 import java.util.Objects;
+import java.util.concurrent.Callable;
 import java.util.function.Consumer;
 import java.util.function.Function;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 /**
  * Runs a {@link SimulatedEndpoint} from the command line until the process is stopped.
  *
- * <p>Flags, all in {@code --name=value} form but {@code --ignore-n} and {@code --help} (defaults
- * shown):
- *
- * <pre>
- * --port=8089 --latency-ms=200 --latency=fixed --jitter-ms=0 --max-in-flight=32 --retry-after-ms=50
- * --queue-slots=0 --rate-429=0 --rate-5xx=0 --rate-timeout=0 --rate-malformed=0 --rate-empty=0
- * --rate-no-usage=0 --timeout-delay-ms=30000 --seed=0 --words=40 --models=a,b --ignore-n
- * --reasoning-models=a,b --think-inline-models=a,b --require-key-env=VARNAME
- * --judge-noise=0 --judge-bias=0 --judge=MODEL:NOISE:BIAS (repeatable) --help
- * </pre>
+ * <p>Its flags are declared below (picocli); {@code moaa simulate --help} lists them with their
+ * defaults.
  *
  * <p>With {@code --queue-slots=S} (S above 0) each model processes at most S requests at once and
  * queues the others, first in first out, instead of answering 429; {@code --max-in-flight} is then
@@ -36,49 +36,111 @@ import java.util.function.Function;
  * send; the key itself is never given on the command line. Exit codes: 0 after a normal stop or
  * {@code --help}, 1 when the endpoint cannot start, 2 for a usage error.
  */
-public final class SimulatedEndpointMain {
+@Command(name = "simulate", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"Runs a SIMULATED OpenAI-compatible endpoint (no real model) on 127.0.0.1, for tests and demos.",
+        "Exit codes: 0 after a normal stop, 1 when it cannot start, 2 for a usage error."})
+public final class SimulatedEndpointMain implements Callable<Integer> {
 
   /** Exit code of a usage error. */
-  public static final int USAGE_ERROR = 2;
+  public static final int USAGE_ERROR = Cli.USAGE;
 
-  static final String USAGE = String.join(System.lineSeparator(),
-      "usage: moaa simulate [--name=value ...]",
-      "Runs a SIMULATED OpenAI-compatible endpoint (no real model) on 127.0.0.1.",
-      "  --port=8089              port to listen on (0 = any free port)",
-      "  --latency-ms=200         fixed latency of every answer",
-      "  --latency=fixed          fixed, or longtail: log-normal, median --latency-ms, p99 10x, cut at 30x",
-      "  --jitter-ms=0            extra latency of up to this many ms (deterministic)",
-      "  --max-in-flight=32       requests per model in progress at once before 429 (0 = no cap)",
-      "  --queue-slots=0          queue instead of 429: per model S requests processed at once,",
-      "                           the rest wait first in first out (answer = time queued +",
-      "                           latency); --max-in-flight is then not applied (0 = no queue)",
-      "  --retry-after-ms=50      value of the retry-after-ms header of a 429",
-      "  --rate-429=0             share of attempts answered 429 at once, whatever the load",
-      "  --rate-5xx=0             share of attempts answered 500/502/503",
-      "  --rate-timeout=0         share of attempts that stall --timeout-delay-ms",
-      "  --rate-malformed=0       share of attempts answered with a cut-off JSON body",
-      "  --rate-empty=0           share of attempts answered with empty content",
-      "                           (the 429/5xx/timeout/malformed/empty rates add up to at most 1)",
-      "  --rate-no-usage=0        share of successful answers sent without a usage object",
-      "  --timeout-delay-ms=30000 how long a stalled attempt waits before answering",
-      "  --seed=0                 seed of the fault and jitter draws",
-      "  --words=40               filler words per answer",
-      "  --models=a,b             models listed by /v1/models before any request",
-      "  --ignore-n               answer one choice whatever n the request asks for",
-      "  --reasoning-models=a,b   models answering with message.reasoning_content and",
-      "                           reasoning_tokens in usage (also any model named *reason*);",
-      "                           the thinking counts against max_completion_tokens/max_tokens",
-      "  --think-inline-models=a,b",
-      "                           models writing their thinking in content: '<think>...</think>'",
-      "                           then the answer; when the last hex digit of the answer's",
-      "                           signature is odd, '...</think>' without the opening tag",
-      "  --judge-noise=0          chance a simulated judge prefers the worse answer",
-      "  --judge-bias=0           chance a simulated judge answers A whatever the answers",
-      "  --judge=MODEL:NOISE:BIAS noise and bias of one judge model (repeatable)",
-      "  --require-key-env=NAME   require 'Authorization: Bearer <key>', key read from $NAME",
-      "  --help                   print this text");
+  /** The text of {@code moaa simulate --help}, generated from the declarations below. */
+  static final String USAGE = new CommandLine(new SimulatedEndpointMain(null, null)).getUsageMessage();
 
-  private SimulatedEndpointMain() {}
+  @Spec CommandSpec spec;
+
+  @Option(names = "--port", defaultValue = "8089", description = "Port to listen on; 0 = any free port (default: ${DEFAULT-VALUE}).")
+  int port;
+
+  @Option(names = "--latency-ms", defaultValue = "200", description = "Fixed latency of every answer (default: ${DEFAULT-VALUE}).")
+  long latencyMs;
+
+  @Option(names = "--latency", paramLabel = "fixed|longtail", defaultValue = "fixed",
+      description = "fixed, or longtail: log-normal, median --latency-ms, p99 10x, cut at 30x (default: ${DEFAULT-VALUE}).")
+  String latency;
+
+  @Option(names = "--jitter-ms", defaultValue = "0", description = "Extra latency of up to this many ms, deterministic (default: ${DEFAULT-VALUE}).")
+  long jitterMs;
+
+  @Option(names = "--max-in-flight", defaultValue = "32",
+      description = "Requests per model in progress at once before 429; 0 = no cap (default: ${DEFAULT-VALUE}).")
+  int maxInFlight;
+
+  @Option(names = "--queue-slots", defaultValue = "0",
+      description = "Queue instead of 429: per model S requests processed at once, the rest wait first in first out"
+          + " (answer = time queued + latency); --max-in-flight is then not applied; 0 = no queue (default: ${DEFAULT-VALUE}).")
+  int queueSlots;
+
+  @Option(names = "--retry-after-ms", description = "Value of the retry-after-ms header of a 429 (default: 50).")
+  Long retryAfterMs;
+
+  @Option(names = "--rate-429", description = "Share of attempts answered 429 at once, whatever the load (default: 0).")
+  Double rate429;
+
+  @Option(names = "--rate-5xx", description = "Share of attempts answered 500/502/503 (default: 0).")
+  Double rate5xx;
+
+  @Option(names = "--rate-timeout", description = "Share of attempts that stall --timeout-delay-ms (default: 0).")
+  Double rateTimeout;
+
+  @Option(names = "--rate-malformed", description = "Share of attempts answered with a cut-off JSON body (default: 0).")
+  Double rateMalformed;
+
+  @Option(names = "--rate-empty", description = "Share of attempts answered with empty content (default: 0);"
+      + " the 429/5xx/timeout/malformed/empty rates add up to at most 1.")
+  Double rateEmpty;
+
+  @Option(names = "--rate-no-usage", description = "Share of successful answers sent without a usage object (default: 0).")
+  Double rateNoUsage;
+
+  @Option(names = "--timeout-delay-ms", description = "How long a stalled attempt waits before answering (default: 30000).")
+  Long timeoutDelayMs;
+
+  @Option(names = "--seed", description = "Seed of the fault and jitter draws (default: 0).")
+  Long seed;
+
+  @Option(names = "--words", description = "Filler words per answer (default: 40).")
+  Integer words;
+
+  @Option(names = "--models", paramLabel = "a,b", description = "Models listed by /v1/models before any request.")
+  String models;
+
+  @Option(names = "--ignore-n", arity = "0..1", paramLabel = "true|false", fallbackValue = "true",
+      description = "Answer one choice whatever n the request asks for.")
+  boolean ignoreN;
+
+  @Option(names = "--reasoning-models", paramLabel = "a,b",
+      description = "Models answering with message.reasoning_content and reasoning_tokens in usage (also any model named"
+          + " *reason*); the thinking counts against max_completion_tokens/max_tokens.")
+  String reasoningModels;
+
+  @Option(names = "--think-inline-models", paramLabel = "a,b",
+      description = "Models writing their thinking in content: '<think>...</think>' then the answer; when the last hex"
+          + " digit of the answer's signature is odd, '...</think>' without the opening tag.")
+  String thinkInlineModels;
+
+  @Option(names = "--judge-noise", description = "Chance a simulated judge prefers the worse answer (default: 0).")
+  Double judgeNoise;
+
+  @Option(names = "--judge-bias", description = "Chance a simulated judge answers A whatever the answers (default: 0).")
+  Double judgeBias;
+
+  @Option(names = "--judge", paramLabel = "MODEL:NOISE:BIAS", description = "Noise and bias of one judge model (repeatable).")
+  List<String> judges = new ArrayList<>();
+
+  @Option(names = "--require-key-env", paramLabel = "NAME",
+      description = "Require 'Authorization: Bearer <key>', the key read from the environment variable NAME.")
+  String requireKeyEnv;
+
+  private final PrintStream out;
+  private final PrintStream err;
+  private Function<String, String> environment = System::getenv;
+  private Consumer<SimulatedEndpoint> onStarted = endpoint -> {};
+
+  public SimulatedEndpointMain(PrintStream out, PrintStream err) {
+    this.out = out;
+    this.err = err;
+  }
 
   /** Starts the endpoint and blocks until the process is stopped. */
   public static void main(String[] args) {
@@ -111,17 +173,19 @@ public final class SimulatedEndpointMain {
       PrintStream err,
       Function<String, String> environment,
       Consumer<SimulatedEndpoint> onStarted) {
-    if (Arrays.asList(args).contains("--help")) {
-      out.println(USAGE);
-      return 0;
-    }
+    SimulatedEndpointMain command = new SimulatedEndpointMain(out, err);
+    command.environment = environment;
+    command.onStarted = onStarted;
+    return Cli.execute(command, args, out, err);
+  }
+
+  @Override
+  public Integer call() {
     SimulatedEndpoint.Settings settings;
     try {
-      settings = parse(args, environment);
+      settings = settings(environment);
     } catch (IllegalArgumentException e) {
-      err.println("moaa simulate: " + e.getMessage());
-      err.println(USAGE);
-      return USAGE_ERROR;
+      throw new ParameterException(spec.commandLine(), e.getMessage());
     }
     SimulatedEndpoint endpoint;
     try {
@@ -166,59 +230,84 @@ public final class SimulatedEndpointMain {
   public static SimulatedEndpoint.Settings parse(
       String[] args, Function<String, String> environment) {
     Objects.requireNonNull(environment, "environment");
+    SimulatedEndpointMain command = new SimulatedEndpointMain(null, null);
+    try {
+      new CommandLine(command).parseArgs(args);
+    } catch (ParameterException e) {
+      throw new IllegalArgumentException(Cli.message(e), e);
+    }
+    return command.settings(environment);
+  }
+
+  /** The settings the parsed flags describe. */
+  SimulatedEndpoint.Settings settings(Function<String, String> environment) {
     SimulatedEndpoint.Settings.Builder b = SimulatedEndpoint.Settings.builder()
-        .port(8089)
-        .latencyMs(200)
-        .maxInFlightPerModel(32);
-    for (String arg : args) {
-      if (arg.equals("--ignore-n")) {
-        b.ignoreN(true);
-        continue;
+        .port(port)
+        .latencyMs(latencyMs)
+        .maxInFlightPerModel(maxInFlight)
+        .latencyShape(LatencyShape.parse(latency))
+        .latencyJitterMs(jitterMs)
+        .queueSlots(queueSlots)
+        .ignoreN(ignoreN);
+    if (retryAfterMs != null) {
+      b.retryAfterMs(retryAfterMs);
+    }
+    if (rate429 != null) {
+      b.rate429(rate429);
+    }
+    if (rate5xx != null) {
+      b.rate5xx(rate5xx);
+    }
+    if (rateTimeout != null) {
+      b.rateTimeout(rateTimeout);
+    }
+    if (rateMalformed != null) {
+      b.rateMalformed(rateMalformed);
+    }
+    if (rateEmpty != null) {
+      b.rateEmpty(rateEmpty);
+    }
+    if (rateNoUsage != null) {
+      b.rateNoUsage(rateNoUsage);
+    }
+    if (timeoutDelayMs != null) {
+      b.timeoutDelayMs(timeoutDelayMs);
+    }
+    if (seed != null) {
+      b.seed(seed);
+    }
+    if (words != null) {
+      b.wordsPerAnswer(words);
+    }
+    if (models != null) {
+      b.models(names(models));
+    }
+    if (reasoningModels != null) {
+      b.reasoningModels(names(reasoningModels));
+    }
+    if (thinkInlineModels != null) {
+      b.thinkInlineModels(names(thinkInlineModels));
+    }
+    if (judgeNoise != null) {
+      b.judgeNoise(judgeNoise);
+    }
+    if (judgeBias != null) {
+      b.judgePositionBias(judgeBias);
+    }
+    for (String j : judges) {
+      judge(b, j);
+    }
+    if (requireKeyEnv != null) {
+      String value = requireKeyEnv.trim();
+      if (value.isEmpty()) {
+        throw new IllegalArgumentException("--require-key-env needs a variable name");
       }
-      int eq = arg.indexOf('=');
-      if (!arg.startsWith("--") || eq < 0) {
+      String key = environment.apply(value);
+      if (key == null || key.isBlank()) {
         throw new IllegalArgumentException(
-            "unknown or incomplete argument '" + arg + "' (flags look like --name=value)");
+            "--require-key-env: environment variable " + value + " is unset or blank");
       }
-      String name = arg.substring(2, eq);
-      String value = arg.substring(eq + 1).trim();
-      switch (name) {
-        case "port" -> b.port(intValue(name, value));
-        case "latency-ms" -> b.latencyMs(longValue(name, value));
-        case "latency" -> b.latencyShape(LatencyShape.parse(value));
-        case "jitter-ms" -> b.latencyJitterMs(longValue(name, value));
-        case "max-in-flight" -> b.maxInFlightPerModel(intValue(name, value));
-        case "retry-after-ms" -> b.retryAfterMs(longValue(name, value));
-        case "rate-5xx" -> b.rate5xx(doubleValue(name, value));
-        case "rate-timeout" -> b.rateTimeout(doubleValue(name, value));
-        case "rate-malformed" -> b.rateMalformed(doubleValue(name, value));
-        case "rate-empty" -> b.rateEmpty(doubleValue(name, value));
-        case "timeout-delay-ms" -> b.timeoutDelayMs(longValue(name, value));
-        case "seed" -> b.seed(longValue(name, value));
-        case "words" -> b.wordsPerAnswer(intValue(name, value));
-        case "queue-slots" -> b.queueSlots(intValue(name, value));
-        case "rate-429" -> b.rate429(doubleValue(name, value));
-        case "rate-no-usage" -> b.rateNoUsage(doubleValue(name, value));
-        case "ignore-n" -> b.ignoreN(booleanValue(name, value));
-        case "models" -> b.models(names(value));
-        case "reasoning-models" -> b.reasoningModels(names(value));
-        case "think-inline-models" -> b.thinkInlineModels(names(value));
-        case "judge-noise" -> b.judgeNoise(doubleValue(name, value));
-        case "judge-bias" -> b.judgePositionBias(doubleValue(name, value));
-        case "judge" -> judge(b, value);
-        case "require-key-env" -> {
-          if (value.isEmpty()) {
-            throw new IllegalArgumentException("--require-key-env needs a variable name");
-          }
-          String key = environment.apply(value);
-          if (key == null || key.isBlank()) {
-            throw new IllegalArgumentException(
-                "--require-key-env: environment variable " + value + " is unset or blank");
-          }
-          b.requiredApiKey(key.trim());
-        }
-        default -> throw new IllegalArgumentException("unknown flag --" + name);
-      }
+      b.requiredApiKey(key.trim());
     }
     return b.build();
   }
@@ -244,31 +333,6 @@ public final class SimulatedEndpointMain {
     return value.isEmpty()
         ? List.of()
         : Arrays.stream(value.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
-  }
-
-  private static boolean booleanValue(String name, String value) {
-    return switch (value.toLowerCase(Locale.ROOT)) {
-      case "true" -> true;
-      case "false" -> false;
-      default -> throw new IllegalArgumentException(
-          "--" + name + " needs true or false, got '" + value + "'");
-    };
-  }
-
-  private static int intValue(String name, String value) {
-    try {
-      return Integer.parseInt(value);
-    } catch (NumberFormatException e) {
-      throw new IllegalArgumentException("--" + name + " needs a whole number, got '" + value + "'");
-    }
-  }
-
-  private static long longValue(String name, String value) {
-    try {
-      return Long.parseLong(value);
-    } catch (NumberFormatException e) {
-      throw new IllegalArgumentException("--" + name + " needs a whole number, got '" + value + "'");
-    }
   }
 
   private static double doubleValue(String name, String value) {

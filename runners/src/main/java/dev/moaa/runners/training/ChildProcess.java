@@ -1,5 +1,6 @@
 package dev.moaa.runners.training;
 
+import dev.moaa.transforms.client.Redactor;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;

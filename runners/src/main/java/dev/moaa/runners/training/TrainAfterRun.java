@@ -1,18 +1,11 @@
 package dev.moaa.runners.training;
 
-import dev.moaa.pipelines.DpoCommand;
-import dev.moaa.pipelines.DpoPipeline;
 import dev.moaa.pipelines.MoaaConfig;
-import dev.moaa.pipelines.RunCommand;
-import dev.moaa.pipelines.SftCommand;
-import dev.moaa.pipelines.SftPipeline;
 import dev.moaa.pipelines.TrainSettings;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
-import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
 
@@ -25,21 +18,12 @@ import java.util.stream.Stream;
 public final class TrainAfterRun {
   private TrainAfterRun() {}
 
-  public static int sft(String[] args, PrintStream out, PrintStream err) {
-    RunCommand.Outcome o = SftCommand.execute(args, out, err);
-    return o.exitCode() != 0 ? o.exitCode() : train("sft", SftPipeline.KIND.shardDir(), o.output(), args, out, err);
-  }
-
-  public static int dpo(String[] args, PrintStream out, PrintStream err) {
-    RunCommand.Outcome o = DpoCommand.execute(args, out, err);
-    return o.exitCode() != 0 ? o.exitCode() : train("dpo", DpoPipeline.KIND.shardDir(), o.output(), args, out, err);
-  }
-
-  private static int train(String stage, String shardDir, Path output, String[] args, PrintStream out,
+  /**
+   * Trains on the shards of a finished {@code stage} run in {@code output} when {@code config}'s
+   * {@code train.after} names the stage; 0 when it does not.
+   */
+  public static int train(String stage, String shardDir, Path output, MoaaConfig config, PrintStream out,
       PrintStream err) {
-    String configFile = Arrays.stream(args).filter(a -> a.startsWith("--config="))
-        .map(a -> a.substring("--config=".length())).findFirst().orElseThrow();
-    MoaaConfig config = MoaaConfig.load(Paths.get(configFile)); // read and checked by the run already
     TrainSettings settings = config.train().orElse(null);
     if (settings == null || !settings.trainsAfter(stage)) {
       return 0;

@@ -1,5 +1,6 @@
 package dev.moaa.runners.training;
 
+import dev.moaa.transforms.client.Redactor;
 import dev.moaa.pipelines.CommandTemplate;
 import dev.moaa.pipelines.ConfigException;
 import dev.moaa.pipelines.MoaaConfig;
@@ -13,8 +14,13 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code moaa train}: the trainer on its own, through the same launcher as the pipelines' final
@@ -30,17 +36,90 @@ import java.util.TreeMap;
  * the file's {@code train:} section, and flags win. Exit codes: the trainer's; 0 when it finished
  * with a checkpoint; 1 when it exited 0 without one; 2 for bad flags or configuration.
  */
-public final class TrainCommand {
-  private static final Set<String> FLAGS = Set.of("recipe", "stage", "data", "base-model", "output-dir", "set",
-      "config", "launcher", "command", "processes", "distributed", "python");
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"Runs the trainer on its own, through the same launcher as the pipelines' final step.",
+        "With --config, the launcher settings, the stage's recipe and its overrides come from the file's train:"
+            + " section, and flags win."},
+    footer = "%nExit codes: the trainer's; 0 when it finished with a checkpoint; 1 when it exited 0 without one;"
+        + " 2 for bad flags or configuration.")
+public final class TrainCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
 
-  private TrainCommand() {}
+  @Option(names = "--recipe", paramLabel = "R.yaml", description = "The training recipe (or the stage's recipe in --config).")
+  String recipe;
 
-  public static int run(String[] args, PrintStream out, PrintStream err) {
+  @Option(names = "--stage", paramLabel = "sft|dpo", description = "The stage to train.")
+  String stage;
+
+  @Option(names = "--data", paramLabel = "GLOB[,GLOB]", description = "Parquet shards to train on.")
+  String data;
+
+  @Option(names = "--base-model", paramLabel = "PATH", description = "The model to start from.")
+  String baseModel;
+
+  @Option(names = "--output-dir", paramLabel = "DIR", description = "Where the checkpoint and train.log go.")
+  String outputDir;
+
+  @Option(names = "--set", paramLabel = "key=value", description = "Overrides one recipe field (repeatable).")
+  List<String> set = new ArrayList<>();
+
+  @Option(names = "--config", paramLabel = "C.yaml", description = "A config whose train: section gives the defaults.")
+  String config;
+
+  @Option(names = "--launcher", paramLabel = "local|command", description = "How the trainer is started.")
+  String launcher;
+
+  @Option(names = "--command", paramLabel = "TEMPLATE", description = "The command template of --launcher=command.")
+  String command;
+
+  @Option(names = "--processes", paramLabel = "N", description = "Training processes (1 to 4096).")
+  String processes;
+
+  @Option(names = "--distributed", paramLabel = "none|torchrun|accelerate", description = "How several processes are started.")
+  String distributed;
+
+  @Option(names = "--python", paramLabel = "PATH", description = "The Python interpreter of the local launcher.")
+  String python;
+
+  private final PrintStream out;
+  private final PrintStream err;
+
+  public TrainCommand(PrintStream out, PrintStream err) {
+    this.out = out;
+    this.err = err;
+  }
+
+  /** The flags given, by name, as the launcher settings below read them. */
+  private Map<String, List<String>> given() {
+    Map<String, List<String>> flags = new TreeMap<>();
+    java.util.function.BiConsumer<String, String> put = (name, value) -> {
+      if (value != null) {
+        flags.put(name, List.of(value));
+      }
+    };
+    put.accept("recipe", recipe);
+    put.accept("stage", stage);
+    put.accept("data", data);
+    put.accept("base-model", baseModel);
+    put.accept("output-dir", outputDir);
+    put.accept("config", config);
+    put.accept("launcher", launcher);
+    put.accept("command", command);
+    put.accept("processes", processes);
+    put.accept("distributed", distributed);
+    put.accept("python", python);
+    if (!set.isEmpty()) {
+      flags.put("set", List.copyOf(set));
+    }
+    return flags;
+  }
+
+  @Override
+  public Integer call() {
     TrainingLauncher launcher;
     TrainingLauncher.Job job;
     try {
-      Map<String, List<String>> flags = flags(args);
+      Map<String, List<String>> flags = given();
       MoaaConfig config = flags.containsKey("config") ? MoaaConfig.load(Paths.get(one(flags, "config"))) : null;
       TrainSettings settings = config == null ? TrainSettings.defaults()
           : config.train().orElse(TrainSettings.defaults());
@@ -81,12 +160,9 @@ public final class TrainCommand {
       job = new TrainingLauncher.Job(stage, recipe, data, baseModel, outputDir, overrides);
       launcher = TrainingLauncher.of(settings, redactor(config));
     } catch (ConfigException e) {
-      err.println("moaa train: configuration error: " + e.getMessage());
-      return 2;
+      throw new ParameterException(spec.commandLine(), "configuration error: " + e.getMessage());
     } catch (IllegalArgumentException e) {
-      err.println("moaa train: " + e.getMessage());
-      err.println(usage());
-      return 2;
+      throw new ParameterException(spec.commandLine(), e.getMessage());
     }
     Path log = job.outputDir() == null ? null : job.outputDir().resolve("train.log");
     return launcher.run(job, out, err, log).commandExitCode();
@@ -145,26 +221,6 @@ public final class TrainCommand {
     return s;
   }
 
-  private static Map<String, List<String>> flags(String[] args) {
-    Map<String, List<String>> flags = new TreeMap<>();
-    for (String a : args) {
-      int eq = a.indexOf('=');
-      if (!a.startsWith("--") || eq < 0) {
-        throw new IllegalArgumentException("unexpected argument '" + a + "' (flags look like --name=value)");
-      }
-      String name = a.substring(2, eq);
-      if (!FLAGS.contains(name)) {
-        throw new IllegalArgumentException("unknown flag --" + name);
-      }
-      List<String> values = flags.computeIfAbsent(name, k -> new ArrayList<>());
-      if (!name.equals("set") && !values.isEmpty()) {
-        throw new IllegalArgumentException("--" + name + " given twice");
-      }
-      values.add(a.substring(eq + 1));
-    }
-    return flags;
-  }
-
   private static String one(Map<String, List<String>> flags, String name) {
     String v = flags.get(name).get(0);
     if (v.isBlank()) {
@@ -173,9 +229,4 @@ public final class TrainCommand {
     return v;
   }
 
-  static String usage() {
-    return "usage: moaa train --recipe=R.yaml [--stage=sft|dpo] [--data=GLOB[,GLOB]] [--base-model=PATH]\n"
-        + "       [--output-dir=DIR] [--set=key=value]... [--config=C.yaml] [--launcher=local|command]\n"
-        + "       [--command=TEMPLATE] [--processes=N] [--distributed=none|torchrun|accelerate] [--python=PATH]";
-  }
 }

@@ -1,5 +1,6 @@
 package dev.moaa.runners.training;
 
+import dev.moaa.transforms.client.Redactor;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.moaa.pipelines.CommandTemplate;

@@ -2,73 +2,98 @@ package dev.moaa.runners.launch;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.moaa.pipelines.RunSpec;
+import dev.moaa.pipelines.RunTarget;
+import dev.moaa.transforms.input.InputFormat;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Function;
+import org.apache.beam.runners.direct.DirectOptions;
+import org.apache.beam.runners.flink.FlinkPipelineOptions;
+import org.apache.beam.sdk.options.PipelineOptions;
+import org.apache.beam.sdk.options.PipelineOptionsFactory;
 import org.junit.jupiter.api.Test;
 
 class RunnerDefaultsTest {
   private static final String CWD = Paths.get("").toAbsolutePath().toString();
 
+  /** Beam's options from {@code flags}, with the defaults of a config whose models allow 16 calls in all. */
+  private static PipelineOptions options(Function<String, Optional<Path>> stageFor, String... flags) {
+    PipelineOptions o = PipelineOptionsFactory.fromArgs(flags).create();
+    RunnerDefaults.apply(o, RunnerDefaults.given(List.of(flags)), 16, stageFor);
+    return o;
+  }
+
+  private static PipelineOptions options(String... flags) {
+    return options(master -> Optional.empty(), flags);
+  }
+
   @Test
   void onFlink_relativeInputsAndOutput_becomeAbsolute_urlsAndAbsolutePathsStay() {
-    List<String> args = Arrays.asList(RunnerDefaults.apply(new String[] {"--config=c.yaml",
-        "--input=data/*.jsonl, /abs/x.parquet,gs://bucket/y.jsonl", "--output=out/run1", "--runner=FlinkRunner"}, 16));
-    assertTrue(args.contains("--input=" + CWD + "/data/*.jsonl,/abs/x.parquet,gs://bucket/y.jsonl"), args.toString());
-    assertTrue(args.contains("--output=" + CWD + "/out/run1"), args.toString());
-    assertTrue(args.contains("--config=c.yaml"), "the config is read by the submitting process only");
-    assertTrue(args.contains("--streaming=true"), args.toString());
-    assertTrue(args.contains("--fasterCopy=true"), args.toString());
-    List<String> userCopies = Arrays.asList(RunnerDefaults.apply(new String[] {"--runner=FlinkRunner",
-        "--fasterCopy=false"}, 16));
-    assertEquals(1, userCopies.stream().filter(a -> a.startsWith("--fasterCopy")).count(), "a flag the user gives wins");
-    assertTrue(userCopies.contains("--fasterCopy=false"));
+    PipelineOptions flink = options("--runner=FlinkRunner");
+    RunSpec spec = RunnerDefaults.forRunner(new RunSpec(List.of("data/*.jsonl", "/abs/x.parquet", "gs://bucket/y.jsonl"),
+        "out/run1", InputFormat.AUTO, 1), flink);
+    assertEquals(List.of(CWD + "/data/*.jsonl", "/abs/x.parquet", "gs://bucket/y.jsonl"), spec.inputs());
+    assertEquals(CWD + "/out/run1", spec.output());
+    FlinkPipelineOptions f = flink.as(FlinkPipelineOptions.class);
+    assertTrue(f.isStreaming(), "streaming");
+    assertTrue(f.getFasterCopy(), "fasterCopy");
+    assertEquals(64L, f.getMaxBundleSize());
+    assertEquals(10000L, f.getCheckpointingInterval());
+    FlinkPipelineOptions userCopies = options("--runner=FlinkRunner", "--fasterCopy=false").as(FlinkPipelineOptions.class);
+    assertFalse(userCopies.getFasterCopy(), "a flag the user gives wins");
+    assertEquals(new RunTarget("FlinkRunner", false, "[auto]", f.getParallelism()), RunnerDefaults.target(flink));
   }
 
   @Test
   void onTheDirectRunner_pathsStayAsGiven() {
-    List<String> args = Arrays.asList(RunnerDefaults.apply(new String[] {"--input=data/*.jsonl", "--output=out"}, 16));
-    assertTrue(args.contains("--input=data/*.jsonl"));
-    assertTrue(args.contains("--output=out"));
-    assertEquals("--targetParallelism=32", args.stream().filter(a -> a.startsWith("--targetParallelism=")).findFirst().orElseThrow());
+    PipelineOptions direct = options();
+    RunSpec spec = RunnerDefaults.forRunner(new RunSpec(List.of("data/*.jsonl"), "out", InputFormat.AUTO, 1), direct);
+    assertEquals(List.of("data/*.jsonl"), spec.inputs());
+    assertEquals("out", spec.output());
+    assertEquals(32, direct.as(DirectOptions.class).getTargetParallelism());
+    assertFalse(direct.as(DirectOptions.class).isEnforceImmutability());
+    assertEquals(RunTarget.directRunner(), RunnerDefaults.target(direct));
+    assertEquals(8, options("--targetParallelism=8").as(DirectOptions.class).getTargetParallelism(),
+        "a flag the user gives wins");
   }
 
   @Test
   void onAFlinkCluster_theJobIsDetached_andShipsNoJarWhenTheClusterHoldsThisOne() {
     Path empty = Paths.get("/tmp/empty.jar");
     List<String> asked = new ArrayList<>();
-    List<String> args = Arrays.asList(RunnerDefaults.apply(new String[] {"--runner=FlinkRunner",
-        "--flinkMaster=127.0.0.1:8081"}, 16, master -> {
-          asked.add(master);
-          return Optional.of(empty);
-        }));
+    FlinkPipelineOptions f = options(master -> {
+      asked.add(master);
+      return Optional.of(empty);
+    }, "--runner=FlinkRunner", "--flinkMaster=127.0.0.1:8081", "--parallelism=4").as(FlinkPipelineOptions.class);
     assertEquals(List.of("127.0.0.1:8081"), asked);
-    assertTrue(args.contains("--attachedMode=false"), args.toString());
-    assertTrue(args.contains("--filesToStage=" + empty), args.toString());
+    assertFalse(f.getAttachedMode(), "detached");
+    assertEquals(List.of(empty.toString()), f.getFilesToStage());
+    assertEquals(new RunTarget("FlinkRunner", false, "127.0.0.1:8081", 4), RunnerDefaults.target(f));
 
-    List<String> otherBuild = Arrays.asList(RunnerDefaults.apply(new String[] {"--runner=FlinkRunner",
-        "--flinkMaster=127.0.0.1:8081"}, 16, master -> Optional.empty()));
-    assertTrue(otherBuild.stream().noneMatch(a -> a.startsWith("--filesToStage=")), "Beam stages the class path: " + otherBuild);
+    FlinkPipelineOptions otherBuild = options(master -> Optional.empty(), "--runner=FlinkRunner",
+        "--flinkMaster=127.0.0.1:8081").as(FlinkPipelineOptions.class);
+    assertNull(otherBuild.getFilesToStage(), "Beam stages the class path: " + otherBuild.getFilesToStage());
   }
 
   @Test
   void theUsersFlinkFlagsWin_andAnEmbeddedClusterIsNeitherAskedNorDetached() {
-    List<String> given = Arrays.asList(RunnerDefaults.apply(new String[] {"--runner=FlinkRunner",
-        "--flinkMaster=127.0.0.1:8081", "--filesToStage=/my/job.jar", "--attachedMode=true"}, 16,
-        master -> Optional.of(Paths.get("/tmp/empty.jar"))));
-    assertEquals(1, given.stream().filter(a -> a.startsWith("--filesToStage=")).count(), given.toString());
-    assertTrue(given.contains("--filesToStage=/my/job.jar"));
-    assertFalse(given.contains("--attachedMode=false"), given.toString());
+    FlinkPipelineOptions given = options(master -> Optional.of(Paths.get("/tmp/empty.jar")), "--runner=FlinkRunner",
+        "--flinkMaster=127.0.0.1:8081", "--filesToStage=/my/job.jar", "--attachedMode=true")
+        .as(FlinkPipelineOptions.class);
+    assertEquals(List.of("/my/job.jar"), given.getFilesToStage());
+    assertTrue(given.getAttachedMode(), "attached, as given");
 
-    List<String> embedded = Arrays.asList(RunnerDefaults.apply(new String[] {"--runner=FlinkRunner"}, 16, master -> {
+    FlinkPipelineOptions embedded = options(master -> {
       throw new AssertionError("an embedded cluster is not asked: " + master);
-    }));
-    assertTrue(embedded.stream().noneMatch(a -> a.startsWith("--attachedMode=") || a.startsWith("--filesToStage=")),
-        embedded.toString());
+    }, "--runner=FlinkRunner").as(FlinkPipelineOptions.class);
+    assertTrue(embedded.getAttachedMode(), "Beam's default: attached");
+    assertNull(embedded.getFilesToStage());
   }
 }

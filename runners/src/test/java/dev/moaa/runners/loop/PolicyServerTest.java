@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.moaa.pipelines.CommandTemplate;
 import dev.moaa.pipelines.ServeSettings;
-import dev.moaa.runners.training.Redactor;
+import dev.moaa.transforms.client.Redactor;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.net.ServerSocket;

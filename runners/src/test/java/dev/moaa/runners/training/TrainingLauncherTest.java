@@ -1,5 +1,6 @@
 package dev.moaa.runners.training;
 
+import dev.moaa.transforms.client.Redactor;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -187,8 +188,8 @@ class TrainingLauncherTest {
     assertFalse(err().contains(KEY), err());
     assertFalse(Files.readString(dir.resolve("train.log")).contains(KEY));
     assertTrue(out().contains("moaa: train dpo: " + sbatch), out());
-    assertTrue(out().contains("'" + dir.resolve("out; touch pwned ***") + "'"), "the command line is masked: " + out());
-    assertTrue(out().contains("[train dpo] job sees key ***"), out());
+    assertTrue(out().contains("'" + dir.resolve("out; touch pwned [REDACTED]") + "'"), "the command line is masked: " + out());
+    assertTrue(out().contains("[train dpo] job sees key [REDACTED]"), out());
   }
 
   @Test

@@ -1,0 +1,18 @@
+package dev.moaa.pipelines;
+
+/**
+ * Where a run executes, as the command layer learned it from the typed pipeline options (the
+ * runner's class, Flink's options): the runner's name for reports, whether it is the DirectRunner
+ * (progress line, pacing), the Flink master of a cluster run (its REST address, for the job's state
+ * and failure cause) and the parallelism (for the warning that limits multiply without coordination).
+ */
+public record RunTarget(String runner, boolean direct, String flinkMaster, int parallelism) {
+  public RunTarget {
+    parallelism = Math.max(1, parallelism);
+  }
+
+  /** The DirectRunner in this JVM. */
+  public static RunTarget directRunner() {
+    return new RunTarget("DirectRunner", true, null, 1);
+  }
+}

@@ -1,0 +1,240 @@
+package dev.moaa.runners;
+
+import dev.moaa.pipelines.ConfigException;
+import dev.moaa.pipelines.DpoPipeline;
+import dev.moaa.pipelines.EvalGenCommand;
+import dev.moaa.pipelines.ExitCodes;
+import dev.moaa.pipelines.JudgeEvalCommand;
+import dev.moaa.pipelines.MoaaConfig;
+import dev.moaa.pipelines.RunCommand;
+import dev.moaa.pipelines.RunKind;
+import dev.moaa.pipelines.RunRequest;
+import dev.moaa.pipelines.SftPipeline;
+import dev.moaa.runners.cli.Cli;
+import dev.moaa.runners.cli.RunFlags;
+import dev.moaa.runners.launch.RunnerDefaults;
+import dev.moaa.runners.training.TrainAfterRun;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.apache.beam.sdk.options.PipelineOptions;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Unmatched;
+
+/** The commands that run one pipeline: {@code moaa sft}, {@code moaa dpo} and {@code moaa judge-eval}. */
+final class PipelineCommands {
+  private PipelineCommands() {}
+
+  static final String BEAM_FOOTER = "%nBeam's own flags (--runner=FlinkRunner, --flinkMaster=HOST:PORT, --parallelism=N,"
+      + " --streaming=false, ...) pass through to Beam.%nExit codes: 0 done and reconciled; 1 failed or not reconciled;"
+      + " 2 bad flags or configuration, or a model the preflight found unusable; 3 stopped by the budget; 4 a model"
+      + " failed more than its max_failure_share, or no row was written.";
+
+  /**
+   * The config, read once; a config error is a usage error in the product's words.
+   */
+  static MoaaConfig load(CommandSpec spec, Path file) {
+    try {
+      return MoaaConfig.load(file);
+    } catch (ConfigException e) {
+      throw new ParameterException(spec.commandLine(), "configuration error: " + e.getMessage());
+    }
+  }
+
+  /**
+   * Beam's options from the flags passed through, read before the config so that a misspelt flag
+   * is named first; the runner defaults are set once the config is read ({@link #withDefaults}).
+   */
+  static PipelineOptions beamOptions(CommandSpec spec, List<String> passed) {
+    Cli.checkPassThrough(spec, passed);
+    try {
+      return RunnerDefaults.parse(passed);
+    } catch (IllegalArgumentException e) {
+      throw Cli.beamRefused(spec, passed, e);
+    }
+  }
+
+  /** {@code options} with the runner defaults for {@code config}'s models, for the flags not given. */
+  static PipelineOptions withDefaults(PipelineOptions options, List<String> passed, MoaaConfig config) {
+    RunnerDefaults.apply(options, RunnerDefaults.given(passed), RunnerDefaults.totalConcurrency(config));
+    return options;
+  }
+
+  /** {@code moaa sft} and {@code moaa dpo}: the pipeline, then training when the config's train.after names it. */
+  abstract static class DataCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Option(names = "--config", paramLabel = "FILE", required = true,
+        description = "The YAML configuration file (models and MoA topology).")
+    Path config;
+
+    @Option(names = "--input", paramLabel = "GLOB[,GLOB]", required = true,
+        description = "Input files: one or more comma-separated globs of JSONL (optionally compressed) or Parquet files.")
+    String input;
+
+    @Option(names = "--output", paramLabel = "DIR", required = true,
+        description = "Output folder for shards, dead letters, the manifest, the dataset card and the report.")
+    String output;
+
+    @Option(names = "--overwrite", arity = "0..1", paramLabel = "true|false", fallbackValue = "true",
+        description = "Replace the results of an earlier run in the output folder.")
+    boolean overwrite;
+
+    @Mixin RunFlags flags;
+
+    @Unmatched List<String> beamFlags = new ArrayList<>();
+
+    private final PrintStream out;
+    private final PrintStream err;
+
+    DataCommand(PrintStream out, PrintStream err) {
+      this.out = out;
+      this.err = err;
+    }
+
+    abstract RunKind kind();
+
+    @Override
+    public Integer call() {
+      PipelineOptions options = beamOptions(spec, beamFlags);
+      MoaaConfig c = load(spec, config);
+      withDefaults(options, beamFlags, c);
+      RunRequest request;
+      try {
+        request = flags.request(c, input, output, overwrite);
+      } catch (IllegalArgumentException e) {
+        throw new ParameterException(spec.commandLine(), e.getMessage());
+      }
+      request = new RunRequest(c, RunnerDefaults.forRunner(request.spec(), options), request.overwrite(),
+          request.progressSeconds(), request.preflight());
+      RunCommand.Outcome o = RunCommand.execute(kind(), request, options, RunnerDefaults.target(options), out, err);
+      return o.exitCode() != ExitCodes.OK ? o.exitCode()
+          : TrainAfterRun.train(kind().command(), kind().shardDir(), o.output(), c, out, err);
+    }
+  }
+
+  @Command(name = "sft", mixinStandardHelpOptions = true, sortOptions = false,
+      description = "Synthesize SFT data: the proposers answer every turn, the aggregator writes one answer.",
+      footer = BEAM_FOOTER)
+  static final class Sft extends DataCommand {
+    Sft(PrintStream out, PrintStream err) {
+      super(out, err);
+    }
+
+    @Override
+    RunKind kind() {
+      return SftPipeline.KIND;
+    }
+  }
+
+  @Command(name = "dpo", mixinStandardHelpOptions = true, sortOptions = false,
+      description = "Preference data: K answers from the policy, judged pairwise in both orders.",
+      footer = BEAM_FOOTER)
+  static final class Dpo extends DataCommand {
+    Dpo(PrintStream out, PrintStream err) {
+      super(out, err);
+    }
+
+    @Override
+    RunKind kind() {
+      return DpoPipeline.KIND;
+    }
+  }
+
+  @Command(name = "judge-eval", mixinStandardHelpOptions = true, sortOptions = false,
+      description = {"Accuracy and consistency of the configured judge on labelled pairs.",
+          "The pairs use the RewardBench layout: prompt, chosen, rejected, optional subset and id; the report gives",
+          "accuracy overall and per subset, position consistency, each judge's accuracy and their agreement."},
+      footer = "%nBeam's own flags (--runner, ...) pass through to Beam.%nExit codes: 0 done; 1 the pipeline failed;"
+          + " 2 bad flags, configuration or input.")
+  static final class JudgeEval implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Option(names = "--config", paramLabel = "FILE", required = true, description = "The YAML configuration file.")
+    Path config;
+
+    @Option(names = "--input", paramLabel = "PAIRS.jsonl", required = true, description = "The labelled pairs.")
+    Path input;
+
+    @Option(names = "--output", paramLabel = "DIR", required = true, description = "Where judgments and report.json go.")
+    Path output;
+
+    @Option(names = "--overwrite", arity = "0..1", paramLabel = "true|false", fallbackValue = "true",
+        description = "Replace the results of an earlier evaluation in the output folder.")
+    boolean overwrite;
+
+    @Unmatched List<String> beamFlags = new ArrayList<>();
+
+    private final PrintStream out;
+    private final PrintStream err;
+
+    JudgeEval(PrintStream out, PrintStream err) {
+      this.out = out;
+      this.err = err;
+    }
+
+    @Override
+    public Integer call() {
+      PipelineOptions options = beamOptions(spec, beamFlags);
+      MoaaConfig c = load(spec, config);
+      withDefaults(options, beamFlags, c);
+      return JudgeEvalCommand.run(c, input, output, overwrite, options, RunnerDefaults.target(options), out, err);
+    }
+  }
+
+  @Command(name = "eval-gen", mixinStandardHelpOptions = true, sortOptions = false,
+      description = {"Answers a benchmark's prompts with one configured model, for the benchmark's own harness.",
+          "The answers are written in the harness's format (AlpacaEval, Arena-Hard, MT-Bench), so the model is",
+          "scored with the harness as it is."},
+      footer = "%nExit codes: 0 every question answered; 1 some failed (in BENCH/failures/); 2 bad flags or configuration.")
+  static final class EvalGen implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Option(names = "--config", paramLabel = "FILE", required = true, description = "The YAML configuration file.")
+    Path config;
+
+    @Option(names = "--model", paramLabel = "NAME", required = true, description = "The configured model that answers.")
+    String model;
+
+    @Option(names = "--bench", paramLabel = "NAME", required = true,
+        description = "alpaca_eval, arena_hard (both versions), arena_hard_v0.1, arena_hard_v2.0 or mt_bench.")
+    String bench;
+
+    @Option(names = "--output", paramLabel = "DIR", defaultValue = "moaa-out/eval",
+        description = "Where the answers go (default: ${DEFAULT-VALUE}).")
+    Path output;
+
+    @Option(names = "--limit", paramLabel = "N", description = "Answer only the first N questions.")
+    Integer limit;
+
+    @Option(names = "--generator-name", paramLabel = "ID", description = "The name the harness shows (default: the model's).")
+    String generatorName;
+
+    @Option(names = "--questions", paramLabel = "FILE", description = "A question file in place of the bundled one.")
+    Path questions;
+
+    private final PrintStream out;
+    private final PrintStream err;
+
+    EvalGen(PrintStream out, PrintStream err) {
+      this.out = out;
+      this.err = err;
+    }
+
+    @Override
+    public Integer call() {
+      if (limit != null && limit < 1) {
+        throw new ParameterException(spec.commandLine(), "--limit must be at least 1");
+      }
+      MoaaConfig c = load(spec, config);
+      return EvalGenCommand.run(c, model, bench, output, limit, generatorName, questions, out, err);
+    }
+  }
+}
