@@ -86,7 +86,7 @@ public final class DirectMonitorPacing {
    * Runs {@code p}: on the DirectRunner without blocking (so that the caller can report progress
    * and wait with {@link JobEnd}) and with its scheduling loop paced; on other runners as Beam runs it.
    */
-  static PipelineResult run(Pipeline p) {
+  public static PipelineResult run(Pipeline p) {
     boolean direct = p.getOptions().getRunner() == null
         || "DirectRunner".equals(p.getOptions().getRunner().getSimpleName());
     if (direct) {

@@ -40,7 +40,7 @@ public final class JobEnd {
   }
 
   /** The terminal state of the run; a failure the runner reports as an exception is rethrown. */
-  static PipelineResult.State await(PipelineResult result, boolean direct) {
+  public static PipelineResult.State await(PipelineResult result, boolean direct) {
     return await(result, direct, POLL_MS);
   }
 

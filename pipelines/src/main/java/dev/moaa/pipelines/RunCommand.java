@@ -32,7 +32,7 @@ import org.apache.beam.sdk.options.PipelineOptions;
 /**
  * The life of one pipeline run ({@code moaa sft}, {@code moaa dpo}): parse the flags, validate the
  * config, the inputs and the output folder before anything is built; describe the plan; run; then
- * write {@code manifest.json} and the dataset card ({@code README.md}, see {@link DatasetCard}) and
+ * write {@code manifest.json} and the dataset card ({@code README.md}, see {@link RunDocuments}) and
  * print the reconciliation. Exit codes ({@link ExitCodes}): 0 done and reconciled; 1 the run failed or
  * did not reconcile; 2 bad flags or configuration, or a model the preflight found unusable (nothing
  * processed); 3 done and reconciled, but the budget left conversations (dead letters with reason
@@ -55,7 +55,7 @@ public final class RunCommand {
    * runner's defaults applied, and {@code target} says which runner they name.
    */
   public static Outcome execute(RunKind kind, RunRequest request, PipelineOptions options, RunTarget target,
-      PrintStream out, PrintStream err) {
+      RunDocuments documents, PrintStream out, PrintStream err) {
     String name = "moaa " + kind.command();
     warmUpClientsAside();
     MoaaConfig config = request.config();
@@ -67,7 +67,7 @@ public final class RunCommand {
       checkCache(config.cache());
       checkCoordination(config);
       if (!request.overwrite()) {
-        Outcome finished = finishReports(kind, config, Paths.get(spec.output()), out, err);
+        Outcome finished = finishReports(kind, config, Paths.get(spec.output()), documents, out, err);
         if (finished != null) {
           return finished;
         }
@@ -85,7 +85,7 @@ public final class RunCommand {
       err.println(name + ": " + e.getMessage());
       return new Outcome(ExitCodes.USAGE, null, null, null);
     }
-    return runPipeline(kind, request, options, target, preflight, out, err);
+    return runPipeline(kind, request, options, target, documents, preflight, out, err);
   }
 
   /** Checks that the coordination store answers before anything is sent (a run never goes on without it). */
@@ -146,7 +146,8 @@ public final class RunCommand {
    * card is missing, because the process was killed after the manifest was written: writes them
    * from the manifest and returns the run's outcome; null for any other folder.
    */
-  static Outcome finishReports(RunKind kind, MoaaConfig config, Path output, PrintStream out, PrintStream err) {
+  static Outcome finishReports(RunKind kind, MoaaConfig config, Path output, RunDocuments documents, PrintStream out,
+      PrintStream err) {
     Path manifestFile = output.resolve("manifest.json");
     Path started = output.resolve(STARTED_FILE);
     if (!Files.isRegularFile(manifestFile) || !Files.isRegularFile(started)) {
@@ -167,8 +168,8 @@ public final class RunCommand {
     } catch (IOException e) {
       return null;
     }
-    boolean cardMissing = !Files.exists(output.resolve(DatasetCard.FILE)) && !Files.exists(output.resolve(DatasetCard.FALLBACK_FILE));
-    boolean reportMissing = !Files.exists(output.resolve(RunReport.FILE));
+    boolean cardMissing = !Files.exists(output.resolve(RunFiles.CARD)) && !Files.exists(output.resolve(RunFiles.CARD_FALLBACK));
+    boolean reportMissing = !Files.exists(output.resolve(RunFiles.REPORT));
     if (!cardMissing && !reportMissing) {
       return null;
     }
@@ -177,14 +178,14 @@ public final class RunCommand {
         + (cardMissing && reportMissing ? "dataset card and report" : cardMissing ? "dataset card" : "report")
         + " from its manifest");
     if (cardMissing) {
-      Path card = writeCard(kind, config, manifest, output, err);
+      Path card = writeCard(kind, config, manifest, output, documents, err);
       if (card != null) {
         out.println("  dataset card: " + card);
       }
     }
     if (reportMissing) {
       try {
-        out.println("  report:       " + RunReport.write(output, kind, manifest, config));
+        out.println("  report:       " + documents.report(output, kind, manifest, config));
       } catch (IOException | RuntimeException e) {
         err.println(name + ": could not write the run report: " + e);
         return new Outcome(ExitCodes.FAILED, null, output, manifest);
@@ -217,7 +218,7 @@ public final class RunCommand {
   }
 
   private static Outcome runPipeline(RunKind kind, RunRequest request, PipelineOptions options, RunTarget target,
-      CompletableFuture<Probes> probes, PrintStream out, PrintStream err) {
+      RunDocuments documents, CompletableFuture<Probes> probes, PrintStream out, PrintStream err) {
     MoaaConfig config = request.config();
     RunSpec spec = request.spec();
     String name = "moaa " + kind.command();
@@ -263,7 +264,7 @@ public final class RunCommand {
       // on the DirectRunner not blocking: a blocking p.run() would hand back its result only at
       // the end, too late to report progress or to pace the runner's scheduling loop
       result = DirectMonitorPacing.run(p);
-      warmUp = RunWarmUp.start(p, kind.shardSchema(), config.models().values(), direct);
+      warmUp = RunWarmUp.start(p, kind.shardSchema(), config.models().values(), direct, documents);
       if (progress) {
         reporter = ProgressReporter.start(result, config.models(), out, request.progressSeconds());
       }
@@ -309,10 +310,10 @@ public final class RunCommand {
         manifest.put("complete", false);
       }
       RunManifest.write(manifest, output.resolve("manifest.json"));
-      Path card = writeCard(kind, config, manifest, output, err);
+      Path card = writeCard(kind, config, manifest, output, documents, err);
       String report;
       try {
-        report = RunReport.write(output, kind, manifest, config).toString();
+        report = documents.report(output, kind, manifest, config).toString();
       } catch (IOException | RuntimeException | LinkageError | InternalError e) {
         // The data and the manifest are written; a report that cannot be drawn must not fail the run.
         report = "not written (" + e + ")";
@@ -359,9 +360,10 @@ public final class RunCommand {
    * Writes the Hugging Face dataset card beside the shards. A card that cannot be written does not
    * undo a finished run: it is reported, and the shards and manifest stay.
    */
-  private static Path writeCard(RunKind kind, MoaaConfig config, ObjectNode manifest, Path output, PrintStream err) {
+  private static Path writeCard(RunKind kind, MoaaConfig config, ObjectNode manifest, Path output,
+      RunDocuments documents, PrintStream err) {
     try {
-      return DatasetCard.write(kind, config, manifest, output);
+      return documents.card(kind, config, manifest, output);
     } catch (IOException | RuntimeException e) {
       err.println("moaa " + kind.command() + ": cannot write the dataset card: " + e.getMessage());
       return null;
@@ -385,7 +387,7 @@ public final class RunCommand {
   }
 
   /** Opens the configured cache once, so that an unreachable Redis is a clear error before the run. */
-  static void checkCache(CacheSpec cache) {
+  public static void checkCache(CacheSpec cache) {
     if (!cache.enabled()) {
       return;
     }
@@ -400,7 +402,7 @@ public final class RunCommand {
    * Refuses to mix two runs in one folder unless --overwrite, which removes this product's outputs
    * only; a folder whose run of the same config did not complete is resumed without asking.
    */
-  static void prepareOutput(Path output, boolean overwrite, String shardDir, String configHash, PrintStream out) {
+  public static void prepareOutput(Path output, boolean overwrite, String shardDir, String configHash, PrintStream out) {
     List<String> ours = ourOutputs(shardDir);
     boolean hasResults = ours.stream().anyMatch(n -> Files.exists(output.resolve(n)));
     String unfinished = checkOutput(output, overwrite, shardDir, configHash);
@@ -412,11 +414,11 @@ public final class RunCommand {
       for (String n : ours) {
         deleteRecursively(output.resolve(n));
       }
-      if (DatasetCard.isOurs(output.resolve(DatasetCard.FILE))) {
-        deleteRecursively(output.resolve(DatasetCard.FILE));
+      if (RunFiles.isOurCard(output.resolve(RunFiles.CARD))) {
+        deleteRecursively(output.resolve(RunFiles.CARD));
       }
-      if (DatasetCard.isOurs(output.resolve(DatasetCard.FALLBACK_FILE))) {
-        deleteRecursively(output.resolve(DatasetCard.FALLBACK_FILE));
+      if (RunFiles.isOurCard(output.resolve(RunFiles.CARD_FALLBACK))) {
+        deleteRecursively(output.resolve(RunFiles.CARD_FALLBACK));
       }
     }
     try {
@@ -435,7 +437,7 @@ public final class RunCommand {
 
   private static List<String> ourOutputs(String shardDir) {
     return List.of(shardDir, SftPipeline.DEAD_LETTER_DIR, SftPipeline.DROPPED_DIR, "_run", "manifest.json",
-        RunReport.FILE);
+        RunFiles.REPORT);
   }
 
   /**

@@ -26,7 +26,7 @@ import org.apache.beam.sdk.transforms.reflect.DoFnInvokers;
  *       file writes' steps are first used when the last record has arrived), and opens a Parquet
  *       and an Avro shard writer in memory ({@link WriteShards#warmUp}: the classes and the Snappy
  *       library the fixed-shard writes first load at the end);
- *   <li>in every run, draws two small charts ({@link RunReport#warmUp}): the report is drawn in
+ *   <li>in every run, draws two small charts (the run documents' warm-up): the report is drawn in
  *       this JVM after the run.
  * </ul>
  * Nothing it does changes the run's data or outputs; any failure is ignored (the same work is
@@ -40,16 +40,18 @@ final class RunWarmUp implements AutoCloseable {
   private volatile boolean done;
   private volatile int invokers;
 
-  private RunWarmUp(Pipeline p, Schema shardSchema, Collection<ModelEndpoint> models, boolean inProcess) {
+  private RunWarmUp(Pipeline p, Schema shardSchema, Collection<ModelEndpoint> models, boolean inProcess,
+      RunDocuments documents) {
     // the graph is read here, in the caller's thread, not while the runner works on it
     List<DoFn<?, ?>> fns = inProcess ? doFns(p) : List.of();
-    thread = new Thread(() -> run(fns, shardSchema, List.copyOf(models), inProcess), "moaa-warm-up");
+    thread = new Thread(() -> run(fns, shardSchema, List.copyOf(models), inProcess, documents), "moaa-warm-up");
     thread.setDaemon(true);
     thread.setPriority(Thread.MIN_PRIORITY);
   }
 
-  static RunWarmUp start(Pipeline p, Schema shardSchema, Collection<ModelEndpoint> models, boolean inProcess) {
-    RunWarmUp w = new RunWarmUp(p, shardSchema, models, inProcess);
+  static RunWarmUp start(Pipeline p, Schema shardSchema, Collection<ModelEndpoint> models, boolean inProcess,
+      RunDocuments documents) {
+    RunWarmUp w = new RunWarmUp(p, shardSchema, models, inProcess, documents);
     w.thread.start();
     return w;
   }
@@ -69,7 +71,8 @@ final class RunWarmUp implements AutoCloseable {
     thread.join(millis);
   }
 
-  private void run(List<DoFn<?, ?>> fns, Schema shardSchema, Collection<ModelEndpoint> models, boolean inProcess) {
+  private void run(List<DoFn<?, ?>> fns, Schema shardSchema, Collection<ModelEndpoint> models, boolean inProcess,
+      RunDocuments documents) {
     try {
       while (models.stream().noneMatch(m -> SharedModelClients.inFlight(m) > 0)) {
         Thread.sleep(POLL_MS);
@@ -90,7 +93,7 @@ final class RunWarmUp implements AutoCloseable {
           WriteShards.warmUp(shardSchema);
         }
       }
-      RunReport.warmUp();
+      documents.warmUp();
       done = true;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();

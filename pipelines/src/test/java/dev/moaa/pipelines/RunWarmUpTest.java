@@ -1,5 +1,6 @@
 package dev.moaa.pipelines;
 
+import dev.moaa.pipelines.report.Reports;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -42,7 +43,7 @@ class RunWarmUpTest {
   void theWarmUpPiecesWriteNothing() throws Exception {
     List<Path> before = listing(Path.of("").toAbsolutePath());
     WriteShards.warmUp(SftRecord.getClassSchema());
-    RunReport.warmUp();
+    Reports.STANDARD.warmUp();
     assertEquals(before, listing(Path.of("").toAbsolutePath()), "files in the working folder");
   }
 
@@ -56,7 +57,7 @@ class RunWarmUpTest {
   void aRunWithoutCallsNeverWarmsAndStopsWhenClosed() throws Exception {
     Pipeline p = Pipeline.create(PipelineOptionsFactory.create());
     p.apply(Create.of("a")).apply("Upper", ParDo.of(new UpperFn()));
-    RunWarmUp w = RunWarmUp.start(p, SftRecord.getClassSchema(), List.of(), true);
+    RunWarmUp w = RunWarmUp.start(p, SftRecord.getClassSchema(), List.of(), true, Reports.STANDARD);
     w.join(300);
     assertFalse(w.done(), "no call was ever in flight");
     w.close();

@@ -2,6 +2,8 @@ package dev.moaa.runners;
 
 import dev.moaa.runners.bench.BenchCommand;
 import dev.moaa.runners.cli.Cli;
+import dev.moaa.runners.eval.CompareCommand;
+import dev.moaa.runners.eval.EvalGenCommand;
 import dev.moaa.runners.flink.FlinkClusterCommand;
 import dev.moaa.runners.loop.LoopCommand;
 import dev.moaa.runners.sim.SimulatedEndpointMain;
@@ -48,7 +50,8 @@ public final class Moaa implements Runnable {
     cl.addSubcommand("sft", new PipelineCommands.Sft(out, err));
     cl.addSubcommand("dpo", new PipelineCommands.Dpo(out, err));
     cl.addSubcommand("judge-eval", new PipelineCommands.JudgeEval(out, err));
-    cl.addSubcommand("eval-gen", new PipelineCommands.EvalGen(out, err));
+    cl.addSubcommand("eval-gen", new EvalGenCommand.Run(out, err));
+    cl.addSubcommand("compare", new CompareCommand(out, err));
     cl.addSubcommand("train", new TrainCommand(out, err));
     cl.addSubcommand("run", new LoopCommand.Run(out, err));
     cl.addSubcommand("quickstart", new Quickstart(out, err));

@@ -1,10 +1,10 @@
 package dev.moaa.runners;
 
+import dev.moaa.pipelines.report.Reports;
+import dev.moaa.pipelines.judge.JudgeEvalCommand;
 import dev.moaa.pipelines.ConfigException;
 import dev.moaa.pipelines.DpoPipeline;
-import dev.moaa.pipelines.EvalGenCommand;
 import dev.moaa.pipelines.ExitCodes;
-import dev.moaa.pipelines.JudgeEvalCommand;
 import dev.moaa.pipelines.MoaaConfig;
 import dev.moaa.pipelines.RunCommand;
 import dev.moaa.pipelines.RunKind;
@@ -53,12 +53,7 @@ final class PipelineCommands {
    * is named first; the runner defaults are set once the config is read ({@link #withDefaults}).
    */
   static PipelineOptions beamOptions(CommandSpec spec, List<String> passed) {
-    Cli.checkPassThrough(spec, passed);
-    try {
-      return RunnerDefaults.parse(passed);
-    } catch (IllegalArgumentException e) {
-      throw Cli.beamRefused(spec, passed, e);
-    }
+    return Cli.beamOptions(spec, passed);
   }
 
   /** {@code options} with the runner defaults for {@code config}'s models, for the flags not given. */
@@ -114,7 +109,7 @@ final class PipelineCommands {
       }
       request = new RunRequest(c, RunnerDefaults.forRunner(request.spec(), options), request.overwrite(),
           request.progressSeconds(), request.preflight());
-      RunCommand.Outcome o = RunCommand.execute(kind(), request, options, RunnerDefaults.target(options), out, err);
+      RunCommand.Outcome o = RunCommand.execute(kind(), request, options, RunnerDefaults.target(options), Reports.STANDARD, out, err);
       return o.exitCode() != ExitCodes.OK ? o.exitCode()
           : TrainAfterRun.train(kind().command(), kind().shardDir(), o.output(), c, out, err);
     }
@@ -186,55 +181,6 @@ final class PipelineCommands {
       MoaaConfig c = load(spec, config);
       withDefaults(options, beamFlags, c);
       return JudgeEvalCommand.run(c, input, output, overwrite, options, RunnerDefaults.target(options), out, err);
-    }
-  }
-
-  @Command(name = "eval-gen", mixinStandardHelpOptions = true, sortOptions = false,
-      description = {"Answers a benchmark's prompts with one configured model, for the benchmark's own harness.",
-          "The answers are written in the harness's format (AlpacaEval, Arena-Hard, MT-Bench), so the model is",
-          "scored with the harness as it is."},
-      footer = "%nExit codes: 0 every question answered; 1 some failed (in BENCH/failures/); 2 bad flags or configuration.")
-  static final class EvalGen implements Callable<Integer> {
-    @Spec CommandSpec spec;
-
-    @Option(names = "--config", paramLabel = "FILE", required = true, description = "The YAML configuration file.")
-    Path config;
-
-    @Option(names = "--model", paramLabel = "NAME", required = true, description = "The configured model that answers.")
-    String model;
-
-    @Option(names = "--bench", paramLabel = "NAME", required = true,
-        description = "alpaca_eval, arena_hard (both versions), arena_hard_v0.1, arena_hard_v2.0 or mt_bench.")
-    String bench;
-
-    @Option(names = "--output", paramLabel = "DIR", defaultValue = "moaa-out/eval",
-        description = "Where the answers go (default: ${DEFAULT-VALUE}).")
-    Path output;
-
-    @Option(names = "--limit", paramLabel = "N", description = "Answer only the first N questions.")
-    Integer limit;
-
-    @Option(names = "--generator-name", paramLabel = "ID", description = "The name the harness shows (default: the model's).")
-    String generatorName;
-
-    @Option(names = "--questions", paramLabel = "FILE", description = "A question file in place of the bundled one.")
-    Path questions;
-
-    private final PrintStream out;
-    private final PrintStream err;
-
-    EvalGen(PrintStream out, PrintStream err) {
-      this.out = out;
-      this.err = err;
-    }
-
-    @Override
-    public Integer call() {
-      if (limit != null && limit < 1) {
-        throw new ParameterException(spec.commandLine(), "--limit must be at least 1");
-      }
-      MoaaConfig c = load(spec, config);
-      return EvalGenCommand.run(c, model, bench, output, limit, generatorName, questions, out, err);
     }
   }
 }

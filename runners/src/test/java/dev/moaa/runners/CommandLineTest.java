@@ -65,7 +65,7 @@ class CommandLineTest {
   @Test
   void everyCommandsHelp_isGeneratedFromItsFlags_andExitsZero() {
     Map<String, CommandLine> commands = commands();
-    assertEquals(List.of("moaa", "moaa bench", "moaa bench-sft", "moaa dpo", "moaa eval-gen", "moaa flink-cluster",
+    assertEquals(List.of("moaa", "moaa bench", "moaa bench-sft", "moaa compare", "moaa dpo", "moaa eval-gen", "moaa flink-cluster",
         "moaa flink-cluster start", "moaa flink-cluster status", "moaa flink-cluster stop", "moaa judge-eval",
         "moaa quickstart", "moaa run", "moaa sft", "moaa simulate", "moaa train"), new ArrayList<>(commands.keySet()));
     for (Map.Entry<String, CommandLine> c : commands.entrySet()) {
@@ -82,7 +82,7 @@ class CommandLineTest {
       assertTrue(help.err().isEmpty(), help.err());
     }
     Run top = moaa("--help");
-    for (String sub : List.of("sft", "dpo", "judge-eval", "eval-gen", "train", "run", "quickstart", "simulate", "bench",
+    for (String sub : List.of("sft", "dpo", "judge-eval", "eval-gen", "compare", "train", "run", "quickstart", "simulate", "bench",
         "bench-sft", "flink-cluster")) {
       assertTrue(top.out().contains("  " + sub + " "), "moaa --help lists " + sub + ":\n" + top.out());
     }
@@ -107,11 +107,12 @@ class CommandLineTest {
         {"judge-eval", "--inptu=x"},
         {"run", "--sft-inputs=x"},
         {"quickstart", "--outptu=x"},
+        {"compare", "--becnh=mt_bench"},
         {"flink-cluster", "start", "--taskmanager=1"}};
     String[][] expected = {{"--ouput", "--output"}, {"--flinkMastr", "--flinkMaster"}, {"--confg", "--config"},
         {"--latency-msec", "--latency-ms"}, {"--recipie", "--recipe"}, {"--promts", "--prompts"},
         {"--proposer", "--proposers"}, {"--modle", "--model"}, {"--inptu", "--input"}, {"--sft-inputs", "--sft-input"},
-        {"--outptu", "--output"}, {"--taskmanager", "--taskmanagers"}};
+        {"--outptu", "--output"}, {"--becnh", "--bench"}, {"--taskmanager", "--taskmanagers"}};
     for (int i = 0; i < cases.length; i++) {
       Run r = moaa(cases[i]);
       assertEquals(2, r.code(), String.join(" ", cases[i]) + ": " + r.err());

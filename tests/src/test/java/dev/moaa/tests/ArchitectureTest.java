@@ -14,7 +14,9 @@ import org.junit.jupiter.api.Test;
  * The product's module and package structure, read from the compiled classes of every module (the
  * tests module has them all on its class path): the modules stack as runners, pipelines,
  * transforms, prompts and schemas, each using only those below it; the run report's drawing stays
- * out of the call layer; and no two packages of the product depend on each other.
+ * out of the call layer; the reports (run report, dataset card, judge-eval report) live in a
+ * package of their own that the pipelines reach only through an interface; and no two packages of
+ * the product depend on each other.
  */
 class ArchitectureTest {
   private static JavaClasses classes;
@@ -47,6 +49,16 @@ class ArchitectureTest {
     noClasses().that().resideInAnyPackage("dev.moaa.transforms..", "dev.moaa.prompts..", "dev.moaa.schemas..")
         .should().dependOnClassesThat().resideInAnyPackage("org.knowm.xchart..", "java.awt..", "javax.imageio..")
         .orShould().dependOnClassesThat().haveSimpleNameEndingWith("Report")
+        .check(classes);
+  }
+
+  @Test
+  void thePipelines_callTheReportsOnlyThroughRunDocuments_andDrawNothing() {
+    noClasses().that().resideInAPackage("dev.moaa.pipelines")
+        .should().dependOnClassesThat().resideInAPackage("dev.moaa.pipelines.report..")
+        .check(classes);
+    noClasses().that().resideInAnyPackage("dev.moaa.pipelines", "dev.moaa.pipelines.judge..")
+        .should().dependOnClassesThat().resideInAnyPackage("org.knowm.xchart..", "javax.imageio..")
         .check(classes);
   }
 

@@ -11,6 +11,7 @@ import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.lang.reflect.Method;
+import dev.moaa.runners.launch.RunnerDefaults;
 import org.apache.beam.sdk.options.PipelineOptions;
 import org.apache.beam.sdk.options.PipelineOptionsFactory;
 import picocli.CommandLine;
@@ -244,6 +245,20 @@ public final class Cli {
     }
     return new ParameterException(spec.commandLine(), "a Beam flag was refused (" + String.join(" ", passed) + "): "
         + msg.replaceAll("\\s+", " ").trim());
+  }
+
+  /**
+   * Beam's options from the flags a command passed through, checked before anything else is read
+   * (a misspelt flag is named first); the runner defaults are set once the config is read ({@link
+   * RunnerDefaults#apply}).
+   */
+  public static PipelineOptions beamOptions(CommandSpec spec, List<String> passed) {
+    checkPassThrough(spec, passed);
+    try {
+      return RunnerDefaults.parse(passed);
+    } catch (IllegalArgumentException e) {
+      throw beamRefused(spec, passed, e);
+    }
   }
 
   /** Checks that the pass-through arguments are flags; a bare word is an unexpected argument. */

@@ -1,5 +1,6 @@
 package dev.moaa.runners.launch;
 
+import dev.moaa.pipelines.report.Reports;
 import dev.moaa.pipelines.MoaaConfig;
 import dev.moaa.pipelines.RunCommand;
 import dev.moaa.pipelines.RunKind;
@@ -26,6 +27,6 @@ public final class Launch {
       PrintStream err) {
     RunRequest r = new RunRequest(request.config(), RunnerDefaults.forRunner(request.spec(), options),
         request.overwrite(), request.progressSeconds(), request.preflight());
-    return RunCommand.execute(kind, r, options, RunnerDefaults.target(options), out, err);
+    return RunCommand.execute(kind, r, options, RunnerDefaults.target(options), Reports.STANDARD, out, err);
   }
 }

@@ -272,7 +272,7 @@ final class SimulatedAnswers {
     if (references > 0) {
       tail.append(" (references seen: ").append(references).append(')');
     }
-    tail.append(' ').append(SimulatedQuality.marker(SimulatedQuality.forSignature(sig)));
+    tail.append(' ').append(SimulatedQuality.marker(SimulatedQuality.forSignature(sig, settings.modelSkill(model))));
     if (!inject) {
       return head.append(tail).toString();
     }

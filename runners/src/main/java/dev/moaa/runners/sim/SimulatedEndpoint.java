@@ -825,6 +825,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
     private final double judgeNoise;
     private final double judgePositionBias;
     private final Map<String, JudgeProfile> judges;
+    private final Map<String, Double> modelSkills;
     private final boolean ignoreN;
     private final double rate429;
     private final int queueSlots;
@@ -860,6 +861,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
       this.judgeNoise = b.judgeNoise;
       this.judgePositionBias = b.judgePositionBias;
       this.judges = Collections.unmodifiableMap(new TreeMap<>(b.judges));
+      this.modelSkills = Collections.unmodifiableMap(new TreeMap<>(b.modelSkills));
       this.ignoreN = b.ignoreN;
       this.rate429 = b.rate429;
       this.queueSlots = b.queueSlots;
@@ -980,6 +982,22 @@ public final class SimulatedEndpoint implements AutoCloseable {
     /** The per-model judge overrides, by model name (read-only, sorted by name). */
     public Map<String, JudgeProfile> judges() {
       return judges;
+    }
+
+    /**
+     * The hidden skill of each model given one, by name (read-only): see {@link #modelSkill}.
+     */
+    public Map<String, Double> modelSkills() {
+      return modelSkills;
+    }
+
+    /**
+     * The hidden skill of {@code model}, in (0, 1): 0.5 (the default) draws its answers' quality
+     * uniformly; a skill s draws it as u^((1-s)/s), so an answer of skill s beats one of skill 0.5
+     * with probability s, and a judge without noise prefers it that often.
+     */
+    public double modelSkill(String model) {
+      return modelSkills.getOrDefault(model, 0.5);
     }
 
     /** The noise of judge {@code model}: its override, else {@link #judgeNoise()}. */
@@ -1193,7 +1211,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
           + ", requiredApiKey=" + (requiredApiKey == null ? "<none>" : "<set>")
           + ", wordsPerAnswer=" + wordsPerAnswer + ", models=" + models
           + ", requestLogLimit=" + requestLogLimit + ", judgeNoise=" + judgeNoise
-          + ", judgePositionBias=" + judgePositionBias + ", judges=" + judges
+          + ", judgePositionBias=" + judgePositionBias + ", judges=" + judges + ", modelSkills=" + modelSkills
           + ", ignoreN=" + ignoreN + ", rate429=" + rate429 + ", queueSlots=" + queueSlots
           + ", reasoningModels=" + reasoningModels + ", thinkInlineModels=" + thinkInlineModels
           + ", rateNoUsage=" + rateNoUsage + "}";
@@ -1220,6 +1238,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
       private double judgeNoise = 0;
       private double judgePositionBias = 0;
       private Map<String, JudgeProfile> judges = new TreeMap<>();
+      private Map<String, Double> modelSkills = new TreeMap<>();
       private boolean ignoreN = false;
       private double rate429 = 0;
       private int queueSlots = 0;
@@ -1249,6 +1268,7 @@ public final class SimulatedEndpoint implements AutoCloseable {
         judgeNoise = s.judgeNoise;
         judgePositionBias = s.judgePositionBias;
         judges = new TreeMap<>(s.judges);
+        modelSkills = new TreeMap<>(s.modelSkills);
         ignoreN = s.ignoreN;
         rate429 = s.rate429;
         queueSlots = s.queueSlots;
@@ -1371,6 +1391,12 @@ public final class SimulatedEndpoint implements AutoCloseable {
         return this;
       }
 
+      /** Gives {@code model} a hidden skill in (0, 1); see {@link Settings#modelSkill}. */
+      public Builder modelSkill(String model, double skill) {
+        modelSkills.put(Objects.requireNonNull(model, "model"), skill);
+        return this;
+      }
+
       /** Replaces every per-model judge override; see {@link Settings#judges()}. */
       public Builder judges(Map<String, JudgeProfile> value) {
         Objects.requireNonNull(value, "judges");
@@ -1460,6 +1486,10 @@ public final class SimulatedEndpoint implements AutoCloseable {
           requireRate(judge.getValue().noise(), "the judge noise of " + judge.getKey());
           requireRate(judge.getValue().positionBias(),
               "the judge position bias of " + judge.getKey());
+        }
+        for (Map.Entry<String, Double> skill : modelSkills.entrySet()) {
+          require(!skill.getKey().isBlank(), "model names must not be blank");
+          require(skill.getValue() > 0 && skill.getValue() < 1, "the skill of " + skill.getKey() + " must be within (0, 1)");
         }
         return new Settings(this);
       }

@@ -128,6 +128,11 @@ public final class SimulatedEndpointMain implements Callable<Integer> {
   @Option(names = "--judge", paramLabel = "MODEL:NOISE:BIAS", description = "Noise and bias of one judge model (repeatable).")
   List<String> judges = new ArrayList<>();
 
+  @Option(names = "--model-skill", paramLabel = "MODEL:SKILL",
+      description = "Hidden skill of one model in (0, 1), repeatable: its answers beat a skill-0.5 model's with"
+          + " probability SKILL before judge noise (default: 0.5 for every model).")
+  List<String> modelSkills = new ArrayList<>();
+
   @Option(names = "--require-key-env", paramLabel = "NAME",
       description = "Require 'Authorization: Bearer <key>', the key read from the environment variable NAME.")
   String requireKeyEnv;
@@ -296,6 +301,13 @@ public final class SimulatedEndpointMain implements Callable<Integer> {
     }
     for (String j : judges) {
       judge(b, j);
+    }
+    for (String m : modelSkills) {
+      int colon = m.lastIndexOf(':');
+      if (colon <= 0) {
+        throw new IllegalArgumentException("--model-skill needs MODEL:SKILL, got '" + m + "'");
+      }
+      b.modelSkill(m.substring(0, colon).trim(), doubleValue("model-skill", m.substring(colon + 1).trim()));
     }
     if (requireKeyEnv != null) {
       String value = requireKeyEnv.trim();

@@ -68,6 +68,15 @@ public final class SimulatedQuality {
     return floor3(SimHashing.uniform("quality|" + sig));
   }
 
+  /**
+   * The quality of an answer of a model with hidden {@code skill} whose signature is {@code sig}:
+   * the uniform draw u raised to (1 - skill) / skill (u itself at 0.5), rounded down to 0.001.
+   */
+  static double forSignature(String sig, double skill) {
+    double u = SimHashing.uniform("quality|" + sig);
+    return skill == 0.5 ? floor3(u) : floor3(Math.pow(u, (1 - skill) / skill));
+  }
+
   /** Rounds down to three decimals, so the marker never reads 1.000. */
   private static double floor3(double value) {
     return Math.floor(value * 1000) / 1000;

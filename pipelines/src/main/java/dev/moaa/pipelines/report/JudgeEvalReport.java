@@ -1,5 +1,7 @@
-package dev.moaa.pipelines;
+package dev.moaa.pipelines.report;
 
+import dev.moaa.pipelines.MoaaConfig;
+import dev.moaa.pipelines.RunManifest;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.moaa.schemas.JudgeVote;
@@ -21,7 +23,10 @@ import java.util.TreeMap;
  *   <li>position consistency: share of pairs where both orders name the same winner (or both tie);
  *   <li>per judge: the same two figures from that judge's own votes;
  *   <li>Fleiss' kappa: agreement among the judges' votes over every judgment (each order of each
- *       pair is one item), categories chosen / rejected / tie; undefined (null) with one judge.
+ *       pair is one item), categories chosen / rejected / tie; undefined (null) with one judge;
+ *   <li>head to head ({@link #headToHead}): the first answer's win rate over the second, a tie or
+ *       a verdict that flips with the order counting half, with a 95% bootstrap interval: what
+ *       {@code moaa compare} reports when the first answer is one model's and the second another's.
  * </ul>
  */
 public final class JudgeEvalReport {
@@ -70,6 +75,76 @@ public final class JudgeEvalReport {
     return new Score(outcomes.size(), correct, consistent, unreadable);
   }
 
+  /** Resamples of the bootstrap interval of the head-to-head win rate. */
+  static final int RESAMPLES = 4000;
+
+  /**
+   * The head-to-head figures of (AB, BA) outcomes, candidate 0 ("chosen") against candidate 1: a
+   * pair scores 1 when both orders prefer candidate 0, 0 when both prefer candidate 1, and 0.5
+   * when both say tie or the orders disagree (position bias, not a preference). {@code win_rate}
+   * is the mean score over the readable pairs, with a 95% percentile bootstrap interval
+   * ({@value #RESAMPLES} resamples, a fixed seed: the same judgments give the same interval).
+   */
+  public static ObjectNode headToHead(List<String[]> outcomes) {
+    List<Double> scores = new ArrayList<>();
+    int wins = 0;
+    int losses = 0;
+    int ties = 0;
+    int inconsistent = 0;
+    for (String[] o : outcomes) {
+      if (o[0] == null || o[1] == null) {
+        continue;
+      }
+      if (o[0].equals(o[1])) {
+        switch (o[0]) {
+          case "chosen" -> {
+            wins++;
+            scores.add(1.0);
+          }
+          case "rejected" -> {
+            losses++;
+            scores.add(0.0);
+          }
+          default -> {
+            ties++;
+            scores.add(0.5);
+          }
+        }
+      } else {
+        inconsistent++;
+        scores.add(0.5);
+      }
+    }
+    ObjectNode h = new ObjectMapper().createObjectNode();
+    int n = scores.size();
+    h.put("pairs", n);
+    h.put("wins", wins);
+    h.put("losses", losses);
+    h.put("ties", ties);
+    h.put("inconsistent", inconsistent);
+    if (n == 0) {
+      h.putNull("win_rate");
+      h.putNull("ci95_low");
+      h.putNull("ci95_high");
+      return h;
+    }
+    double mean = scores.stream().mapToDouble(Double::doubleValue).sum() / n;
+    double[] means = new double[RESAMPLES];
+    java.util.SplittableRandom random = new java.util.SplittableRandom(0x6d6f6161L + n);
+    for (int r = 0; r < RESAMPLES; r++) {
+      double sum = 0;
+      for (int i = 0; i < n; i++) {
+        sum += scores.get(random.nextInt(n));
+      }
+      means[r] = sum / n;
+    }
+    java.util.Arrays.sort(means);
+    h.put("win_rate", mean);
+    h.put("ci95_low", means[(int) Math.floor(0.025 * (RESAMPLES - 1))]);
+    h.put("ci95_high", means[(int) Math.ceil(0.975 * (RESAMPLES - 1))]);
+    return h;
+  }
+
   public static ObjectNode build(List<PairResult> results, List<String> judges, Map<String, RunManifest.ModelUsage> usage,
       MoaaConfig config) {
     List<String[]> overall = new ArrayList<>();
@@ -102,6 +177,7 @@ public final class JudgeEvalReport {
     root.put("accuracy", all.accuracy());
     root.put("position_consistency", all.consistency());
     root.put("unreadable_pairs", all.unreadable());
+    root.set("head_to_head", headToHead(overall));
     ObjectNode subsets = root.putObject("accuracy_by_subset");
     bySubset.forEach((s, list) -> {
       Score sc = score(list);

@@ -1,4 +1,4 @@
-package dev.moaa.pipelines;
+package dev.moaa.pipelines.report;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -36,5 +36,33 @@ class JudgeEvalReportTest {
     assertEquals("chosen", JudgeEvalReport.outcome("B", 1));
     assertEquals("tie", JudgeEvalReport.outcome("TIE", 1));
     assertNull(JudgeEvalReport.outcome(null, 0));
+  }
+
+  @Test
+  void headToHead_countsTiesAndFlipsAsHalf_withADeterministicIntervalAroundTheRate() {
+    List<String[]> outcomes = new ArrayList<>();
+    for (int i = 0; i < 6; i++) {
+      outcomes.add(new String[] {"chosen", "chosen"});
+    }
+    outcomes.add(new String[] {"rejected", "rejected"});
+    outcomes.add(new String[] {"rejected", "rejected"});
+    outcomes.add(new String[] {"tie", "tie"});
+    outcomes.add(new String[] {"chosen", "rejected"});
+    outcomes.add(new String[] {null, "chosen"});
+    com.fasterxml.jackson.databind.node.ObjectNode h = JudgeEvalReport.headToHead(outcomes);
+    assertEquals(10, h.path("pairs").asInt(), "the unreadable pair is left out");
+    assertEquals(6, h.path("wins").asInt());
+    assertEquals(2, h.path("losses").asInt());
+    assertEquals(1, h.path("ties").asInt());
+    assertEquals(1, h.path("inconsistent").asInt());
+    assertEquals(0.7, h.path("win_rate").asDouble(), 1e-12);
+    double low = h.path("ci95_low").asDouble();
+    double high = h.path("ci95_high").asDouble();
+    org.junit.jupiter.api.Assertions.assertTrue(low < 0.7 && 0.7 < high && low >= 0.3 && high <= 1.0, h.toString());
+    assertEquals(h, JudgeEvalReport.headToHead(outcomes), "the same judgments give the same interval");
+
+    List<String[]> allWon = List.of(new String[] {"chosen", "chosen"}, new String[] {"chosen", "chosen"});
+    assertEquals(1.0, JudgeEvalReport.headToHead(allWon).path("ci95_low").asDouble());
+    assertNull(JudgeEvalReport.headToHead(List.of()).get("win_rate").numberValue());
   }
 }

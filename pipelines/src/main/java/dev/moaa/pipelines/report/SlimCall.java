@@ -1,4 +1,4 @@
-package dev.moaa.pipelines;
+package dev.moaa.pipelines.report;
 
 import java.util.Map;
 import org.apache.avro.Schema;

@@ -1,5 +1,7 @@
-package dev.moaa.pipelines;
+package dev.moaa.pipelines.report;
 
+import dev.moaa.pipelines.MoaaConfig;
+import dev.moaa.pipelines.SftPipeline;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;

@@ -1,10 +1,13 @@
-package dev.moaa.pipelines;
+package dev.moaa.runners.eval;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.moaa.pipelines.ConfigException;
+import dev.moaa.pipelines.MoaaConfig;
+import dev.moaa.pipelines.RunCommand;
 import dev.moaa.schemas.Message;
 import dev.moaa.transforms.clean.BenchmarkPrompts;
 import dev.moaa.transforms.client.ChatException;
@@ -32,7 +35,13 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.Callable;
 import java.util.regex.Pattern;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code moaa eval-gen --config=C.yaml --model=NAME --bench=alpaca_eval|arena_hard|mt_bench
@@ -203,7 +212,7 @@ public final class EvalGenCommand {
   }
 
   /** A question file bundled with the product (the same files decontamination uses). */
-  private static Reader bundled(String file) {
+  static Reader bundled(String file) {
     InputStream in = BenchmarkPrompts.class.getResourceAsStream("benchmarks/" + file);
     if (in == null) {
       throw new IllegalStateException("bundled benchmark file missing from the classpath: " + file);
@@ -440,4 +449,58 @@ public final class EvalGenCommand {
       }
     }
   }
-}
+
+  /** {@code moaa eval-gen}: its flags. */
+  @Command(name = "eval-gen", mixinStandardHelpOptions = true, sortOptions = false,
+      description = {"Answers a benchmark's prompts with one configured model, for the benchmark's own harness.",
+          "The answers are written in the harness's format (AlpacaEval, Arena-Hard, MT-Bench), so the model is",
+          "scored with the harness as it is."},
+      footer = "%nExit codes: 0 every question answered; 1 some failed (in BENCH/failures/); 2 bad flags or configuration.")
+  public static final class Run implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Option(names = "--config", paramLabel = "FILE", required = true, description = "The YAML configuration file.")
+    Path config;
+
+    @Option(names = "--model", paramLabel = "NAME", required = true, description = "The configured model that answers.")
+    String model;
+
+    @Option(names = "--bench", paramLabel = "NAME", required = true,
+        description = "alpaca_eval, arena_hard (both versions), arena_hard_v0.1, arena_hard_v2.0 or mt_bench.")
+    String bench;
+
+    @Option(names = "--output", paramLabel = "DIR", defaultValue = "moaa-out/eval",
+        description = "Where the answers go (default: ${DEFAULT-VALUE}).")
+    Path output;
+
+    @Option(names = "--limit", paramLabel = "N", description = "Answer only the first N questions.")
+    Integer limit;
+
+    @Option(names = "--generator-name", paramLabel = "ID", description = "The name the harness shows (default: the model's).")
+    String generatorName;
+
+    @Option(names = "--questions", paramLabel = "FILE", description = "A question file in place of the bundled one.")
+    Path questions;
+
+    private final PrintStream out;
+    private final PrintStream err;
+
+    public Run(PrintStream out, PrintStream err) {
+      this.out = out;
+      this.err = err;
+    }
+
+    @Override
+    public Integer call() {
+      if (limit != null && limit < 1) {
+        throw new ParameterException(spec.commandLine(), "--limit must be at least 1");
+      }
+      MoaaConfig c;
+      try {
+        c = MoaaConfig.load(config);
+      } catch (ConfigException e) {
+        throw new ParameterException(spec.commandLine(), "configuration error: " + e.getMessage());
+      }
+      return run(c, model, bench, output, limit, generatorName, questions, out, err);
+    }
+  }}

@@ -1,4 +1,4 @@
-package dev.moaa.pipelines;
+package dev.moaa.pipelines.report;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

@@ -1,5 +1,9 @@
-package dev.moaa.pipelines;
+package dev.moaa.pipelines.report;
 
+import dev.moaa.pipelines.MoaaConfig;
+import dev.moaa.pipelines.RunFiles;
+import dev.moaa.pipelines.RunKind;
+import dev.moaa.pipelines.SftPipeline;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -39,11 +43,11 @@ import org.apache.avro.Schema;
  */
 public final class DatasetCard {
   /** The card's file name in the output folder. */
-  public static final String FILE = "README.md";
+  public static final String FILE = RunFiles.CARD;
   /** A comment in every card this product writes; a README.md without it is the user's and is left alone. */
-  static final String MARK = "<!-- written by MoAA-Beam: rewritten on every run in this folder -->";
+  static final String MARK = RunFiles.CARD_MARK;
   /** Where the card goes when the folder already holds a README.md that is not a MoAA card. */
-  public static final String FALLBACK_FILE = "DATASET_CARD.md";
+  public static final String FALLBACK_FILE = RunFiles.CARD_FALLBACK;
 
   private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
       .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
@@ -70,20 +74,7 @@ public final class DatasetCard {
 
   /** True when {@code file} is a card this product wrote (and may replace or remove). */
   public static boolean isOurs(Path file) {
-    if (!Files.isRegularFile(file)) {
-      return false;
-    }
-    try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-      String line;
-      for (int i = 0; i < 400 && (line = r.readLine()) != null; i++) {
-        if (line.equals(MARK)) {
-          return true;
-        }
-      }
-      return false;
-    } catch (IOException e) {
-      return false;
-    }
+    return RunFiles.isOurCard(file);
   }
 
   /** The card's text. {@code dropped} counts dropped rows per reason; {@code parquetBytes} is the shards' size. */

@@ -1,5 +1,9 @@
-package dev.moaa.pipelines;
+package dev.moaa.pipelines.report;
 
+import dev.moaa.pipelines.MoaaConfig;
+import dev.moaa.pipelines.RunFiles;
+import dev.moaa.pipelines.RunKind;
+import dev.moaa.pipelines.SftPipeline;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.moaa.transforms.client.ModelEndpoint;
@@ -61,7 +65,7 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * {@code 429} ({@code rate_limited}), apart from its other retried failures.
  */
 public final class RunReport {
-  public static final String FILE = "report.html";
+  public static final String FILE = RunFiles.REPORT;
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final int WIDTH = 1000;
   private static final int HEIGHT = 420;
@@ -712,7 +716,7 @@ public final class RunReport {
   /**
    * Draws a small line chart and a bar chart the way the report does and throws them away: the
    * first charts a JVM draws load and compile the drawing and PNG code (measured: the first report
-   * of a JVM took 0.8 s, the third 0.2 s). {@link RunWarmUp} calls it while a run waits for its
+   * of a JVM took 0.8 s, the third 0.2 s). The run's warm-up ({@code RunWarmUp}, through {@link Reports}) calls it while a run waits for its
    * endpoints, so the report at the end starts warm.
    */
   static void warmUp() throws IOException {

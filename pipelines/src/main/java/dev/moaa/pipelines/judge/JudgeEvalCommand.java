@@ -1,5 +1,13 @@
-package dev.moaa.pipelines;
+package dev.moaa.pipelines.judge;
 
+import dev.moaa.pipelines.ConfigException;
+import dev.moaa.pipelines.DirectMonitorPacing;
+import dev.moaa.pipelines.JobEnd;
+import dev.moaa.pipelines.MoaaConfig;
+import dev.moaa.pipelines.RunCommand;
+import dev.moaa.pipelines.RunManifest;
+import dev.moaa.pipelines.RunTarget;
+import dev.moaa.pipelines.report.JudgeEvalReport;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
