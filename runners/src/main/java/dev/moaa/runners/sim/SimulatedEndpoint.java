@@ -135,11 +135,14 @@ public final class SimulatedEndpoint implements AutoCloseable {
   private final AtomicLong arrivals = new AtomicLong();
   private final AtomicBoolean closing = new AtomicBoolean();
   private final CountDownLatch closed = new CountDownLatch(1);
+  private final SimulatedBatches batches;
 
   private SimulatedEndpoint(Settings settings) throws IOException {
     this.settings = settings;
     this.answers = new SimulatedAnswers(mapper, settings);
     this.faults = new FaultPlan(settings);
+    this.batches = new SimulatedBatches(mapper, this::answerBatchLine, settings.batchDelayMs(),
+        settings.batchFailureRate(), settings.batchExpireShare(), System::currentTimeMillis);
     for (String model : settings.models()) {
       perModel.computeIfAbsent(model, m -> new ModelCounters());
     }
@@ -435,6 +438,10 @@ public final class SimulatedEndpoint implements AutoCloseable {
       }
       String method = exchange.getRequestMethod().toUpperCase(Locale.ROOT);
       Response response;
+      if (SimulatedBatches.handles(path)) {
+        send(exchange, batchApi(exchange, method, path));
+        return;
+      }
       switch (path) {
         case CHAT_PATH -> response = method.equals("POST") ? chat(exchange) : notAllowed("POST");
         case MODELS_PATH -> response = method.equals("GET") ? models() : notAllowed("GET");
@@ -550,6 +557,69 @@ public final class SimulatedEndpoint implements AutoCloseable {
         slots.release();
       }
     }
+  }
+
+  /** A request of the Batch API ({@link SimulatedBatches}), behind the same key check as a chat request. */
+  private Response batchApi(HttpExchange exchange, String method, String path) throws IOException {
+    byte[] body = exchange.getRequestBody().readNBytes(MAX_BODY_BYTES + 1);
+    if (!authorized(exchange)) {
+      return json(401, SimulatedAnswers.error(
+          "Simulated endpoint: missing or incorrect API key. Send 'Authorization: Bearer <key>'.",
+          "invalid_request_error", null, "invalid_api_key"));
+    }
+    if (body.length > MAX_BODY_BYTES) {
+      return json(413, SimulatedAnswers.error("Request body larger than " + MAX_BODY_BYTES + " bytes.",
+          "invalid_request_error", null, null));
+    }
+    SimulatedBatches.Reply reply = batches.handle(method, path,
+        exchange.getRequestHeaders().getFirst("Content-Type"), body);
+    Map<String, String> headers = new TreeMap<>();
+    headers.put("Content-Type", reply.contentType());
+    headers.put("X-MoAA-Simulated", "true");
+    return new Response(reply.status(), headers, reply.body());
+  }
+
+  /**
+   * One request of a batch, answered as the same body would be online (no latency, no fault of the
+   * online path): in the request log and the usage counters like any call.
+   */
+  private SimulatedBatches.LineAnswer answerBatchLine(JsonNode body) {
+    long arrivedAt = System.nanoTime();
+    long order = arrivals.incrementAndGet();
+    String model = ChatRequest.modelOf(body);
+    if (model != null) {
+      countersFor(model).countReceived();
+    }
+    totals.countReceived();
+    ChatRequest request;
+    try {
+      request = ChatRequest.parse(body, mapper);
+    } catch (ChatRequest.BadRequest e) {
+      record(model, ChatRequest.messagesOf(body), ChatRequest.paramsOf(body, mapper), true, 400, 0, order,
+          arrivedAt, 0);
+      return new SimulatedBatches.LineAnswer(400, SimulatedAnswers.error(
+          e.getMessage(), "invalid_request_error", e.param(), null));
+    }
+    requestedModels.add(request.model());
+    ModelCounters counters = countersFor(request.model());
+    counters.countArrival(arrivedAt);
+    totals.countArrival(arrivedAt);
+    record(request.model(), request.messages(), request.params(), true, 200, 1, order, arrivedAt, 0);
+    ObjectNode answer = answers.answer(request, false, true);
+    JsonNode usage = answer.get("usage");
+    if (usage != null) {
+      long prompt = usage.path("prompt_tokens").asLong();
+      long completion = usage.path("completion_tokens").asLong();
+      long reasoning = usage.path("completion_tokens_details").path("reasoning_tokens").asLong();
+      counters.countUsage(prompt, completion, reasoning);
+      totals.countUsage(prompt, completion, reasoning);
+    }
+    return new SimulatedBatches.LineAnswer(200, answer);
+  }
+
+  /** Every batch created through the Batch API, in order: its id, input file, custom ids and body hashes. */
+  public List<SimulatedBatches.Submitted> batchesSubmitted() {
+    return batches.submitted();
   }
 
   /**
@@ -832,6 +902,9 @@ public final class SimulatedEndpoint implements AutoCloseable {
     private final List<String> reasoningModels;
     private final List<String> thinkInlineModels;
     private final double rateNoUsage;
+    private final long batchDelayMs;
+    private final double batchFailureRate;
+    private final double batchExpireShare;
 
     /**
      * How one simulated judge model errs.
@@ -868,6 +941,9 @@ public final class SimulatedEndpoint implements AutoCloseable {
       this.reasoningModels = List.copyOf(b.reasoningModels);
       this.thinkInlineModels = List.copyOf(b.thinkInlineModels);
       this.rateNoUsage = b.rateNoUsage;
+      this.batchDelayMs = b.batchDelayMs;
+      this.batchFailureRate = b.batchFailureRate;
+      this.batchExpireShare = b.batchExpireShare;
     }
 
     /** The default settings. */
@@ -1052,6 +1128,21 @@ public final class SimulatedEndpoint implements AutoCloseable {
     }
 
     /** Share of successful (200, well-formed) answers sent without a {@code usage} object. */
+    /** How long a batch of the Batch API stays in progress before it is answered (ms). */
+    public long batchDelayMs() {
+      return batchDelayMs;
+    }
+
+    /** Share of batch requests that fail on the first submission of their body (a 500 in the error file). */
+    public double batchFailureRate() {
+      return batchFailureRate;
+    }
+
+    /** Share of batches that expire, about half of their requests unanswered ({@code batch_expired}). */
+    public double batchExpireShare() {
+      return batchExpireShare;
+    }
+
     public double rateNoUsage() {
       return rateNoUsage;
     }
@@ -1214,7 +1305,8 @@ public final class SimulatedEndpoint implements AutoCloseable {
           + ", judgePositionBias=" + judgePositionBias + ", judges=" + judges + ", modelSkills=" + modelSkills
           + ", ignoreN=" + ignoreN + ", rate429=" + rate429 + ", queueSlots=" + queueSlots
           + ", reasoningModels=" + reasoningModels + ", thinkInlineModels=" + thinkInlineModels
-          + ", rateNoUsage=" + rateNoUsage + "}";
+          + ", rateNoUsage=" + rateNoUsage + ", batchDelayMs=" + batchDelayMs + ", batchFailureRate="
+          + batchFailureRate + ", batchExpireShare=" + batchExpireShare + "}";
     }
 
     /** Collects settings; {@link #build()} checks them. */
@@ -1245,6 +1337,9 @@ public final class SimulatedEndpoint implements AutoCloseable {
       private List<String> reasoningModels = List.of();
       private List<String> thinkInlineModels = List.of();
       private double rateNoUsage = 0;
+      private long batchDelayMs = 1000;
+      private double batchFailureRate = 0;
+      private double batchExpireShare = 0;
 
       private Builder() {}
 
@@ -1275,6 +1370,9 @@ public final class SimulatedEndpoint implements AutoCloseable {
         reasoningModels = s.reasoningModels;
         thinkInlineModels = s.thinkInlineModels;
         rateNoUsage = s.rateNoUsage;
+        batchDelayMs = s.batchDelayMs;
+        batchFailureRate = s.batchFailureRate;
+        batchExpireShare = s.batchExpireShare;
       }
 
       /** See {@link Settings#port()}. */
@@ -1438,6 +1536,24 @@ public final class SimulatedEndpoint implements AutoCloseable {
       }
 
       /** See {@link Settings#rateNoUsage()}. */
+      /** See {@link Settings#batchDelayMs()}. */
+      public Builder batchDelayMs(long value) {
+        batchDelayMs = value;
+        return this;
+      }
+
+      /** See {@link Settings#batchFailureRate()}. */
+      public Builder batchFailureRate(double value) {
+        batchFailureRate = value;
+        return this;
+      }
+
+      /** See {@link Settings#batchExpireShare()}. */
+      public Builder batchExpireShare(double value) {
+        batchExpireShare = value;
+        return this;
+      }
+
       public Builder rateNoUsage(double value) {
         rateNoUsage = value;
         return this;
@@ -1464,6 +1580,9 @@ public final class SimulatedEndpoint implements AutoCloseable {
         requireRate(rateEmpty, "rateEmpty");
         requireRate(rate429, "rate429");
         requireRate(rateNoUsage, "rateNoUsage");
+        require(batchDelayMs >= 0, "batchDelayMs must not be negative");
+        requireRate(batchFailureRate, "batchFailureRate");
+        requireRate(batchExpireShare, "batchExpireShare");
         require(rate5xx + rateTimeout + rateMalformed + rateEmpty + rate429 <= 1.0 + 1e-9,
             "the fault rates (5xx, timeout, malformed, empty, 429) must add up to at most 1");
         require(queueSlots >= 0, "queueSlots must not be negative");

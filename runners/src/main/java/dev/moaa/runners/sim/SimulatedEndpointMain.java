@@ -133,6 +133,17 @@ public final class SimulatedEndpointMain implements Callable<Integer> {
           + " probability SKILL before judge noise (default: 0.5 for every model).")
   List<String> modelSkills = new ArrayList<>();
 
+  @Option(names = "--batch-delay-ms", description = "How long a Batch API batch stays in progress (default: 1000).")
+  Long batchDelayMs;
+
+  @Option(names = "--batch-failure-rate",
+      description = "Share of batch requests that fail on the first submission of their body (default: 0).")
+  Double batchFailureRate;
+
+  @Option(names = "--batch-expire-rate",
+      description = "Share of batches that expire with about half of their requests unanswered (default: 0).")
+  Double batchExpireRate;
+
   @Option(names = "--require-key-env", paramLabel = "NAME",
       description = "Require 'Authorization: Bearer <key>', the key read from the environment variable NAME.")
   String requireKeyEnv;
@@ -301,6 +312,15 @@ public final class SimulatedEndpointMain implements Callable<Integer> {
     }
     for (String j : judges) {
       judge(b, j);
+    }
+    if (batchDelayMs != null) {
+      b.batchDelayMs(batchDelayMs);
+    }
+    if (batchFailureRate != null) {
+      b.batchFailureRate(batchFailureRate);
+    }
+    if (batchExpireRate != null) {
+      b.batchExpireShare(batchExpireRate);
     }
     for (String m : modelSkills) {
       int colon = m.lastIndexOf(':');
