@@ -116,6 +116,6 @@ public record DpoPlan(long prompts, double avgPromptTokens, long policyCalls, lo
   }
 
   private static double cost(ModelEndpoint m, long calls, double in, double out) {
-    return calls * (in * m.inputPricePerMillion() + out * m.outputPricePerMillion()) / 1e6;
+    return calls * m.priceFactor() * (in * m.inputPricePerMillion() + out * m.outputPricePerMillion()) / 1e6;
   }
 }

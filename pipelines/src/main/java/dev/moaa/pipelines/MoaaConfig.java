@@ -2,6 +2,7 @@ package dev.moaa.pipelines;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -10,6 +11,7 @@ import dev.moaa.prompts.PromptTemplate;
 import dev.moaa.transforms.budget.BudgetSpec;
 import dev.moaa.transforms.cache.CacheSpec;
 import dev.moaa.transforms.limits.Coordination;
+import dev.moaa.transforms.client.BatchSettings;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.client.AdaptiveLimit;
 import dev.moaa.transforms.client.RateLimits;
@@ -51,7 +53,9 @@ import java.util.function.Function;
  *          stop?, max_concurrency?, requests_per_minute?, tokens_per_minute?,
  *          adaptive_concurrency?, initial_concurrency?, backoff_factor?, connect_timeout_ms?, read_timeout_ms?,
  *          retry: {max_attempts, initial_backoff_ms, max_backoff_ms}?,
- *          price: {input_per_million, output_per_million}?}
+ *          price: {input_per_million, output_per_million}?,
+ *          execution: online|batch?, batch: {price_factor?, max_requests?, flush_ms?, poll_ms?,
+ *          max_submissions?}?}                                 # batch: the provider's Batch API
  * defaults: {any model field}            # applied under every model's own fields
  * sft: {proposers: [NAME…], aggregator: NAME, layers?, min_proposals?, max_turns?,
  *       accept_truncated?, templates: {proposer?, aggregator?}?}
@@ -85,7 +89,9 @@ public final class MoaaConfig {
       "read_timeout_ms", "retry", "price", "api_key_file", "requests_per_minute", "tokens_per_minute",
       "adaptive_concurrency", "initial_concurrency", "backoff_factor", "adaptive_mode", "latency_tolerance",
       "latency_window", "revision", "max_completion_tokens",
-      "reasoning_effort", "keep_reasoning", "max_failure_share");
+      "reasoning_effort", "keep_reasoning", "max_failure_share", "execution", "batch");
+  private static final Set<String> BATCH = Set.of("price_factor", "max_requests", "flush_ms", "poll_ms",
+      "max_submissions");
   private static final Set<String> CACHE = Set.of("backend", "path", "url", "password_env", "lock_ttl_ms");
   private static final Set<String> COORDINATION = Set.of("backend", "url", "password_env", "key", "lease_ttl_ms",
       "share_budget");
@@ -471,6 +477,22 @@ public final class MoaaConfig {
     }
     if (n.has("max_failure_share")) {
       b.maxFailureShare(number(n, "max_failure_share", path, 0, 1));
+    }
+    String execution = n.has("execution") ? text(n, "execution", path) : "online";
+    if (execution.equals("batch")) {
+      BatchSettings d = BatchSettings.defaults();
+      JsonNode bn = n.has("batch") ? n.get("batch") : JsonNodeFactory.instance.objectNode();
+      onlyKnown(bn, path + ".batch", BATCH);
+      double factor = bn.has("price_factor") ? number(bn, "price_factor", path + ".batch", 0.01, 1) : d.priceFactor();
+      b.batch(new BatchSettings(factor,
+          intIn(bn, "max_requests", path + ".batch", 1, BatchSettings.MAX_REQUESTS, d.maxRequests()),
+          intIn(bn, "flush_ms", path + ".batch", 0, 3_600_000, (int) d.flushMs()),
+          intIn(bn, "poll_ms", path + ".batch", 1, 3_600_000, (int) d.pollMs()),
+          intIn(bn, "max_submissions", path + ".batch", 1, 100, d.maxSubmissions())));
+    } else if (!execution.equals("online")) {
+      throw new ConfigException(path + ".execution", "must be online or batch, got '" + execution + "'");
+    } else if (n.has("batch") && n.has("execution")) {
+      throw new ConfigException(path + ".batch", "batch settings need execution: batch");
     }
     if (n.has("seed")) {
       if (!n.get("seed").canConvertToLong()) {

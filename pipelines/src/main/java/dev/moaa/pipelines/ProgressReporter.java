@@ -1,5 +1,6 @@
 package dev.moaa.pipelines;
 
+import dev.moaa.transforms.client.BatchChatClient;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.moa.CallMetrics;
 import dev.moaa.transforms.moa.SharedModelClients;
@@ -131,6 +132,11 @@ final class ProgressReporter implements AutoCloseable {
     if (!perModel.isEmpty()) {
       b.append("  | done+in flight:");
       perModel.forEach((m, v) -> b.append(' ').append(m).append(' ').append(v));
+    }
+    if (models.values().stream().anyMatch(m -> m.batch() != null)) {
+      BatchChatClient.Stats batches = BatchChatClient.stats();
+      b.append(String.format(Locale.ROOT, "  | batches: %d submitted, %d in progress, %d done",
+          batches.submitted() + batches.resumed(), batches.inProgress(), batches.done()));
     }
     return b.toString();
   }

@@ -230,6 +230,7 @@ public final class RunCommand {
     out.println("  response cache: " + config.cache() + "; " + config.budget());
     coordinationLines(config, target).forEach(l -> out.println("  " + l));
     Instant started = Instant.now();
+    dev.moaa.transforms.client.BatchChatClient.Stats batchesBefore = dev.moaa.transforms.client.BatchChatClient.stats();
     Pipeline p = Pipeline.create(options);
     kind.build(p, config, spec);
     Probes found = probes.join();
@@ -302,6 +303,15 @@ public final class RunCommand {
       ObjectNode manifest = RunManifest.build(kind, config, spec, runner, state, counts, usage, started, finished, output);
       RunManifest.addCoordination(manifest, config, result);
       RunManifest.addPreflight(manifest, preflight, config);
+      if (config.models().values().stream().anyMatch(m -> m.batch() != null)) {
+        // the batch models' batches, as this process saw them (a resumed run counts those it found again)
+        dev.moaa.transforms.client.BatchChatClient.Stats b = dev.moaa.transforms.client.BatchChatClient.stats()
+            .since(batchesBefore);
+        ObjectNode n = manifest.putObject("batches");
+        n.put("submitted", b.submitted());
+        n.put("found_from_an_earlier_run", b.resumed());
+        n.put("done", b.done());
+      }
       manifest.put("status", status);
       manifest.put("exit_code", exit);
       if (!problems.isEmpty()) {

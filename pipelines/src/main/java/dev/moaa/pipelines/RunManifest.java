@@ -206,6 +206,8 @@ public final class RunManifest {
       double cost = m == null ? 0 : m.costUsd(u.promptTokens(), u.completionTokens());
       ObjectNode n = models.putObject(e.getKey());
       n.put("model_id", m == null ? null : m.modelId());
+      n.put("execution", m != null && m.batch() != null ? "batch" : "online");
+      n.put("price_factor", m == null ? 1.0 : m.priceFactor());
       n.put("calls", u.calls());
       n.put("cache_hits", u.cacheHits());
       n.put("paid_calls", u.paidCalls());

@@ -193,4 +193,24 @@ class MoaaConfigTest {
     assertEquals("clean.extra_benchmarks[1]", e.path());
     assertTrue(e.getMessage().contains("line 1"), e.getMessage());
   }
+
+  @Test
+  void aBatchModel_hasItsBatchSettingsAndIsBilledAtTheBatchPrice() {
+    MoaaConfig c = parse(GOOD.replace("b: {model: model-b,", "b: {model: model-b, execution: batch,"
+        + " batch: {price_factor: 0.4, max_requests: 500, poll_ms: 1000},"));
+    dev.moaa.transforms.client.BatchSettings b = c.models().get("b").batch();
+    assertEquals(0.4, b.priceFactor());
+    assertEquals(500, b.maxRequests());
+    assertEquals(1000, b.pollMs());
+    assertEquals(2000, b.flushMs(), "defaults fill what is not given");
+    assertEquals(null, c.models().get("a").batch(), "online by default");
+    assertEquals(0.4 * 1.5, c.models().get("b").toBuilder().inputPricePerMillion(1.5).build().costUsd(1_000_000, 0), 1e-12);
+    assertEquals(1.5, c.models().get("a").costUsd(1_000_000, 0), 1e-12);
+    failsAt(GOOD.replace("b: {model: model-b,", "b: {model: model-b, execution: offline,"), "models.b.execution",
+        "online or batch");
+    failsAt(GOOD.replace("b: {model: model-b,", "b: {model: model-b, execution: online, batch: {poll_ms: 5},"),
+        "models.b.batch", "execution: batch");
+    failsAt(GOOD.replace("b: {model: model-b,", "b: {model: model-b, execution: batch, batch: {max_requests: 60000},"),
+        "models.b.batch.max_requests", "from 1 to 50000");
+  }
 }

@@ -128,6 +128,11 @@ public final class BenchCommand implements Callable<Integer> {
           + " many (no slow start), else the config's default.")
   String initialConcurrency;
 
+  @Option(names = "--batch-proposers", paramLabel = "DELAY_MS",
+      description = "SFT workloads: the proposers in batch execution (the simulator's Batch API, each batch answered"
+          + " DELAY_MS after it is created) while the aggregator stays online.")
+  Integer batchProposers;
+
   @Unmatched List<String> passThrough = new ArrayList<>();
 
   private final PrintStream out;
@@ -143,7 +148,8 @@ public final class BenchCommand implements Callable<Integer> {
   /** The benchmark's settings, defaults filled in from the workload. */
   record Options(Workload workload, int prompts, int latencyMs, LatencyShape shape, int cap, int allowed,
       double faultRate, Path output, double durationS, int workers, List<String> beamArgs, int jvms,
-      int queueSlots, String adaptive, boolean coordination, String process, int repeat, int initialConcurrency) {
+      int queueSlots, String adaptive, boolean coordination, String process, int repeat, int initialConcurrency,
+      int batchDelayMs) {
 
     /** The options of {@code moaa bench ARGS}, checked. */
     static Options parse(String[] args) {
@@ -176,7 +182,7 @@ public final class BenchCommand implements Callable<Integer> {
           f.latencyMs == null ? w.defaultLatencyMs() : f.latencyMs, LatencyShape.parse(f.latency), cap, allowed,
           f.faultRate, f.output == null ? Paths.get("moaa-out/bench/" + w.name().toLowerCase(Locale.ROOT)) : f.output,
           f.durationS, f.workers, List.copyOf(f.passThrough), f.jvms, f.queueSlots, f.adaptive,
-          parseCoordination(f.coordination), f.process, f.repeat, initial);
+          parseCoordination(f.coordination), f.process, f.repeat, initial, f.batchProposers == null ? -1 : f.batchProposers);
       if (o.initialConcurrency < SLOW_START || o.initialConcurrency > o.allowed) {
         throw new IllegalArgumentException("--initial-concurrency is between 1 and --allowed, or 'default'");
       }
@@ -275,6 +281,12 @@ public final class BenchCommand implements Callable<Integer> {
         .withRetryAfterMs(20).withRate5xx(o.faultRate()).withRequestLogLimit(100_000)
         .withQueueSlots(o.queueSlots())
         .withModels(List.copyOf(plan.calls().keySet()));
+    if (o.batchDelayMs() >= 0) {
+      if (w.dpo()) {
+        throw new IllegalArgumentException("--batch-proposers applies to the SFT workloads (W1-W3 without DPO)");
+      }
+      settings = settings.toBuilder().batchDelayMs(o.batchDelayMs()).build();
+    }
     Path output = o.output();
     Files.createDirectories(output);
     try (SimulatedEndpoint sim = SimulatedEndpoint.start(settings);
@@ -480,14 +492,18 @@ public final class BenchCommand implements Callable<Integer> {
     }
     return "defaults: {base_url: " + baseUrl + ", max_concurrency: " + o.allowed() + adaptive
         + ", max_tokens: 256, read_timeout_ms: " + (slowest * 2 + 5000)
-        + ", retry: {max_attempts: 8, initial_backoff_ms: 20, max_backoff_ms: 1000}}\n";
+        + ", retry: {max_attempts: 8, initial_backoff_ms: 20, max_backoff_ms: 1000}"
+        // a price, so that the figures say what the run would cost (and a batch run, at what discount)
+        + ", price: {input_per_million: 1.0, output_per_million: 1.0}}\n";
   }
 
   static String sftConfig(Options o, String baseUrl) {
     StringBuilder models = new StringBuilder();
     StringBuilder names = new StringBuilder();
     for (int i = 1; i <= Workload.PROPOSERS; i++) {
-      models.append("  p").append(i).append(": {model: ").append(WorkloadPlan.proposer(i)).append("}\n");
+      models.append("  p").append(i).append(": {model: ").append(WorkloadPlan.proposer(i))
+          .append(o.batchDelayMs() < 0 ? "" : ", execution: batch, batch: {flush_ms: 1000, poll_ms: 200, max_requests: 50000}")
+          .append("}\n");
       names.append(i > 1 ? ", " : "").append("p").append(i);
     }
     return defaults(o, baseUrl)
@@ -544,6 +560,15 @@ public final class BenchCommand implements Callable<Integer> {
     s.put("java", System.getProperty("java.version"));
 
     r.put("exit_code", outcome.exitCode());
+    if (outcome.manifest() != null) {
+      r.put("estimated_cost_usd", outcome.manifest().path("totals").path("estimated_cost_usd").asDouble());
+    }
+    if (o.batchDelayMs() >= 0) {
+      ObjectNode b = r.putObject("batches");
+      b.put("delay_ms", o.batchDelayMs());
+      b.put("submitted", sim.batchesSubmitted().size());
+      b.put("requests", sim.batchesSubmitted().stream().mapToInt(x -> x.customIds().size()).sum());
+    }
     if (outcome.counts() != null) {
       ObjectNode c = r.putObject("records");
       c.put("read", outcome.counts().read());
@@ -655,6 +680,15 @@ public final class BenchCommand implements Callable<Integer> {
         s.get("mean_latency_ms").asDouble(), s.get("cap").asInt() == 0 ? "none" : s.get("cap").asText(),
         s.get("allowed").asInt(), s.get("fault_rate").asDouble(),
         s.get("beam_args").isEmpty() ? "" : ", " + s.get("beam_args"));
+    if (r.has("batches")) {
+      out.printf(Locale.ROOT, "  proposers in batch execution: %d batch(es) of %d request(s) in all, each answered %d ms"
+          + " after it was created; estimated cost $%.4f%n", r.path("batches").path("submitted").asInt(),
+          r.path("batches").path("requests").asInt(), r.path("batches").path("delay_ms").asInt(),
+          r.path("estimated_cost_usd").asDouble());
+    } else if (r.has("estimated_cost_usd")) {
+      out.printf(Locale.ROOT, "  estimated cost $%.4f (price $1 per million tokens in and out)%n",
+          r.path("estimated_cost_usd").asDouble());
+    }
     if (r.has("bound_s")) {
       out.printf(Locale.ROOT, "  wall %.1f s | bound %.1f s | ratio %.2f | barrier bound %.1f s (ratio %.2f)"
               + " | bound from drawn latencies %.1f s%n",

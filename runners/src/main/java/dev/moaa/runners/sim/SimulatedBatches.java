@@ -263,10 +263,12 @@ public final class SimulatedBatches {
       e.put("message", "the input file holds no request");
     }
     String contentHash = SimHashing.sha256Hex(input.content());
+    // the same file sent again is another draw: a provider does not expire the same requests forever
+    int sent = attempts.computeIfAbsent("file|" + contentHash, h -> new AtomicInteger()).incrementAndGet();
     synchronized (this) {
       Batch b = new Batch("batch_sim_" + ids.incrementAndGet(), inputFileId, endpoint, window,
           req.path("metadata"), clockMs.getAsLong(), lines,
-          expireShare > 0 && SimHashing.uniform("batch-expire|" + contentHash) < expireShare);
+          expireShare > 0 && SimHashing.uniform("batch-expire|" + contentHash + "|" + sent) < expireShare);
       if (!errors.isEmpty()) {
         b.status = "failed";
         b.errors = errors;
@@ -309,7 +311,7 @@ public final class SimulatedBatches {
       ObjectNode result = mapper.createObjectNode();
       result.put("id", "batch_req_" + ids.incrementAndGet());
       result.put("custom_id", customId);
-      if (b.expires && SimHashing.uniform("batch-expire-line|" + customId + "|" + hash) >= 0.5) {
+      if (b.expires && SimHashing.uniform("batch-expire-line|" + b.id + "|" + customId + "|" + hash) >= 0.5) {
         result.putNull("response");
         ObjectNode e = result.putObject("error");
         e.put("code", "batch_expired");

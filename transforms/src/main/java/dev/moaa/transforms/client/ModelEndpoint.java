@@ -48,6 +48,7 @@ public final class ModelEndpoint implements Serializable {
   private final BudgetSpec budget;
   private final Coordination coordination;
   private final boolean shareBudget;
+  private final BatchSettings batch;
 
   private ModelEndpoint(Builder b) {
     this.name = Objects.requireNonNull(b.name, "name");
@@ -76,6 +77,7 @@ public final class ModelEndpoint implements Serializable {
     this.budget = b.budget;
     this.coordination = b.coordination;
     this.shareBudget = b.shareBudget;
+    this.batch = b.batch;
     if (apiKeyEnv != null && apiKeyFile != null) {
       throw new IllegalArgumentException("model " + name + " names both api_key_env and api_key_file; keep one");
     }
@@ -117,6 +119,7 @@ public final class ModelEndpoint implements Serializable {
     b.budget = budget;
     b.coordination = coordination;
     b.shareBudget = shareBudget;
+    b.batch = batch;
     return b;
   }
 
@@ -146,7 +149,15 @@ public final class ModelEndpoint implements Serializable {
   public int connectTimeoutMs() { return connectTimeoutMs; }
   public int readTimeoutMs() { return readTimeoutMs; }
   public RetryPolicy retry() { return retry; }
+  /** The online input price per million tokens (a batch model is billed {@link #priceFactor()} of it). */
   public double inputPricePerMillion() { return inputPricePerMillion; }
+  /**
+   * How this model's calls go through the provider's Batch API; null when they are made online
+   * (the default).
+   */
+  public BatchSettings batch() { return batch; }
+  /** What a call costs against the online price: the batch price factor for a batch model, else 1. */
+  public double priceFactor() { return batch == null ? 1.0 : batch.priceFactor(); }
   public double outputPricePerMillion() { return outputPricePerMillion; }
   /** The file holding the API key, or null. */
   public String apiKeyFile() { return apiKeyFile; }
@@ -211,7 +222,7 @@ public final class ModelEndpoint implements Serializable {
 
   /** Estimated cost in USD of the given token counts. */
   public double costUsd(long promptTokens, long completionTokens) {
-    return (promptTokens * inputPricePerMillion + completionTokens * outputPricePerMillion) / 1e6;
+    return priceFactor() * (promptTokens * inputPricePerMillion + completionTokens * outputPricePerMillion) / 1e6;
   }
 
   /** Reads the API key from its environment variable or file; null when none is configured. */
@@ -245,7 +256,7 @@ public final class ModelEndpoint implements Serializable {
   public String sharingKey() {
     return name + "|" + baseUrl + "|" + modelId + "|" + apiKeyEnv + "|" + apiKeyFile + "|" + maxConcurrency + "|"
         + connectTimeoutMs + "|" + readTimeoutMs + "|" + rateLimits.sharingKey() + "|" + retry + "|"
-        + (coordination == null ? "-" : coordination.sharingKey()) + "|" + shareBudget;
+        + (coordination == null ? "-" : coordination.sharingKey()) + "|" + shareBudget + "|" + batch;
   }
 
   @Override
@@ -281,6 +292,7 @@ public final class ModelEndpoint implements Serializable {
     private BudgetSpec budget = BudgetSpec.unlimited();
     private Coordination coordination;
     private boolean shareBudget;
+    private BatchSettings batch;
 
     private Builder(String name, String baseUrl, String modelId) {
       this.name = name;
@@ -312,6 +324,8 @@ public final class ModelEndpoint implements Serializable {
     /** Null: limits and budget per JVM. */
     public Builder coordination(Coordination v) { this.coordination = v; return this; }
     public Builder shareBudget(boolean v) { this.shareBudget = v; return this; }
+    /** Null: online calls. */
+    public Builder batch(BatchSettings v) { this.batch = v; return this; }
 
     public ModelEndpoint build() {
       return new ModelEndpoint(this);

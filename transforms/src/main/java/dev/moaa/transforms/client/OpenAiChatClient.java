@@ -359,6 +359,29 @@ public final class OpenAiChatClient implements ChatClient {
 
   private record ParsedAnswer(List<String> choices, String finishReason, String reasoning, Usage usage) {}
 
+  /**
+   * The answer one line of a Batch API output or error file carries for {@code request}: its
+   * response's HTTP {@code status} and {@code body}, read exactly as an online attempt's would be
+   * (an error status is the failure an online attempt would raise, usage estimated when missing).
+   * {@code startedAtMs} and {@code endedAtMs} are when the batch was sent and read back.
+   */
+  public ChatResponse fromBatch(int status, byte[] body, ChatRequest request, long startedAtMs, long endedAtMs)
+      throws ChatException {
+    if (status == 429) {
+      throw new ChatException(ErrorKind.RATE_LIMITED, status, -1, 1, describe(status, body));
+    }
+    if (status >= 500) {
+      throw new ChatException(ErrorKind.SERVER_ERROR, status, -1, 1, describe(status, body));
+    }
+    if (status < 200 || status >= 300) {
+      throw new ChatException(ErrorKind.CLIENT_ERROR, status, -1, 1, describe(status, body));
+    }
+    ParsedAnswer a = parse(body, request);
+    return new ChatResponse(a.choices.get(0), a.finishReason, a.usage.promptTokens(), a.usage.completionTokens(),
+        1, endedAtMs - startedAtMs, 0, a.choices, 0, startedAtMs, endedAtMs, a.reasoning, a.usage.reasoningTokens(),
+        a.usage.estimated());
+  }
+
   private ParsedAnswer attemptOnce(byte[] body, ChatRequest request) throws ChatException {
     HttpResponse response = null;
     try {

@@ -157,7 +157,10 @@ public final class SharedModelClients {
       this.client = client;
       this.coordinator = coordinator;
       AtomicInteger n = new AtomicInteger();
-      this.pool = Executors.newFixedThreadPool(endpoint.maxConcurrency(), r -> {
+      // a batch model's calls wait for their batch, each holding a thread: as many as a batch holds
+      int threads = endpoint.batch() == null ? endpoint.maxConcurrency()
+          : Math.max(endpoint.maxConcurrency(), endpoint.batch().maxRequests());
+      this.pool = Executors.newFixedThreadPool(threads, r -> {
         Thread t = new Thread(r, "moaa-call-" + endpoint.name() + "-" + n.incrementAndGet());
         t.setDaemon(true);
         return t;
