@@ -146,8 +146,11 @@ class BatchExecutionTest {
       List<String> before = new ArrayList<>();
       sim.batchesSubmitted().forEach(x -> before.addAll(x.customIds()));
 
-      Fixtures.Run again = Fixtures.moaa("sft", "--config=" + cfg, "--input=" + input, "--output=" + out);
+      Fixtures.Run again = Fixtures.moaa("sft", "--config=" + cfg, "--input=" + input, "--output=" + out,
+          "--progressSeconds=1");
       assertEquals(0, again.code(), again.err());
+      assertTrue(again.out().lines().anyMatch(l -> l.startsWith("progress ") && l.contains("| batches: 1 submitted, 1 in progress")),
+          "the progress line shows the batch under way: " + again.out());
       Fixtures.assertReconciles(Fixtures.manifest(out), 30, 30, 0, 0);
       assertTrue(Fixtures.manifest(out).at("/batches/found_from_an_earlier_run").asLong() >= 1,
           Fixtures.manifest(out).path("batches").toString());
