@@ -86,6 +86,11 @@ def build_model(tokenizer, hidden: int, layers: int, heads: int, kv_heads: int, 
     model.generation_config.bos_token_id = tokenizer.bos_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    # served (transformers serve), a checkpoint samples only when its generation config says so; the
+    # loop's DPO step needs K different answers from its policy, as a sampling server gives them
+    model.generation_config.do_sample = True
+    model.generation_config.temperature = 1.0
+    model.generation_config.top_k = 0
     return model
 
 

@@ -80,6 +80,94 @@ public final class StepConfigs {
     return write(root);
   }
 
+  /**
+   * The SFT step's file of a self-improvement round: the user's file with one more model entry,
+   * {@code name}, served at {@code baseUrl} as {@code modelId} (the defaults' settings, no price, the
+   * serve key variable, {@code revision} naming the checkpoint), in the SFT roles {@code roles}
+   * ({@code proposer}: one more proposer; {@code aggregator}: the aggregator).
+   */
+  public static String sftDataJoined(Path configFile, String name, String baseUrl, String modelId, String apiKeyEnv,
+      String revision, List<String> roles) {
+    ObjectNode root = read(configFile);
+    root.remove(LOOP_ONLY);
+    ObjectNode models = (ObjectNode) root.path("models");
+    if (models.has(name)) {
+      throw new ConfigException("models." + name, "is the name the loop gives an earlier round's model; rename it");
+    }
+    // defaults merged into every entry, so that a default key variable does not reach the local server
+    JsonNode defaults = root.path("defaults");
+    for (Iterator<Map.Entry<String, JsonNode>> it = models.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      ObjectNode merged = defaults.isObject() ? ((ObjectNode) defaults).deepCopy() : YAML.createObjectNode();
+      e.getValue().fields().forEachRemaining(f -> merged.set(f.getKey(), f.getValue()));
+      e.setValue(merged);
+    }
+    ObjectNode joined = defaults.isObject() ? ((ObjectNode) defaults).deepCopy() : YAML.createObjectNode();
+    root.remove("defaults");
+    joined.put("base_url", baseUrl);
+    joined.put("model", modelId);
+    joined.put("revision", revision);
+    joined.remove("price");
+    joined.remove("api_key_env");
+    joined.remove("api_key_file");
+    joined.remove("execution");
+    joined.remove("batch");
+    if (apiKeyEnv != null) {
+      joined.put("api_key_env", apiKeyEnv);
+    }
+    models.set(name, joined);
+    ObjectNode sft = (ObjectNode) root.get("sft");
+    if (roles.contains("proposer")) {
+      ((com.fasterxml.jackson.databind.node.ArrayNode) sft.withArray("proposers")).add(name);
+    }
+    if (roles.contains("aggregator")) {
+      sft.put("aggregator", name);
+    }
+    return write(root);
+  }
+
+  /** A checkpoint served for a step: its entry name, URL, model id, key variable and revision. */
+  public record Served(String name, String baseUrl, String modelId, String apiKeyEnv, String revision) {}
+
+  /**
+   * The file of a head-to-head between served checkpoints: the user's file (its judge) with one
+   * entry per served model, set up as {@link #sftDataJoined} sets up a joined model.
+   */
+  public static String compare(Path configFile, List<Served> served) {
+    ObjectNode root = read(configFile);
+    root.remove(LOOP_ONLY);
+    ObjectNode models = (ObjectNode) root.path("models");
+    JsonNode defaults = root.path("defaults");
+    for (Iterator<Map.Entry<String, JsonNode>> it = models.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      ObjectNode merged = defaults.isObject() ? ((ObjectNode) defaults).deepCopy() : YAML.createObjectNode();
+      e.getValue().fields().forEachRemaining(f -> merged.set(f.getKey(), f.getValue()));
+      e.setValue(merged);
+    }
+    root.remove("defaults");
+    for (Served s : served) {
+      if (models.has(s.name())) {
+        throw new ConfigException("models." + s.name(), "is the name the loop gives a round's model; rename it");
+      }
+      models.set(s.name(), servedEntry(defaults, s));
+    }
+    return write(root);
+  }
+
+  private static ObjectNode servedEntry(JsonNode defaults, Served s) {
+    ObjectNode e = defaults.isObject() ? ((ObjectNode) defaults).deepCopy() : YAML.createObjectNode();
+    e.put("base_url", s.baseUrl());
+    e.put("model", s.modelId());
+    e.put("revision", s.revision());
+    for (String f : List.of("price", "api_key_env", "api_key_file", "execution", "batch")) {
+      e.remove(f);
+    }
+    if (s.apiKeyEnv() != null) {
+      e.put("api_key_env", s.apiKeyEnv());
+    }
+    return e;
+  }
+
   private static ObjectNode read(Path configFile) {
     try {
       JsonNode root = YAML.readTree(Files.readString(configFile, StandardCharsets.UTF_8));

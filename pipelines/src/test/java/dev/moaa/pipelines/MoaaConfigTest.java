@@ -11,6 +11,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -212,5 +213,25 @@ class MoaaConfigTest {
         "models.b.batch", "execution: batch");
     failsAt(GOOD.replace("b: {model: model-b,", "b: {model: model-b, execution: batch, batch: {max_requests: 60000},"),
         "models.b.batch.max_requests", "from 1 to 50000");
+  }
+
+  @Test
+  void theLoopSection_readsRoundsRolesAndTheHeadToHead(@org.junit.jupiter.api.io.TempDir Path dir) {
+    String loop = GOOD + "loop: {output: out, sft_input: in.jsonl, rounds: 3, join_as: [proposer, aggregator],"
+        + " train_from: previous, compare: {bench: mt_bench, limit: 20}}\n";
+    LoopSettings l = MoaaConfig.parse(loop, Map.of("KEY_A", "sk")::get, dir).loop().orElseThrow();
+    assertEquals(3, l.rounds());
+    assertEquals(List.of("proposer", "aggregator"), l.joinAs());
+    assertTrue(l.trainFromPrevious() && l.compare());
+    assertEquals("mt_bench", l.compareBench());
+    assertEquals(20, l.compareLimit());
+    LoopSettings plain = MoaaConfig.parse(GOOD + "loop: {output: out}\n", Map.of("KEY_A", "sk")::get, dir).loop()
+        .orElseThrow();
+    assertEquals(1, plain.rounds());
+    assertEquals(List.of("proposer"), plain.joinAs());
+    assertFalse(plain.trainFromPrevious());
+    failsAt(GOOD + "loop: {rounds: 0}\n", "loop.rounds", "from 1 to 100");
+    failsAt(GOOD + "loop: {join_as: [judge]}\n", "loop.join_as", "proposer and aggregator");
+    failsAt(GOOD + "loop: {train_from: scratch}\n", "loop.train_from", "base or previous");
   }
 }

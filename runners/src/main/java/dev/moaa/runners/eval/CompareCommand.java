@@ -98,37 +98,49 @@ public final class CompareCommand implements Callable<Integer> {
     if (limit != null && limit < 1) {
       throw new ParameterException(spec.commandLine(), "--limit must be at least 1");
     }
-    if (modelA.equals(modelB)) {
-      throw new ParameterException(spec.commandLine(), "--a and --b name the same model");
-    }
     MoaaConfig c;
-    ModelEndpoint a;
-    ModelEndpoint b;
-    EvalGenCommand.Bench which;
     try {
       c = MoaaConfig.load(config);
-      a = model(c, modelA, "--a");
-      b = model(c, modelB, "--b");
-      c.judge();
-      which = EvalGenCommand.Bench.parse(bench);
-      if (which.files.size() != 1) {
-        throw new IllegalArgumentException("--bench " + bench + " holds two versions: pick arena_hard_v0.1 or"
-            + " arena_hard_v2.0");
-      }
-      RunCommand.checkCache(c.cache());
+    } catch (ConfigException e) {
+      throw new ParameterException(spec.commandLine(), "configuration error: " + e.getMessage());
+    }
+    RunnerDefaults.apply(options, RunnerDefaults.given(beamFlags), RunnerDefaults.totalConcurrency(c));
+    try {
+      return compare(c, modelA, modelB, bench, questions, limit, output, options, out, err);
     } catch (ConfigException e) {
       throw new ParameterException(spec.commandLine(), "configuration error: " + e.getMessage());
     } catch (IllegalArgumentException | IllegalStateException e) {
       throw new ParameterException(spec.commandLine(), e.getMessage());
     }
-    RunnerDefaults.apply(options, RunnerDefaults.given(beamFlags), RunnerDefaults.totalConcurrency(c));
+  }
+
+  /**
+   * The head-to-head of models {@code modelA} and {@code modelB} of {@code c} (for callers that go
+   * on, such as the loop's rounds): writes {@code output}/compare.json, returns the exit code.
+   *
+   * @throws IllegalArgumentException for a model or benchmark that is not there (nothing was called)
+   */
+  public static int compare(MoaaConfig c, String modelA, String modelB, String bench, Path questions, Integer limit,
+      Path output, PipelineOptions options, PrintStream out, PrintStream err) throws IOException {
+    if (modelA.equals(modelB)) {
+      throw new IllegalArgumentException("--a and --b name the same model");
+    }
+    ModelEndpoint a = model(c, modelA, "--a");
+    ModelEndpoint b = model(c, modelB, "--b");
+    c.judge();
+    EvalGenCommand.Bench which = EvalGenCommand.Bench.parse(bench);
+    if (which.files.size() != 1) {
+      throw new IllegalArgumentException("--bench " + bench + " holds two versions: pick arena_hard_v0.1 or"
+          + " arena_hard_v2.0");
+    }
+    RunCommand.checkCache(c.cache());
 
     List<EvalGenCommand.Question> qs;
     try (Reader reader = questions != null ? Files.newBufferedReader(questions, StandardCharsets.UTF_8)
         : EvalGenCommand.bundled(which.files.get(0))) {
       qs = EvalGenCommand.read(which, reader);
     } catch (IOException | IllegalArgumentException e) {
-      throw new ParameterException(spec.commandLine(), "cannot read the questions: " + e.getMessage());
+      throw new IllegalArgumentException("cannot read the questions: " + e.getMessage());
     }
     if (limit != null && qs.size() > limit) {
       qs = qs.subList(0, limit);
@@ -137,8 +149,8 @@ public final class CompareCommand implements Callable<Integer> {
         .map(q -> new EvalGenCommand.Question(q.row(), q.id(), List.of(q.turns().get(0)))).toList();
     out.printf(Locale.ROOT, "moaa compare: %s against %s on %d question(s) of %s (first turns), judged by %s%n",
         modelA, modelB, firstTurns.size(), which.flag, c.judge().judgeNames());
-    List<EvalGenCommand.Result> answersA = answer(a, which, firstTurns);
-    List<EvalGenCommand.Result> answersB = answer(b, which, firstTurns);
+    List<EvalGenCommand.Result> answersA = answer(a, which, firstTurns, out);
+    List<EvalGenCommand.Result> answersB = answer(b, which, firstTurns, out);
 
     Path dir = output.toAbsolutePath();
     Files.createDirectories(dir);
@@ -212,8 +224,8 @@ public final class CompareCommand implements Callable<Integer> {
     return m;
   }
 
-  private List<EvalGenCommand.Result> answer(ModelEndpoint m, EvalGenCommand.Bench which,
-      List<EvalGenCommand.Question> qs) {
+  private static List<EvalGenCommand.Result> answer(ModelEndpoint m, EvalGenCommand.Bench which,
+      List<EvalGenCommand.Question> qs, PrintStream out) {
     SharedModelClients.Lease lease = SharedModelClients.acquire(m);
     try {
       return EvalGenCommand.answerAll(lease, m, which, qs, out);

@@ -69,6 +69,12 @@ import picocli.CommandLine.Unmatched;
  * the training steps' {@code training_complete.json} exists; and {@code loop.json} records the same
  * fingerprint (config, inputs, recipe, overrides and the step before). So a failed loop, run again,
  * resumes at the step that failed, and changing a recipe redoes that training and what follows it.
+ *
+ * <p>With several rounds ({@code loop.rounds} or {@code --rounds}), each round runs these steps in
+ * {@code OUTPUT/round-N}; round r &gt;= 2 serves round r-1's DPO model during its SFT data and puts
+ * it into the mixture in the roles of {@code loop.join_as}, and trains from the base model or from
+ * round r-1's ({@code loop.train_from}). After each round, {@link RoundComparisons} puts its model
+ * against the round before's and the base model, and {@link LoopReport} writes the loop's summary.
  * Exit codes: 0 the loop completed, 1 a step failed, 2 bad flags or configuration.
  */
 public final class LoopCommand {
@@ -79,6 +85,11 @@ public final class LoopCommand {
   private final PrintStream err;
   private LoopState state;
   private int stepNumber;
+  /** The folder of the round under way: the loop's folder, or OUTPUT/round-N when there are several rounds. */
+  private Path dir;
+  /** The round under way (1 when the loop has one round) and its label in the step lines. */
+  private int round = 1;
+  private String roundTag = "";
 
   private LoopCommand(Plan plan, PrintStream out, PrintStream err) {
     this.plan = plan;
@@ -94,7 +105,9 @@ public final class LoopCommand {
   /** {@code moaa run}: its flags, read once; the loop itself starts after {@link Plan#of} has checked them. */
   @Command(name = "run", mixinStandardHelpOptions = true, sortOptions = false,
       description = {"The whole loop: SFT data, SFT training, serve the SFT model, DPO data, DPO training.",
-          "Each step is recorded in OUTPUT/loop-state.json; a stopped loop resumes at the step it stopped."},
+          "Each step is recorded in OUTPUT/loop.json; a stopped loop resumes at the step it stopped. With",
+          "--rounds=N, round r >= 2 adds round r-1's model to the mixture, and a head-to-head after each round says",
+          "whether it helped (OUTPUT/loop-summary.json, OUTPUT/loop-report.html)."},
       footer = "%nBeam's own flags (--runner, ...) pass through to both data steps.%nExit codes: 0 the loop finished;"
           + " 1 a step failed; 2 bad flags or configuration.")
   public static final class Run implements Callable<Integer> {
@@ -113,6 +126,11 @@ public final class LoopCommand {
     @Option(names = "--dpo-input", paramLabel = "GLOB[,GLOB]",
         description = "The DPO prompts (default: loop.dpo_input, else the SFT corpus).")
     String dpoInput;
+
+    @Option(names = "--rounds", paramLabel = "N",
+        description = "Self-improvement rounds: round r >= 2 puts round r-1's model into the mixture (default:"
+            + " loop.rounds, else 1).")
+    Integer rounds;
 
     @Mixin RunFlags flags;
 
@@ -140,6 +158,9 @@ public final class LoopCommand {
       } catch (IllegalArgumentException e) {
         throw Cli.beamRefused(spec, beamFlags, e);
       }
+      if (rounds != null && (rounds < 1 || rounds > 100)) {
+        throw new ParameterException(spec.commandLine(), "--rounds must be from 1 to 100");
+      }
       Plan plan;
       try {
         plan = Plan.of(this);
@@ -153,8 +174,9 @@ public final class LoopCommand {
   }
 
   /** Everything the loop needs, checked before the first step. */
-  private record Plan(Path configFile, MoaaConfig config, Path output, List<String> sftInput, List<String> dpoInput,
-      List<String> beamFlags, RunFlags runFlags, TrainSettings train, TrainSettings.Stage sftStage, TrainSettings.Stage dpoStage,
+  record Plan(Path configFile, MoaaConfig config, Path output, List<String> sftInput, List<String> dpoInput,
+      List<String> beamFlags, RunFlags runFlags, int rounds, List<String> joinAs, boolean trainFromPrevious,
+      boolean compare, String compareBench, int compareLimit, TrainSettings train, TrainSettings.Stage sftStage, TrainSettings.Stage dpoStage,
       ServeSettings serve, Redactor redactor) {
 
     static Plan of(Run flags) {
@@ -192,6 +214,10 @@ public final class LoopCommand {
       config.models().values().stream().map(ModelEndpoint::apiKeyEnv).forEach(names::add);
       names.add(serve.apiKeyEnv());
       Plan plan = new Plan(configFile, config, Paths.get(output).normalize(), sftInput, dpoInput, List.copyOf(flags.beamFlags), flags.flags,
+          flags.rounds != null ? flags.rounds : loop.map(LoopSettings::rounds).orElse(1),
+          loop.map(LoopSettings::joinAs).orElse(List.of("proposer")),
+          loop.map(LoopSettings::trainFromPrevious).orElse(false), loop.map(LoopSettings::compare).orElse(true),
+          loop.map(LoopSettings::compareBench).orElse("arena_hard_v0.1"), loop.map(LoopSettings::compareLimit).orElse(50),
           train, sft, dpo, serve, Redactor.forEnvironment(System.getenv(), names));
       plan.inputFiles(sftInput, "--sft-input");
       plan.inputFiles(dpoInput, "--dpo-input");
@@ -233,37 +259,73 @@ public final class LoopCommand {
     }
   }
 
+  /** What a round produced: its folder, its checkpoints, and the fingerprint of its last step. */
+  record Round(int number, Path dir, String sftCheckpoint, String dpoCheckpoint, String fingerprint) {}
+
   private int loop() {
     long start = System.nanoTime();
     Path output = plan.output();
-    state = LoopState.open(output, plan.configFile(), plan.config().hash());
-    out.println("MoAA loop: " + plan.configFile() + " -> " + output);
+    int rounds = plan.rounds();
+    out.println("MoAA loop: " + plan.configFile() + " -> " + output + (rounds > 1 ? " (" + rounds + " rounds)" : ""));
     out.println("  SFT corpus " + plan.sftInput() + ", DPO prompts " + plan.dpoInput());
+    List<Round> done = new ArrayList<>();
     try {
-      String sftData = sftData();
-      Trained sft = train("sft-train", "sft", plan.sftStage(), sftData,
-          output.resolve("sft-data").resolve("sft").resolve("parquet"), null, output.resolve("sft-model"));
-      state.put("sft_checkpoint", sft.checkpoint());
-      String dpoData = dpoData(sft);
-      Trained dpo = train("dpo-train", "dpo", plan.dpoStage(), dpoData,
-          output.resolve("dpo-data").resolve("dpo").resolve("parquet"), sft.checkpoint(), output.resolve("dpo-model"));
-      state.put("dpo_checkpoint", dpo.checkpoint());
+      Round previous = null;
+      for (int r = 1; r <= rounds; r++) {
+        round = r;
+        dir = rounds == 1 ? output : output.resolve("round-" + r);
+        roundTag = rounds == 1 ? "" : "round " + r + " ";
+        stepNumber = 0;
+        state = LoopState.open(dir, plan.configFile(), plan.config().hash());
+        if (rounds > 1) {
+          out.println("moaa run: round " + r + " of " + rounds + " in " + dir
+              + (previous == null ? "" : " (round " + (r - 1) + "'s model joins as " + plan.joinAs() + ")"));
+        }
+        previous = runRound(previous, start);
+        done.add(previous);
+        if (rounds > 1 && plan.compare()) {
+          RoundComparisons.compare(plan, previous, done, out, err);
+        }
+      }
       double secs = (System.nanoTime() - start) / 1e9;
-      state.finish("done", secs);
       out.printf(Locale.ROOT, "MoAA loop DONE in %.1f s%n", secs);
-      summary();
-      out.println("  SFT checkpoint: " + sft.checkpoint());
-      out.println("  DPO checkpoint: " + dpo.checkpoint());
+      if (rounds > 1) {
+        LoopReport.write(output, plan, done, out);
+      } else {
+        summary();
+      }
+      out.println("  SFT checkpoint: " + previous.sftCheckpoint());
+      out.println("  DPO checkpoint: " + previous.dpoCheckpoint());
       return 0;
     } catch (StepFailure | RuntimeException f) {
       double secs = (System.nanoTime() - start) / 1e9;
-      state.finish("failed", secs);
+      if (state != null) {
+        state.finish("failed", secs);
+      }
       out.printf(Locale.ROOT, "MoAA loop FAILED after %.1f s%n", secs);
-      summary();
+      if (state != null) {
+        summary();
+      }
       err.println("moaa run: " + (f instanceof StepFailure ? f.getMessage() : "unexpected error: " + f));
       err.println("moaa run: run the same command again to resume at the failed step");
       return 1;
     }
+  }
+
+  /** One round's five steps in {@link #dir}; {@code previous} is the round before (null for the first). */
+  private Round runRound(Round previous, long loopStart) throws StepFailure {
+    long start = System.nanoTime();
+    String sftData = sftData(previous);
+    String base = previous != null && plan.trainFromPrevious() ? previous.dpoCheckpoint() : null;
+    Trained sft = train("sft-train", "sft", plan.sftStage(), sftData,
+        dir.resolve("sft-data").resolve("sft").resolve("parquet"), base, dir.resolve("sft-model"));
+    state.put("sft_checkpoint", sft.checkpoint());
+    String dpoData = dpoData(sft);
+    Trained dpo = train("dpo-train", "dpo", plan.dpoStage(), dpoData,
+        dir.resolve("dpo-data").resolve("dpo").resolve("parquet"), sft.checkpoint(), dir.resolve("dpo-model"));
+    state.put("dpo_checkpoint", dpo.checkpoint());
+    state.finish("done", (System.nanoTime() - start) / 1e9);
+    return new Round(round, dir, sft.checkpoint(), dpo.checkpoint(), dpo.fingerprint());
   }
 
   private void summary() {
@@ -283,7 +345,7 @@ public final class LoopCommand {
   private void step(String name, String fingerprint, Supplier<Optional<String>> incomplete, Body body)
       throws StepFailure {
     stepNumber++;
-    String tag = "moaa run: [" + stepNumber + "/" + LoopState.STEPS.size() + "] " + name;
+    String tag = "moaa run: " + roundTag + "[" + stepNumber + "/" + LoopState.STEPS.size() + "] " + name;
     String recorded = state.fingerprint(name);
     Optional<String> why = recorded == null
         ? Optional.of("failed".equals(state.lastStatus(name)) || "running".equals(state.lastStatus(name))
@@ -312,16 +374,36 @@ public final class LoopCommand {
     out.printf(Locale.ROOT, "%s: done in %.1f s%n", tag, secs);
   }
 
-  private String sftData() throws StepFailure {
-    Path out = plan.output().resolve("sft-data");
-    String yaml = StepConfigs.sftData(plan.configFile());
+  /** The name a round's model has in the next round's SFT mixture. */
+  static String roundModel(int round) {
+    return "round-" + round;
+  }
+
+  private String sftData(Round previous) throws StepFailure {
+    Path out = dir.resolve("sft-data");
+    ServeSettings serve = plan.serve();
+    String yaml = previous == null ? StepConfigs.sftData(plan.configFile())
+        : StepConfigs.sftDataJoined(plan.configFile(), roundModel(previous.number()), serve.baseUrl(),
+            serve.modelFor(previous.dpoCheckpoint()), serve.apiKeyEnv(), previous.fingerprint(), plan.joinAs());
     Path cfg = writeStepConfig("sft-data.yaml", yaml);
     MoaaConfig stepConfig = plan.stepConfig(yaml);
     String fp = fingerprint("sft-data", stepConfig.hash(), String.join(",", plan.sftInput()),
         String.join("\n", plan.inputFiles(plan.sftInput(), "--sft-input")), String.join(" ", plan.fingerprintedFlags()));
     step("sft-data", fp, () -> dataIncomplete(out, stepConfig.hash()), () -> {
-      RunCommand.Outcome o = runData(SftPipeline.KIND, plan.sftInput(), out, stepConfig);
-      checkData(o, "sft");
+      if (previous == null) {
+        RunCommand.Outcome o = runData(SftPipeline.KIND, plan.sftInput(), out, stepConfig);
+        checkData(o, "sft");
+        return;
+      }
+      // round r-1's model answers in the mixture while this round's SFT data is made
+      this.out.println("moaa run: " + roundTag + "serving round " + previous.number() + "'s model for the SFT data: "
+          + previous.dpoCheckpoint());
+      try (PolicyServer server = PolicyServer.start(serve, previous.dpoCheckpoint(), plan.redactor(),
+          dir.resolve("logs").resolve("serve-previous.log"), this.out)) {
+        server.awaitReady();
+        RunCommand.Outcome o = runData(SftPipeline.KIND, plan.sftInput(), out, stepConfig);
+        checkData(o, "sft");
+      }
     });
     return fp;
   }
@@ -354,7 +436,7 @@ public final class LoopCommand {
   }
 
   private String dpoData(Trained sft) throws StepFailure {
-    Path out = plan.output().resolve("dpo-data");
+    Path out = dir.resolve("dpo-data");
     ServeSettings serve = plan.serve();
     String model = serve.modelFor(sft.checkpoint());
     String yaml = StepConfigs.dpoData(plan.configFile(), serve.baseUrl(), model, serve.apiKeyEnv(), sft.fingerprint());
@@ -368,20 +450,20 @@ public final class LoopCommand {
     if (fp.equals(recorded) && incomplete.get().isEmpty()) {
       stepNumber++;
       state.skipped("serve-policy", "the DPO data is complete");
-      this.out.println("moaa run: [" + stepNumber + "/" + LoopState.STEPS.size()
+      this.out.println("moaa run: " + roundTag + "[" + stepNumber + "/" + LoopState.STEPS.size()
           + "] serve-policy: skipped (the DPO data is complete)");
       step("dpo-data", fp, incomplete, () -> { });
       return fp;
     }
     stepNumber++;
-    String serveTag = "moaa run: [" + stepNumber + "/" + LoopState.STEPS.size() + "] serve-policy";
+    String serveTag = "moaa run: " + roundTag + "[" + stepNumber + "/" + LoopState.STEPS.size() + "] serve-policy";
     this.out.println(serveTag + ": start (the policy for the DPO data: " + sft.checkpoint() + ")");
     state.started("serve-policy");
     long t0 = System.nanoTime();
     PolicyServer server;
     try {
       server = PolicyServer.start(serve, sft.checkpoint(), plan.redactor(),
-          plan.output().resolve("logs").resolve("serve-policy.log"), this.out);
+          dir.resolve("logs").resolve("serve-policy.log"), this.out);
     } catch (StepFailure e) {
       state.failed("serve-policy", e.getMessage(), (System.nanoTime() - t0) / 1e9);
       throw new StepFailure("step serve-policy failed: " + e.getMessage());
@@ -445,7 +527,7 @@ public final class LoopCommand {
   }
 
   private Path writeStepConfig(String name, String yaml) throws StepFailure {
-    Path f = plan.output().resolve("_loop").resolve(name);
+    Path f = dir.resolve("_loop").resolve(name);
     try {
       Files.createDirectories(f.getParent());
       Files.writeString(f, yaml, StandardCharsets.UTF_8);

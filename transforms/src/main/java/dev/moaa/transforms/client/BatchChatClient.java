@@ -474,7 +474,8 @@ public final class BatchChatClient implements ChatClient {
       p.answer.complete(reader.fromBatch(line.status(), line.body(), p.request, p.sentAtMs == 0 ? now : p.sentAtMs, now));
       return true;
     } catch (ChatException e) {
-      if (e.kind().retryable() && e.kind() != ErrorKind.MALFORMED_RESPONSE && e.kind() != ErrorKind.EMPTY_CONTENT) {
+      if (e.kind().retryable()) {
+        // as online: a 5xx, 429, unreadable or empty answer is asked for again (in a later batch)
         return false;
       }
       p.answer.completeExceptionally(e.withAttempts(Math.max(1, p.submissions), 0));
