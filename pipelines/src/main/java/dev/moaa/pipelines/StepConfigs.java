@@ -49,19 +49,12 @@ public final class StepConfigs {
   public static String dpoData(Path configFile, String baseUrl, String modelId, String apiKeyEnv, String revision) {
     ObjectNode root = read(configFile);
     root.remove(LOOP_ONLY);
-    JsonNode defaults = root.path("defaults");
     ObjectNode models = (ObjectNode) root.path("models");
     String policy = root.path("dpo").path("policy").asText();
     if (!models.has(policy)) {
       throw new ConfigException("dpo.policy", "unknown model '" + policy + "'");
     }
-    for (Iterator<Map.Entry<String, JsonNode>> it = models.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
-      ObjectNode merged = defaults.isObject() ? ((ObjectNode) defaults).deepCopy() : YAML.createObjectNode();
-      e.getValue().fields().forEachRemaining(f -> merged.set(f.getKey(), f.getValue()));
-      e.setValue(merged);
-    }
-    root.remove("defaults");
+    mergeDefaults(root);
     ObjectNode served = ((ObjectNode) models.get(policy)).deepCopy();
     served.put("base_url", baseUrl);
     served.put("model", modelId);
@@ -94,27 +87,8 @@ public final class StepConfigs {
     if (models.has(name)) {
       throw new ConfigException("models." + name, "is the name the loop gives an earlier round's model; rename it");
     }
-    // defaults merged into every entry, so that a default key variable does not reach the local server
-    JsonNode defaults = root.path("defaults");
-    for (Iterator<Map.Entry<String, JsonNode>> it = models.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
-      ObjectNode merged = defaults.isObject() ? ((ObjectNode) defaults).deepCopy() : YAML.createObjectNode();
-      e.getValue().fields().forEachRemaining(f -> merged.set(f.getKey(), f.getValue()));
-      e.setValue(merged);
-    }
-    ObjectNode joined = defaults.isObject() ? ((ObjectNode) defaults).deepCopy() : YAML.createObjectNode();
-    root.remove("defaults");
-    joined.put("base_url", baseUrl);
-    joined.put("model", modelId);
-    joined.put("revision", revision);
-    joined.remove("price");
-    joined.remove("api_key_env");
-    joined.remove("api_key_file");
-    joined.remove("execution");
-    joined.remove("batch");
-    if (apiKeyEnv != null) {
-      joined.put("api_key_env", apiKeyEnv);
-    }
+    JsonNode defaults = mergeDefaults(root);
+    ObjectNode joined = servedEntry(defaults, new Served(name, baseUrl, modelId, apiKeyEnv, revision));
     models.set(name, joined);
     ObjectNode sft = (ObjectNode) root.get("sft");
     if (roles.contains("proposer")) {
@@ -137,14 +111,7 @@ public final class StepConfigs {
     ObjectNode root = read(configFile);
     root.remove(LOOP_ONLY);
     ObjectNode models = (ObjectNode) root.path("models");
-    JsonNode defaults = root.path("defaults");
-    for (Iterator<Map.Entry<String, JsonNode>> it = models.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
-      ObjectNode merged = defaults.isObject() ? ((ObjectNode) defaults).deepCopy() : YAML.createObjectNode();
-      e.getValue().fields().forEachRemaining(f -> merged.set(f.getKey(), f.getValue()));
-      e.setValue(merged);
-    }
-    root.remove("defaults");
+    JsonNode defaults = mergeDefaults(root);
     for (Served s : served) {
       if (models.has(s.name())) {
         throw new ConfigException("models." + s.name(), "is the name the loop gives a round's model; rename it");
@@ -154,6 +121,24 @@ public final class StepConfigs {
     return write(root);
   }
 
+  /**
+   * Merges {@code defaults} into every model entry and removes the section (so that a default key
+   * variable does not reach a locally served model added afterwards); returns what it held.
+   */
+  private static JsonNode mergeDefaults(ObjectNode root) {
+    JsonNode defaults = root.path("defaults");
+    ObjectNode models = (ObjectNode) root.path("models");
+    for (Iterator<Map.Entry<String, JsonNode>> it = models.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      ObjectNode merged = defaults.isObject() ? ((ObjectNode) defaults).deepCopy() : YAML.createObjectNode();
+      e.getValue().fields().forEachRemaining(f -> merged.set(f.getKey(), f.getValue()));
+      e.setValue(merged);
+    }
+    root.remove("defaults");
+    return defaults;
+  }
+
+  /** A served checkpoint's entry: the defaults' settings, its URL, model and revision, no price, its key variable. */
   private static ObjectNode servedEntry(JsonNode defaults, Served s) {
     ObjectNode e = defaults.isObject() ? ((ObjectNode) defaults).deepCopy() : YAML.createObjectNode();
     e.put("base_url", s.baseUrl());

@@ -251,11 +251,7 @@ public final class BenchCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new ParameterException(spec.commandLine(), e.getMessage());
     }
-    try {
-      RunnerDefaults.parse(beam);
-    } catch (IllegalArgumentException e) {
-      throw Cli.beamRefused(spec, beam, e);
-    }
+    Cli.beamOptions(spec, beam);
     try {
       ObjectNode report = run(options, spec, out, err);
       return report.path("exit_code").asInt(1);

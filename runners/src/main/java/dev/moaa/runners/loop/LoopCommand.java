@@ -153,11 +153,7 @@ public final class LoopCommand {
               + " is set by moaa run itself (use --sft-input and --dpo-input for the inputs)");
         }
       }
-      try {
-        RunnerDefaults.parse(beamFlags);
-      } catch (IllegalArgumentException e) {
-        throw Cli.beamRefused(spec, beamFlags, e);
-      }
+      Cli.beamOptions(spec, beamFlags); // a misspelt Beam flag is named before the config is read
       if (rounds != null && (rounds < 1 || rounds > 100)) {
         throw new ParameterException(spec.commandLine(), "--rounds must be from 1 to 100");
       }
