@@ -135,6 +135,17 @@ class SftEndToEndTest {
   }
 
   @Test
+  void everyShardOfEachFormatIsWritten() throws IOException {
+    for (String format : List.of("parquet", "avro")) {
+      try (var files = Files.list(work.resolve("out/sft/" + format))) {
+        assertEquals(List.of("part-00000-of-00002." + format, "part-00001-of-00002." + format),
+            files.map(p -> p.getFileName().toString()).filter(n -> n.startsWith("part-")).sorted().toList(),
+            "each format gets both of its shards (the config says output.shards: 2)");
+      }
+    }
+  }
+
+  @Test
   void writesOneRowPerConversation_andTheCountsReconcile() throws IOException {
     assertEquals(0, run.code(), run.err());
     assertTrue(run.out().contains("read 200 = written 200 + dead-lettered 0 + dropped 0"), run.out());

@@ -65,14 +65,31 @@ public final class WriteShards<T extends SpecificRecordBase> extends PTransform<
   static final String PARQUET = "parquet";
   static final String AVRO = "avro";
 
-  /** Each encoded record once per format (the same bytes: nothing downstream changes them). */
+  /**
+   * Each encoded record once per format (the same bytes: nothing downstream changes them).
+   *
+   * <p>The file write gives each element it sees the next shard number, one counter for both
+   * formats. Copies always sent in the order Parquet, Avro would, for an even shard count, put
+   * every Parquet copy in the even-numbered shards and every Avro copy in the odd ones (seen on
+   * Flink, where the two steps run one after the other in one thread: half the shards of each format
+   * were never written). So the order turns every {@code shards / 2} records, which hands each format
+   * every shard number in turn.
+   */
   static final class BothFormatsFn extends DoFn<byte[], KV<String, byte[]>> {
     private static final long serialVersionUID = 1L;
+    private final int shards;
+    private transient long seen;
+
+    BothFormatsFn(int shards) {
+      this.shards = shards;
+    }
 
     @ProcessElement
     public void process(@Element byte[] record, OutputReceiver<KV<String, byte[]>> out) {
-      out.output(KV.of(PARQUET, record));
-      out.output(KV.of(AVRO, record));
+      boolean avroFirst = shards % 2 == 0 && (2 * seen / shards) % 2 == 1;
+      seen++;
+      out.output(KV.of(avroFirst ? AVRO : PARQUET, record));
+      out.output(KV.of(avroFirst ? PARQUET : AVRO, record));
     }
   }
 
@@ -101,7 +118,7 @@ public final class WriteShards<T extends SpecificRecordBase> extends PTransform<
     records
         .apply("Encode", ParDo.of(new EncodedRecords.EncodeFn<T>(schema)))
         .setCoder(ByteArrayCoder.of())
-        .apply("BothFormats", ParDo.of(new BothFormatsFn()))
+        .apply("BothFormats", ParDo.of(new BothFormatsFn(shards)))
         .setCoder(KvCoder.of(StringUtf8Coder.of(), ByteArrayCoder.of()))
         .apply("Write", FileIO.<String, KV<String, byte[]>>writeDynamic()
             .by(KV::getKey)

@@ -20,6 +20,7 @@ import org.apache.avro.generic.GenericRecord;
 import org.apache.beam.sdk.extensions.avro.coders.AvroCoder;
 import org.apache.beam.sdk.testing.TestPipeline;
 import org.apache.beam.sdk.transforms.Create;
+import org.apache.beam.sdk.values.KV;
 import org.apache.parquet.avro.AvroParquetReader;
 import org.apache.parquet.hadoop.ParquetReader;
 import org.junit.Rule;
@@ -82,6 +83,42 @@ public class WriteShardsTest {
   private static List<Path> files(Path dir) throws IOException {
     try (Stream<Path> s = Files.list(dir)) {
       return s.filter(p -> !p.getFileName().toString().startsWith(".")).sorted().toList();
+    }
+  }
+
+  /**
+   * The file write numbers the elements it sees in turn (one counter, from any start, for both
+   * formats): each format must still get every shard number, evenly.
+   */
+  @org.junit.Test
+  public void bothFormatsFn_handsEachFormatEveryShardNumber() {
+    for (int shards = 1; shards <= 8; shards++) {
+      for (int start = 0; start < shards; start++) {
+        WriteShards.BothFormatsFn fn = new WriteShards.BothFormatsFn(shards);
+        java.util.Map<String, int[]> perFormat = new java.util.HashMap<>();
+        int[] counter = {start};
+        int records = 40 * shards;
+        final int n = shards;
+        for (int r = 0; r < records; r++) {
+          fn.process(new byte[] {(byte) r}, new org.apache.beam.sdk.transforms.DoFn.OutputReceiver<>() {
+            @Override
+            public void output(KV<String, byte[]> kv) {
+              perFormat.computeIfAbsent(kv.getKey(), k -> new int[n])[counter[0]++ % n]++;
+            }
+
+            @Override
+            public void outputWithTimestamp(KV<String, byte[]> kv, org.joda.time.Instant t) {
+              output(kv);
+            }
+          });
+        }
+        for (String format : List.of(WriteShards.PARQUET, WriteShards.AVRO)) {
+          int[] counts = perFormat.get(format);
+          for (int k = 0; k < shards; k++) {
+            assertEquals(format + " shard " + k + " of " + shards + " (start " + start + ")", records / shards, counts[k]);
+          }
+        }
+      }
     }
   }
 }
