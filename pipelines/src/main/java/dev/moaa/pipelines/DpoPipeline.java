@@ -5,12 +5,10 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.moaa.schemas.DeadLetter;
 import dev.moaa.schemas.DpoRecord;
 import dev.moaa.schemas.Dropped;
-import dev.moaa.transforms.clean.CleanConversations;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.dpo.BuildPreferencePairs;
 import dev.moaa.transforms.dpo.DpoTopology;
 import dev.moaa.transforms.dpo.JudgePrompts;
-import dev.moaa.transforms.io.DeduplicateConversations;
 import dev.moaa.transforms.io.KeptAndDropped;
 import dev.moaa.transforms.io.ReadConversations;
 import dev.moaa.transforms.io.WriteShards;
@@ -65,8 +63,8 @@ public final class DpoPipeline implements RunKind {
     String out = spec.outputDir();
     ReadConversations.Result read = p.apply("ReadConversations",
         ReadConversations.from(spec.inputs()).withParser(config.parser(spec.format(), config.dpoMaxTurns())));
-    KeptAndDropped unique = read.conversations().apply("Deduplicate", DeduplicateConversations.byId());
-    KeptAndDropped clean = unique.kept().apply("Clean", CleanConversations.of(config.clean()));
+    KeptAndDropped unique = read.conversations().apply("Deduplicate", GroupBuckets.dedup(p.getOptions()));
+    KeptAndDropped clean = unique.kept().apply("Clean", GroupBuckets.clean(config, p.getOptions()));
     BuildPreferencePairs.Result labelled = Spread.evenly(p, clean.kept())
         .apply("BuildPreferencePairs", BuildPreferencePairs.with(config.dpo()).withConfigHash(config.hash()));
 

@@ -73,8 +73,9 @@ import org.apache.beam.sdk.values.TypeDescriptors;
  * </ul>
  *
  * <p>Scales with the corpus: the exact check groups by content hash, the near check by LSH band
- * key, and the verdicts are joined back to the conversations by id bucket; no step holds the corpus
- * in memory. The benchmark index is built once per JVM and spec. Deterministic: the same input and
+ * key, and the verdicts are joined back to the conversations by id bucket, each into a number of
+ * hash buckets ({@link #withBuckets}): a step holds one group at a time, so more buckets mean less
+ * memory on a runner that spills its groups. The benchmark index is built once per JVM and spec. Deterministic: the same input and
  * spec drop the same rows with the same matches on every runner.
  */
 public final class CleanConversations extends PTransform<PCollection<Conversation>, KeptAndDropped> {
@@ -82,7 +83,8 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
   public static final String CONTAMINATION = "benchmark_contamination";
   public static final String DUPLICATE_CONTENT = "duplicate_content";
   public static final String NEAR_DUPLICATE = "near_duplicate";
-  private static final int BUCKETS = 16;
+  /** The default number of hash buckets of each grouping: few, large groups (see {@link #withBuckets}). */
+  public static final int DEFAULT_BUCKETS = 16;
 
   private static final TupleTag<Conversation> KEPT = new TupleTag<>() {};
   private static final TupleTag<Dropped> DROPPED = new TupleTag<>() {};
@@ -90,16 +92,32 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
   private static final TupleTag<KV<String, Verdict>> VERDICTS = new TupleTag<>() {};
 
   private final CleanSpec spec;
+  private final int buckets;
 
-  private CleanConversations(CleanSpec spec) {
+  private CleanConversations(CleanSpec spec, int buckets) {
     this.spec = spec;
+    this.buckets = buckets;
   }
 
   public static CleanConversations of(CleanSpec spec) {
     if (spec == null) {
       throw new IllegalArgumentException("spec is required");
     }
-    return new CleanConversations(spec);
+    return new CleanConversations(spec, DEFAULT_BUCKETS);
+  }
+
+  /**
+   * Groups by {@code n} hash buckets (of content hashes, band keys and ids) instead of {@value
+   * #DEFAULT_BUCKETS}. Which rows are dropped does not depend on it, only the size of each group:
+   * a group's step holds its group in memory (the band comparison keeps every band entry of its
+   * group), so a runner that pays little per group and runs corpora larger than memory (Flink's
+   * batch mode) wants many small groups, while the DirectRunner pays per group and wants few.
+   */
+  public CleanConversations withBuckets(int n) {
+    if (n < 1) {
+      throw new IllegalArgumentException("buckets must be at least 1, got " + n);
+    }
+    return new CleanConversations(spec, n);
   }
 
   @Override
@@ -116,6 +134,7 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
       dropped.add(t.get(DROPPED).setCoder(droppedCoder));
     }
     PCollection<Conversation> kept = candidates;
+    int n = buckets;
     if (spec.dedup() != DedupMode.OFF) {
       FingerprintCoder fpCoder = new FingerprintCoder();
       KvCoder<String, Verdict> verdictCoder = KvCoder.of(StringUtf8Coder.of(), SerializableCoder.of(Verdict.class));
@@ -125,7 +144,7 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
           .setCoder(fpCoder)
           // Grouped by a bucket of the content hash, not the hash itself: a runner pays per key
           // group (the DirectRunner a bundle each), and one key per row costs seconds per thousand.
-          .apply("KeyByContent", WithKeys.of((Fingerprint f) -> bucket(f.contentKey)).withKeyType(TypeDescriptors.integers()))
+          .apply("KeyByContent", WithKeys.of((Fingerprint f) -> bucket(f.contentKey, n)).withKeyType(TypeDescriptors.integers()))
           .setCoder(KvCoder.of(VarIntCoder.of(), fpCoder))
           .apply("GroupByContent", GroupByKey.create())
           .apply("KeepFirstOfContent", ParDo.of(new KeepFirstOfContentFn()).withOutputTags(FIRST, TupleTagList.of(VERDICTS)));
@@ -133,7 +152,7 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
       verdicts.add(exact.get(VERDICTS).setCoder(verdictCoder));
       if (near) {
         verdicts.add(exact.get(FIRST).setCoder(fpCoder)
-            .apply("BandKeys", ParDo.of(new BandKeysFn(MinHasher.rowsPerBand(spec.nearThreshold()))))
+            .apply("BandKeys", ParDo.of(new BandKeysFn(MinHasher.rowsPerBand(spec.nearThreshold()), n)))
             .setCoder(KvCoder.of(VarIntCoder.of(), ByteArrayCoder.of()))
             .apply("GroupByBand", GroupByKey.create())
             .apply("ComparePairs", ParDo.of(new ComparePairsFn(spec.nearThreshold())))
@@ -141,11 +160,11 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
       }
       PCollection<KV<Integer, KV<String, Verdict>>> byBucket = PCollectionList.of(verdicts)
           .apply("AllVerdicts", Flatten.pCollections())
-          .apply("KeyVerdictsByBucket", WithKeys.of((KV<String, Verdict> v) -> bucket(v.getKey()))
+          .apply("KeyVerdictsByBucket", WithKeys.of((KV<String, Verdict> v) -> bucket(v.getKey(), n))
               .withKeyType(TypeDescriptors.integers()))
           .setCoder(KvCoder.of(VarIntCoder.of(), verdictCoder));
       PCollection<KV<Integer, byte[]>> convs = candidates
-          .apply("KeyConversationsByBucket", ParDo.of(new EncodeByBucketFn()))
+          .apply("KeyConversationsByBucket", ParDo.of(new EncodeByBucketFn(n)))
           .setCoder(KvCoder.of(VarIntCoder.of(), ByteArrayCoder.of()));
       TupleTag<byte[]> convTag = new TupleTag<>();
       TupleTag<KV<String, Verdict>> verdictTag = new TupleTag<>();
@@ -162,8 +181,8 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
     return new KeptAndDropped(kept, allDropped);
   }
 
-  private static int bucket(String id) {
-    return Math.floorMod(id.hashCode(), BUCKETS);
+  private static int bucket(String id, int buckets) {
+    return Math.floorMod(id.hashCode(), buckets);
   }
 
   /** What the dedup steps know of a conversation. */
@@ -378,10 +397,12 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
     /** Band entries gathered per bucket before they are handed on as one element. */
     static final int BATCH = 512;
     private final int rows;
+    private final int buckets;
     private transient Map<Integer, List<KV<Long, Fingerprint>>> pending;
 
-    BandKeysFn(int rows) {
+    BandKeysFn(int rows, int buckets) {
       this.rows = rows;
+      this.buckets = buckets;
     }
 
     @StartBundle
@@ -396,7 +417,7 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
       }
       Fingerprint travelling = f.forBands();
       for (long key : MinHasher.bandKeys(MinHasher.signature(f.shingles), rows)) {
-        int bucket = Math.floorMod(Long.hashCode(key), BUCKETS);
+        int bucket = Math.floorMod(Long.hashCode(key), buckets);
         List<KV<Long, Fingerprint>> batch = pending.computeIfAbsent(bucket, b -> new ArrayList<>());
         batch.add(KV.of(key, travelling));
         if (batch.size() >= BATCH) {
@@ -465,9 +486,15 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
     private static final long serialVersionUID = 1L;
     private static final AvroCoder<Conversation> CODER = AvroCoder.of(Conversation.class);
 
+    private final int buckets;
+
+    EncodeByBucketFn(int buckets) {
+      this.buckets = buckets;
+    }
+
     @ProcessElement
     public void process(@Element Conversation c, OutputReceiver<KV<Integer, byte[]>> out) throws CoderException {
-      out.output(KV.of(bucket(c.getId()), CoderUtils.encodeToByteArray(CODER, c)));
+      out.output(KV.of(bucket(c.getId(), buckets), CoderUtils.encodeToByteArray(CODER, c)));
     }
   }
 
