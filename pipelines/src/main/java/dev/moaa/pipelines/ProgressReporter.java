@@ -3,6 +3,7 @@ package dev.moaa.pipelines;
 import dev.moaa.transforms.client.BatchChatClient;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.moa.CallMetrics;
+import dev.moaa.transforms.moa.LiveCounters;
 import dev.moaa.transforms.moa.SharedModelClients;
 import java.io.PrintStream;
 import java.util.LinkedHashMap;
@@ -12,6 +13,7 @@ import java.util.TreeMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import java.util.function.ToIntFunction;
 import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.metrics.MetricNameFilter;
@@ -23,22 +25,27 @@ import org.apache.beam.sdk.metrics.MetricsFilter;
  * Prints a progress line every few seconds while a run goes: rows settled (written, dead-lettered
  * or dropped) out of rows read, calls done and in flight per model, retries (and the 429s among
  * them), failures, cache hits, tokens, the estimated cost so far, the rate and an ETA. Figures are the attempted values of the
- * run's Beam metrics (namespace {@value CallMetrics#NAMESPACE}); calls in flight are those of this
- * JVM. After {@link #close()} returns no further line is printed.
+ * run's Beam metrics (namespace {@value CallMetrics#NAMESPACE}), or on Flink's embedded runner this
+ * JVM's sums of the same counters; calls in flight are those of this JVM. After {@link #close()} returns no further line is printed.
  */
 final class ProgressReporter implements AutoCloseable {
-  private final PipelineResult result;
+  private final Supplier<Snapshot> figures;
   private final Map<String, ModelEndpoint> models;
   private final ToIntFunction<ModelEndpoint> inFlight;
   private final PrintStream out;
+  private final int callsPerRow;
   private final long startedNanos = System.nanoTime();
+  /** When calls were first seen, in seconds since the start, and how many; NaN before. */
+  private double callsSeenAt = Double.NaN;
+  private long callsSeen;
   private final Object lock = new Object();
   private final ScheduledExecutorService timer;
   private boolean closed;
 
-  private ProgressReporter(PipelineResult result, Map<String, ModelEndpoint> models,
-      ToIntFunction<ModelEndpoint> inFlight, PrintStream out, int seconds) {
-    this.result = result;
+  private ProgressReporter(Supplier<Snapshot> figures, Map<String, ModelEndpoint> models,
+      ToIntFunction<ModelEndpoint> inFlight, PrintStream out, int seconds, int callsPerRow) {
+    this.figures = figures;
+    this.callsPerRow = callsPerRow;
     this.models = models;
     this.inFlight = inFlight;
     this.out = out;
@@ -52,14 +59,26 @@ final class ProgressReporter implements AutoCloseable {
 
   /** Starts printing every {@code seconds} seconds; calls in flight come from this JVM's clients. */
   static ProgressReporter start(PipelineResult result, Map<String, ModelEndpoint> models, PrintStream out,
-      int seconds) {
-    return new ProgressReporter(result, models, SharedModelClients::inFlight, out, seconds);
+      int seconds, int callsPerRow) {
+    return new ProgressReporter(() -> Snapshot.of(result), models, SharedModelClients::inFlight, out, seconds,
+        callsPerRow);
+  }
+
+  /**
+   * As {@link #start}, for a runner that executes in this JVM but hands back its result only at the
+   * end (Flink's embedded mini-cluster): the figures are this JVM's {@link LiveCounters} since now.
+   */
+  static ProgressReporter startInThisJvm(Map<String, ModelEndpoint> models, PrintStream out, int seconds,
+      int callsPerRow) {
+    Map<String, Long> before = LiveCounters.snapshot();
+    return new ProgressReporter(() -> Snapshot.of(LiveCounters.since(before, LiveCounters.snapshot())), models,
+        SharedModelClients::inFlight, out, seconds, callsPerRow);
   }
 
   private void tick() {
     String line;
     try {
-      line = line(Snapshot.of(result), (System.nanoTime() - startedNanos) / 1e9);
+      line = line(figures.get(), (System.nanoTime() - startedNanos) / 1e9);
     } catch (RuntimeException e) {
       line = "progress: metrics not readable yet (" + e.getClass().getSimpleName() + ")";
     }
@@ -87,11 +106,20 @@ final class ProgressReporter implements AutoCloseable {
     static Snapshot of(PipelineResult result) {
       MetricQueryResults q = result.metrics().queryMetrics(MetricsFilter.builder()
           .addNameFilter(MetricNameFilter.inNamespace(CallMetrics.NAMESPACE)).build());
+      Map<String, Long> counters = new TreeMap<>();
+      for (MetricResult<Long> c : q.getCounters()) {
+        counters.merge(c.getName().getName(), c.getAttempted() == null ? 0 : c.getAttempted(), Long::sum);
+      }
+      return of(counters);
+    }
+
+    /** The figures of counters named as the product names them ({@code rows_read}, {@code calls/MODEL}, ...). */
+    static Snapshot of(Map<String, Long> counters) {
       Map<String, Long> rows = new TreeMap<>();
       Map<String, Map<String, Long>> perModel = new TreeMap<>();
-      for (MetricResult<Long> c : q.getCounters()) {
-        String name = c.getName().getName();
-        long v = c.getAttempted() == null ? 0 : c.getAttempted();
+      for (Map.Entry<String, Long> c : counters.entrySet()) {
+        String name = c.getKey();
+        long v = c.getValue();
         int slash = name.indexOf('/');
         if (slash < 0) {
           rows.merge(name, v, Long::sum);
@@ -109,7 +137,22 @@ final class ProgressReporter implements AutoCloseable {
     long read = s.row(Tally.ROWS_READ);
     long done = s.row(Tally.ROWS_WRITTEN) + s.row(Tally.ROWS_DEAD_LETTERED) + s.row(Tally.ROWS_DROPPED);
     double perMinute = elapsed > 0 ? done * 60.0 / elapsed : 0;
-    String eta = done == 0 || read == 0 ? "?" : clock((read - done) * 60.0 / perMinute);
+    long allCalls = s.sum("calls");
+    if (allCalls > 0 && Double.isNaN(callsSeenAt)) {
+      callsSeenAt = elapsed;
+      callsSeen = allCalls;
+    }
+    String eta;
+    if (done > 0 && read > 0) {
+      eta = clock((read - done) * 60.0 / perMinute);
+    } else if (callsPerRow > 0 && read > 0 && allCalls > callsSeen && elapsed > callsSeenAt) {
+      // no row written yet (a batch run writes them all at the end): the calls still to make, at
+      // the rate of the calls since they began
+      double rate = (allCalls - callsSeen) / (elapsed - callsSeenAt);
+      eta = clock(Math.max(0, read * (double) callsPerRow - allCalls) / rate);
+    } else {
+      eta = "?";
+    }
     double cost = 0;
     int flying = 0;
     Map<String, String> perModel = new LinkedHashMap<>();

@@ -255,19 +255,27 @@ public final class RunCommand {
     PipelineResult result;
     PipelineResult.State state;
     boolean direct = target.direct();
-    boolean progress = request.progressSeconds() > 0 && direct;
+    boolean embedded = target.embeddedFlink();
+    boolean progress = request.progressSeconds() > 0 && (direct || embedded);
     if (progress) {
       out.println("  progress every " + request.progressSeconds() + " s (--progressSeconds=0 turns it off)");
     }
     ProgressReporter reporter = null;
     RunWarmUp warmUp = null;
     try {
+      if (progress && embedded) {
+        // Flink's mini-cluster runs the job inside p.run(), which returns at its end: the line
+        // reads this JVM's own sums of the run's counters meanwhile
+        reporter = ProgressReporter.startInThisJvm(config.models(), out, request.progressSeconds(),
+            kind.callsPerRow(config));
+      }
       // on the DirectRunner not blocking: a blocking p.run() would hand back its result only at
       // the end, too late to report progress or to pace the runner's scheduling loop
       result = DirectMonitorPacing.run(p);
       warmUp = RunWarmUp.start(p, kind.shardSchema(), config.models().values(), direct, documents);
-      if (progress) {
-        reporter = ProgressReporter.start(result, config.models(), out, request.progressSeconds());
+      if (progress && !embedded) {
+        reporter = ProgressReporter.start(result, config.models(), out, request.progressSeconds(),
+            kind.callsPerRow(config));
       }
       state = JobEnd.await(result, direct);
       if (state == PipelineResult.State.FAILED && !direct) {

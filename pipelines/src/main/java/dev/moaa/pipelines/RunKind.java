@@ -21,6 +21,14 @@ public interface RunKind {
   /** Printed before the run: what it will do and, where it can be estimated, cost. */
   void describe(MoaaConfig config, RunSpec spec, PrintStream out);
 
+  /**
+   * The calls a one-turn row makes when every call succeeds, for the progress line's ETA while no
+   * row is written yet (Flink's batch mode writes every row at the end); 0 when it is not known.
+   */
+  default int callsPerRow(MoaaConfig config) {
+    return 0;
+  }
+
   /** Adds the graph; it must write the counts {@link Tally} reads. */
   void build(Pipeline p, MoaaConfig config, RunSpec spec);
 

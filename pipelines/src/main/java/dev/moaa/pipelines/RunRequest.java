@@ -5,7 +5,7 @@ package dev.moaa.pipelines;
  * once, by the command), the inputs and output ({@link RunSpec}), and how the run behaves.
  *
  * @param overwrite replace the results of an earlier, finished run in the output folder
- * @param progressSeconds seconds between progress lines on the DirectRunner; 0 turns them off
+ * @param progressSeconds seconds between progress lines (runs in this JVM: the DirectRunner, Flink's embedded runner); 0 turns them off
  * @param preflight probe every model once before the first row, and stop when one cannot be used
  */
 public record RunRequest(MoaaConfig config, RunSpec spec, boolean overwrite, int progressSeconds, boolean preflight) {

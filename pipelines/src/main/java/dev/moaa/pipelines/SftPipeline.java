@@ -6,9 +6,7 @@ import dev.moaa.prompts.PromptTemplate;
 import dev.moaa.schemas.DeadLetter;
 import dev.moaa.schemas.Dropped;
 import dev.moaa.schemas.SftRecord;
-import dev.moaa.transforms.clean.CleanConversations;
 import dev.moaa.transforms.client.ModelEndpoint;
-import dev.moaa.transforms.io.DeduplicateConversations;
 import dev.moaa.transforms.io.KeptAndDropped;
 import dev.moaa.transforms.io.ReadConversations;
 import dev.moaa.transforms.io.WriteShards;
@@ -60,6 +58,12 @@ public final class SftPipeline implements RunKind {
   }
 
   @Override
+  public int callsPerRow(MoaaConfig config) {
+    MoaTopology t = config.sft();
+    return t.proposers().size() * t.layers() + 1;
+  }
+
+  @Override
   public void describe(MoaaConfig config, RunSpec spec, PrintStream out) {
     MoaTopology t = config.sft();
     out.printf(Locale.ROOT, "MoAA SFT: %d proposer(s) x %d layer(s) + aggregator %s; per user turn %d calls; input %s%n",
@@ -71,8 +75,8 @@ public final class SftPipeline implements RunKind {
     String out = spec.outputDir();
     ReadConversations.Result read = p.apply("ReadConversations",
         ReadConversations.from(spec.inputs()).withParser(config.parser(spec.format(), config.sft().maxTurns())));
-    KeptAndDropped unique = read.conversations().apply("Deduplicate", DeduplicateConversations.byId());
-    KeptAndDropped clean = unique.kept().apply("Clean", CleanConversations.of(config.clean()));
+    KeptAndDropped unique = read.conversations().apply("Deduplicate", GroupBuckets.dedup(p.getOptions()));
+    KeptAndDropped clean = unique.kept().apply("Clean", GroupBuckets.clean(config, p.getOptions()));
     PCollection<Dropped> dropped = PCollectionList.of(unique.dropped()).and(clean.dropped())
         .apply("AllDropped", Flatten.pCollections())
         .setCoder(AvroCoder.of(Dropped.class));

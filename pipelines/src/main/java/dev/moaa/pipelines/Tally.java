@@ -1,9 +1,11 @@
 package dev.moaa.pipelines;
 
 import dev.moaa.schemas.DeadLetter;
+import dev.moaa.transforms.io.ReadConversations;
 import dev.moaa.transforms.io.WriteJsonLines;
 import dev.moaa.transforms.io.WriteLineFiles;
 import dev.moaa.transforms.moa.CallMetrics;
+import dev.moaa.transforms.moa.LiveCounters;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -14,7 +16,6 @@ import org.apache.beam.sdk.coders.KvCoder;
 import org.apache.beam.sdk.coders.StringUtf8Coder;
 import org.apache.beam.sdk.coders.VarLongCoder;
 import org.apache.beam.sdk.metrics.Counter;
-import org.apache.beam.sdk.metrics.Metrics;
 import org.apache.beam.sdk.transforms.Create;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.transforms.Flatten;
@@ -60,8 +61,8 @@ public final class Tally {
         .apply("Count/reasons", ParDo.of(new CountReasonsPerBundleFn()));
     PCollection<KV<String, String>> counts = PCollectionList.of(p.apply("Count/zeros", Create.of(zeros)
             .withCoder(KvCoder.of(StringUtf8Coder.of(), VarLongCoder.of()))))
-        .and(count("read_ok", ROWS_READ, parsed))
-        .and(count("read_failed", ROWS_READ, readFailed))
+        .and(count("read_ok", null, parsed))
+        .and(count("read_failed", null, readFailed))
         .and(count("written", ROWS_WRITTEN, written))
         .and(count("dead_lettered", ROWS_DEAD_LETTERED, deadLettered))
         .and(count("dropped", ROWS_DROPPED, dropped))
@@ -87,11 +88,12 @@ public final class Tally {
 
   /**
    * Live Beam counters (namespace {@value CallMetrics#NAMESPACE}) of the same four figures, counted
-   * as rows pass: what the progress line reads on the DirectRunner and what the Flink web UI shows.
+   * as rows pass: what the progress line reads (on Flink's embedded runner from this JVM's sums, see
+   * {@link LiveCounters}) and what the Flink web UI shows.
    * Unlike {@code counts.tsv} they may count a retried bundle twice; they are for watching, not for
    * reconciling.
    */
-  public static final String ROWS_READ = "rows_read";
+  public static final String ROWS_READ = ReadConversations.ROWS_READ;
   public static final String ROWS_WRITTEN = "rows_written";
   public static final String ROWS_DEAD_LETTERED = "rows_dead_lettered";
   public static final String ROWS_DROPPED = "rows_dropped";
@@ -102,7 +104,8 @@ public final class Tally {
   }
 
   /**
-   * Counts the rows of each bundle: a live counter as they pass, and the bundle's count, under
+   * Counts the rows of each bundle: a live counter as they pass (when one is named; rows read are
+   * counted live where they are parsed), and the bundle's count, under
    * {@code name}, when the bundle ends (nothing for an empty bundle).
    */
   static final class CountPerBundleFn<T> extends DoFn<T, KV<String, Long>> {
@@ -113,7 +116,7 @@ public final class Tally {
 
     CountPerBundleFn(String name, String counter) {
       this.name = name;
-      this.live = Metrics.counter(CallMetrics.NAMESPACE, counter);
+      this.live = counter == null ? null : LiveCounters.counter(counter);
     }
 
     @StartBundle
@@ -124,7 +127,9 @@ public final class Tally {
     @ProcessElement
     public void processElement() {
       rows++;
-      live.inc();
+      if (live != null) {
+        live.inc();
+      }
     }
 
     @FinishBundle

@@ -26,7 +26,8 @@ public final class RunFlags {
   Integer shards;
 
   @Option(names = "--progressSeconds", paramLabel = "S", defaultValue = "10",
-      description = "Seconds between progress lines while a DirectRunner run is under way; 0 turns them off"
+      description = "Seconds between progress lines while a run in this process (DirectRunner, embedded Flink) is under way;"
+          + " 0 turns them off"
           + " (default: ${DEFAULT-VALUE}).")
   int progressSeconds;
 

@@ -5,6 +5,7 @@ import dev.moaa.schemas.DeadLetter;
 import dev.moaa.transforms.input.AvroRows;
 import dev.moaa.transforms.input.ConversationParser;
 import dev.moaa.transforms.input.ParseResult;
+import dev.moaa.transforms.moa.LiveCounters;
 import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -16,7 +17,6 @@ import org.apache.avro.generic.GenericData;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.beam.sdk.io.FileIO;
 import org.apache.beam.sdk.metrics.Counter;
-import org.apache.beam.sdk.metrics.Metrics;
 import org.apache.beam.sdk.transforms.DoFn;
 import org.apache.beam.sdk.values.TupleTag;
 import org.apache.parquet.avro.AvroParquetReader;
@@ -37,7 +37,7 @@ class ParseFileFn extends DoFn<FileIO.ReadableFile, Conversation> {
   static final int KEPT_BYTES_OF_HUGE_LINE = 1 << 20;
 
   private final ConversationParser parser;
-  private final Counter read = Metrics.counter("moaa", "records_read");
+  private final Counter read = LiveCounters.counter(ReadConversations.ROWS_READ);
 
   ParseFileFn(ConversationParser parser) {
     this.parser = parser;

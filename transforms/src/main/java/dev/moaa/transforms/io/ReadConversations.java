@@ -29,6 +29,12 @@ import org.apache.beam.sdk.values.TupleTagList;
  * glob that matches nothing fails the pipeline.
  */
 public final class ReadConversations extends PTransform<PBegin, ReadConversations.Result> {
+  /**
+   * The live counter of rows read (lines that are not blank, Parquet rows), counted as each is
+   * parsed: the first figure of the progress line.
+   */
+  public static final String ROWS_READ = "rows_read";
+
   private static final long serialVersionUID = 1L;
 
   private final List<String> patterns;

@@ -54,20 +54,20 @@ public final class CallMetrics implements Serializable {
   public CallMetrics(ModelEndpoint endpoint) {
     String m = endpoint.name();
     String ns = NAMESPACE;
-    this.calls = Metrics.counter(ns, "calls/" + m);
-    this.failures = Metrics.counter(ns, "failures/" + m);
-    this.retries = Metrics.counter(ns, "retries/" + m);
-    this.rateLimited = Metrics.counter(ns, "rate_limited/" + m);
-    this.promptTokens = Metrics.counter(ns, "prompt_tokens/" + m);
-    this.completionTokens = Metrics.counter(ns, "completion_tokens/" + m);
-    this.cacheHits = Metrics.counter(ns, "cache_hits/" + m);
+    this.calls = LiveCounters.counter("calls/" + m);
+    this.failures = LiveCounters.counter("failures/" + m);
+    this.retries = LiveCounters.counter("retries/" + m);
+    this.rateLimited = LiveCounters.counter("rate_limited/" + m);
+    this.promptTokens = LiveCounters.counter("prompt_tokens/" + m);
+    this.completionTokens = LiveCounters.counter("completion_tokens/" + m);
+    this.cacheHits = LiveCounters.counter("cache_hits/" + m);
     this.latency = Metrics.distribution(ns, "latency_ms/" + m);
-    this.requests = Metrics.counter(ns, "requests/" + m);
-    this.budgetRefused = Metrics.counter(ns, "budget_refused/" + m);
-    this.reasoningTokens = Metrics.counter(ns, "reasoning_tokens/" + m);
-    this.usageEstimated = Metrics.counter(ns, "usage_estimated/" + m);
-    this.coordinationCalls = Metrics.counter(ns, COORDINATION_CALLS);
-    this.coordinationTrips = Metrics.counter(ns, COORDINATION_ROUND_TRIPS);
+    this.requests = LiveCounters.counter("requests/" + m);
+    this.budgetRefused = LiveCounters.counter("budget_refused/" + m);
+    this.reasoningTokens = LiveCounters.counter("reasoning_tokens/" + m);
+    this.usageEstimated = LiveCounters.counter("usage_estimated/" + m);
+    this.coordinationCalls = LiveCounters.counter(COORDINATION_CALLS);
+    this.coordinationTrips = LiveCounters.counter(COORDINATION_ROUND_TRIPS);
   }
 
   /** Calls sent under shared limits, all models together (no slash: not a per-model figure). */
