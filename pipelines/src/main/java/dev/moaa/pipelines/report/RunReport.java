@@ -26,6 +26,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.SplittableRandom;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -92,24 +93,108 @@ public final class RunReport {
 
   /**
    * What the charts need from the calls, rows, dead letters and drops a run left in its folder.
-   * Rows are read one at a time and not kept: each call is kept as a {@link SlimCall} (its figures,
-   * not its texts) and each DPO row adds to running tallies, so the report of a large run needs
-   * tens of bytes per call, not the run's data.
+   * Rows are read one at a time and not kept. Every call adds to exact tallies per model (calls by
+   * how they ended, 429s, retries, failures by kind, tokens per stage, the span of call starts); the
+   * charts of distributions and of time (latency percentiles, calls over time, answer lengths) are
+   * drawn from a uniform sample of at most {@value #SAMPLE} calls (all of them in a smaller run;
+   * counts over time are scaled up by the sampled share), so the report of any run needs at most
+   * a few tens of megabytes.
    */
   static final class RunData {
+    /** The most calls kept for the charts of distributions and of time. */
+    static final int SAMPLE = 250_000;
+
     final List<GenericRecord> calls = new ArrayList<>();
+    /** Every call seen, sampled or not. */
+    long seen;
     final Map<String, Long> deadLetterReasons = new TreeMap<>();
     final Map<String, Long> droppedReasons = new TreeMap<>();
     final List<Double> margins = new ArrayList<>();
+    long marginsSeen;
     final Map<String, long[]> agreement = new TreeMap<>();
     final Map<String, long[]> judges = new TreeMap<>();
     final long[] finalVerdict = new long[2];
+    /** Per model: paid, cached, failed, 429 answers, other retried attempts. */
+    final Map<String, long[]> perModel = new TreeMap<>();
+    final Map<String, Map<String, Long>> failuresByKind = new TreeMap<>();
+    /** Per stage, per model: prompt and completion tokens of paid, answered calls. */
+    final Map<String, Map<String, long[]>> tokens = new TreeMap<>();
+    long firstStart = Long.MAX_VALUE;
+    long lastStart = Long.MIN_VALUE;
     private final Map<String, String> names = new HashMap<>();
+    private final SplittableRandom draw = new SplittableRandom(20250601L);
 
     void addCalls(Collection<GenericRecord> found) {
       for (GenericRecord c : found) {
-        calls.add(SlimCall.of(c, names));
+        SlimCall call = SlimCall.of(c, names);
+        tally(call);
+        // a uniform sample (reservoir): the i-th call replaces a kept one with chance SAMPLE / i
+        seen++;
+        if (calls.size() < SAMPLE) {
+          calls.add(call);
+        } else {
+          long j = draw.nextLong(seen);
+          if (j < SAMPLE) {
+            calls.set((int) j, call);
+          }
+        }
       }
+    }
+
+    void addMargin(double margin) {
+      marginsSeen++;
+      if (margins.size() < SAMPLE) {
+        margins.add(margin);
+      } else {
+        long j = draw.nextLong(marginsSeen);
+        if (j < SAMPLE) {
+          margins.set((int) j, margin);
+        }
+      }
+    }
+
+    /** How many calls each sampled call stands for (1 when every call is kept). */
+    double scale() {
+      return calls.isEmpty() ? 1 : (double) seen / calls.size();
+    }
+
+    boolean sampled() {
+      return seen > calls.size();
+    }
+
+    private void tally(GenericRecord c) {
+      String model = str(c, "model");
+      long[] s = perModel.computeIfAbsent(model, m -> new long[5]);
+      if (flag(c, "cached")) {
+        s[1]++;
+        return;
+      }
+      Long at = startedAt(c);
+      if (at != null) {
+        firstStart = Math.min(firstStart, at);
+        lastStart = Math.max(lastStart, at);
+      }
+      s[0]++;
+      long limited = num(c, "rate_limited");
+      boolean endedOn429 = !flag(c, "ok") && "rate_limited".equals(str(c, "error_kind"));
+      s[3] += limited;
+      s[4] += Math.max(0, num(c, "attempts") - 1 - (limited - (endedOn429 ? 1 : 0)));
+      if (!flag(c, "ok")) {
+        s[2]++;
+        failuresByKind.computeIfAbsent(model, m -> new TreeMap<>())
+            .merge(String.valueOf(str(c, "error_kind")), 1L, Long::sum);
+        return;
+      }
+      long[] t = tokens.computeIfAbsent(str(c, "role"), r -> new TreeMap<>())
+          .computeIfAbsent(model, m -> new long[2]);
+      t[0] += num(c, "prompt_tokens");
+      t[1] += num(c, "completion_tokens");
+    }
+
+    /** The section note of a chart drawn from the sample; empty when every call is in it. */
+    String sampleNote() {
+      return sampled() ? String.format(Locale.ROOT, " Drawn from a uniform sample of %,d of the run's %,d calls.",
+          calls.size(), seen) : "";
     }
   }
 
@@ -234,40 +319,23 @@ public final class RunReport {
 
   private static List<Section> commonSections(RunData d, MoaaConfig config) {
     List<Section> out = new ArrayList<>();
-    // per model: paid, cached, failed, 429 answers, other retried attempts
-    Map<String, long[]> perModel = new TreeMap<>();
+    Map<String, long[]> perModel = d.perModel;
+    Map<String, Map<String, Long>> failuresByKind = d.failuresByKind;
     Map<String, List<Long>> latency = new TreeMap<>();
-    Map<String, Map<String, Long>> failuresByKind = new TreeMap<>();
+    for (GenericRecord c : d.calls) {
+      if (!flag(c, "cached") && flag(c, "ok")) {
+        latency.computeIfAbsent(str(c, "model"), m -> new ArrayList<>()).add(num(c, "latency_ms"));
+      }
+    }
     Map<String, Map<String, Long>> tokens = new TreeMap<>();
     Map<String, Map<String, Double>> cost = new TreeMap<>();
-    for (GenericRecord c : d.calls) {
-      String model = str(c, "model");
-      String role = str(c, "role");
-      long[] s = perModel.computeIfAbsent(model, m -> new long[5]);
-      if (flag(c, "cached")) {
-        s[1]++;
-        continue;
-      }
-      s[0]++;
-      long limited = num(c, "rate_limited");
-      boolean endedOn429 = !flag(c, "ok") && "rate_limited".equals(str(c, "error_kind"));
-      s[3] += limited;
-      s[4] += Math.max(0, num(c, "attempts") - 1 - (limited - (endedOn429 ? 1 : 0)));
-      if (!flag(c, "ok")) {
-        s[2]++;
-        failuresByKind.computeIfAbsent(model, m -> new TreeMap<>())
-            .merge(String.valueOf(str(c, "error_kind")), 1L, Long::sum);
-        continue;
-      }
-      latency.computeIfAbsent(model, m -> new ArrayList<>()).add(num(c, "latency_ms"));
-      long in = num(c, "prompt_tokens");
-      long outTokens = num(c, "completion_tokens");
-      tokens.computeIfAbsent(role, r -> new TreeMap<>()).merge(model, in + outTokens, Long::sum);
+    d.tokens.forEach((role, byModel) -> byModel.forEach((model, t) -> {
+      tokens.computeIfAbsent(role, r -> new TreeMap<>()).put(model, t[0] + t[1]);
       ModelEndpoint m = config.models().get(model);
-      cost.computeIfAbsent(role, r -> new TreeMap<>()).merge(model, m == null ? 0 : m.costUsd(in, outTokens), Double::sum);
-    }
+      cost.computeIfAbsent(role, r -> new TreeMap<>()).put(model, m == null ? 0 : m.costUsd(t[0], t[1]));
+    }));
     List<String> models = new ArrayList<>(perModel.keySet());
-    Timeline timeline = Timeline.of(d.calls.stream().filter(c -> !flag(c, "cached")).toList());
+    Timeline timeline = d.firstStart > d.lastStart ? null : Timeline.of(d.firstStart, d.lastStart);
 
     CategoryChart calls = bars("Calls per model", "model", "calls");
     if (!models.isEmpty()) {
@@ -286,7 +354,8 @@ public final class RunReport {
         lat.addSeries("p" + Math.round(q * 100), latModels, latModels.stream().map(m -> percentile(latency.get(m), q)).toList());
       }
     }
-    out.add(section("latency", "Latency percentiles per model", "p50, p90 and p99 of the time to an answer, retries included.",
+    out.add(section("latency", "Latency percentiles per model",
+        "p50, p90 and p99 of the time to an answer, retries included." + d.sampleNote(),
         lat, !latModels.isEmpty()));
 
     out.add(latencyOverTime(d, models, timeline));
@@ -337,13 +406,14 @@ public final class RunReport {
       for (GenericRecord c : d.calls) {
         Long at = startedAt(c);
         if (at != null && !flag(c, "cached")) {
-          started.computeIfAbsent(str(c, "model"), m -> new double[t.buckets()])[t.bucket(at)]++;
+          started.computeIfAbsent(str(c, "model"), m -> new double[t.buckets()])[t.bucket(at)] += d.scale();
         }
       }
       started.forEach((m, counts) -> line(chart, m, t.xs(), counts, colour(models, m), SeriesLines.SOLID));
     }
     return section("calls-over-time", "Calls per model over time",
-        "Calls sent to each model's endpoint, by when they started (answers from the cache are left out)." + NO_TIMES,
+        "Calls sent to each model's endpoint, by when they started (answers from the cache are left out)." + NO_TIMES
+            + d.sampleNote(),
         chart, t != null);
   }
 
@@ -384,7 +454,7 @@ public final class RunReport {
     }
     return section("latency-over-time", "Latency percentiles per model over time",
         "p50 (solid), p90 (dashed) and p99 (dotted) of the time to an answer of the calls started in each interval,"
-            + " retries included." + NO_TIMES,
+            + " retries included." + NO_TIMES + d.sampleNote(),
         chart, any);
   }
 
@@ -397,14 +467,15 @@ public final class RunReport {
       for (GenericRecord c : d.calls) {
         Long at = startedAt(c);
         if (at != null && !flag(c, "cached")) {
-          limited.computeIfAbsent(str(c, "model"), m -> new double[t.buckets()])[t.bucket(at)] += num(c, "rate_limited");
+          limited.computeIfAbsent(str(c, "model"), m -> new double[t.buckets()])[t.bucket(at)]
+              += num(c, "rate_limited") * d.scale();
         }
       }
       limited.forEach((m, counts) -> line(chart, m, t.xs(), counts, colour(models, m), SeriesLines.SOLID));
     }
     return section("rate-limited-over-time", "429s per model over time",
         "Attempts the endpoint answered 429 (rate limited), " + all429 + " in all, placed at the start of the call"
-            + " that received them." + NO_TIMES,
+            + " that received them." + NO_TIMES + d.sampleNote(),
         chart, t != null);
   }
 
@@ -435,7 +506,7 @@ public final class RunReport {
       len.addSeries("aggregated (" + aggregated.size() + ")", bins, histogram(aggregated, min, max));
     }
     out.add(out.size() - 1, section("lengths", "Proposals vs aggregated answers",
-        "Words per answer, as a share of each group.", len, any));
+        "Words per answer, as a share of each group." + d.sampleNote(), len, any));
     out.add(reasons("dropped", "Rows dropped and why", "reason", d.droppedReasons,
         "Rows removed before any call: duplicates and benchmark contamination."));
     return out;
@@ -502,7 +573,7 @@ public final class RunReport {
     Object sc = get(row, "score_chosen");
     Object sr = get(row, "score_rejected");
     if (sc instanceof Number a && sr instanceof Number b) {
-      d.margins.add(a.doubleValue() - b.doubleValue());
+      d.addMargin(a.doubleValue() - b.doubleValue());
     }
     if (!(get(row, "pairs") instanceof Collection<?> pairs)) {
       return;
@@ -591,9 +662,11 @@ public final class RunReport {
           max = Math.max(max, t);
         }
       }
-      if (min > max) {
-        return null;
-      }
+      return min > max ? null : of(min, max);
+    }
+
+    /** The timeline from the first call start {@code min} to the last, {@code max} (epoch ms). */
+    static Timeline of(long min, long max) {
       long span = max - min + 1;
       long width = 0;
       for (long w : WIDTHS) {
