@@ -18,6 +18,7 @@ import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import org.apache.beam.sdk.options.PipelineOptions;
 import picocli.CommandLine.Command;
@@ -62,6 +63,18 @@ final class PipelineCommands {
     return options;
   }
 
+  /**
+   * As {@link #withDefaults}, after leaving the DirectRunner for Flink's embedded batch runner when
+   * no runner is named and the input outgrows the heap ({@link RunnerDefaults#chooseForCorpus}).
+   */
+  static PipelineOptions withDefaults(PipelineOptions options, List<String> passed, MoaaConfig config,
+      List<String> inputs, String command, PrintStream err) {
+    Set<String> given = RunnerDefaults.given(passed);
+    RunnerDefaults.chooseForCorpus(options, given, inputs).ifPresent(line -> err.println(command + ": " + line));
+    RunnerDefaults.apply(options, given, RunnerDefaults.totalConcurrency(config));
+    return options;
+  }
+
   /** {@code moaa sft} and {@code moaa dpo}: the pipeline, then training when the config's train.after names it. */
   abstract static class DataCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
@@ -100,13 +113,13 @@ final class PipelineCommands {
     public Integer call() {
       PipelineOptions options = beamOptions(spec, beamFlags);
       MoaaConfig c = load(spec, config);
-      withDefaults(options, beamFlags, c);
       RunRequest request;
       try {
         request = flags.request(c, input, output, overwrite);
       } catch (IllegalArgumentException e) {
         throw new ParameterException(spec.commandLine(), e.getMessage());
       }
+      withDefaults(options, beamFlags, c, request.spec().inputs(), "moaa " + kind().command(), err);
       request = new RunRequest(c, RunnerDefaults.forRunner(request.spec(), options), request.overwrite(),
           request.progressSeconds(), request.preflight());
       RunCommand.Outcome o = RunCommand.execute(kind(), request, options, RunnerDefaults.target(options), Reports.STANDARD, out, err);

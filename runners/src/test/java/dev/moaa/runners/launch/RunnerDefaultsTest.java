@@ -96,4 +96,50 @@ class RunnerDefaultsTest {
     assertTrue(embedded.getAttachedMode(), "Beam's default: attached");
     assertNull(embedded.getFilesToStage());
   }
+
+  @Test
+  void aCorpusLargerThanTheDirectRunnerHolds_goesToFlinksEmbeddedBatchRunner_unlessARunnerIsNamed() throws Exception {
+    Path dir = java.nio.file.Files.createTempDirectory("corpus");
+    Path file = dir.resolve("p.jsonl");
+    StringBuilder b = new StringBuilder();
+    for (int i = 0; i < 500; i++) {
+      b.append("{\"prompt\": \"question ").append(i).append("\"}\n");
+    }
+    java.nio.file.Files.writeString(file, b);
+    String previous = System.getProperty(RunnerDefaults.DIRECT_MAX_ROWS_PROPERTY);
+    try {
+      System.setProperty(RunnerDefaults.DIRECT_MAX_ROWS_PROPERTY, "499");
+      PipelineOptions o = PipelineOptionsFactory.create();
+      java.util.Set<String> given = new java.util.HashSet<>();
+      Optional<String> line = RunnerDefaults.chooseForCorpus(o, given, List.of(dir + "/*.jsonl"));
+      assertTrue(line.isPresent());
+      assertTrue(line.get().startsWith("about 500 rows in 1 file (1 MB): more than the 499 the DirectRunner holds"),
+          line.get());
+      assertTrue(line.get().contains("--runner=DirectRunner keeps the DirectRunner"), line.get());
+      RunnerDefaults.apply(o, given, 16, master -> Optional.empty());
+      FlinkPipelineOptions f = o.as(FlinkPipelineOptions.class);
+      assertEquals("FlinkRunner", o.getRunner().getSimpleName());
+      assertEquals("[local]", f.getFlinkMaster());
+      assertFalse(f.isStreaming(), "batch mode: its groups spill");
+      assertEquals(new RunTarget("FlinkRunner", false, "[local]", f.getParallelism()), RunnerDefaults.target(o));
+      assertTrue(RunnerDefaults.target(o).embeddedFlink());
+
+      System.setProperty(RunnerDefaults.DIRECT_MAX_ROWS_PROPERTY, "500");
+      PipelineOptions small = PipelineOptionsFactory.create();
+      assertTrue(RunnerDefaults.chooseForCorpus(small, new java.util.HashSet<>(), List.of(file.toString())).isEmpty(),
+          "at the limit the DirectRunner keeps the run");
+      System.setProperty(RunnerDefaults.DIRECT_MAX_ROWS_PROPERTY, "10");
+      PipelineOptions named = PipelineOptionsFactory.fromArgs("--runner=DirectRunner").create();
+      assertTrue(RunnerDefaults.chooseForCorpus(named, RunnerDefaults.given(List.of("--runner=DirectRunner")),
+          List.of(file.toString())).isEmpty(), "a runner the user names wins");
+      assertTrue(RunnerDefaults.chooseForCorpus(PipelineOptionsFactory.create(), new java.util.HashSet<>(),
+          List.of(dir + "/missing-*.jsonl")).isEmpty(), "nothing matched: the run reports it");
+    } finally {
+      if (previous == null) {
+        System.clearProperty(RunnerDefaults.DIRECT_MAX_ROWS_PROPERTY);
+      } else {
+        System.setProperty(RunnerDefaults.DIRECT_MAX_ROWS_PROPERTY, previous);
+      }
+    }
+  }
 }
