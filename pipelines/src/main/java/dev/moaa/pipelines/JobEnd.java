@@ -71,7 +71,23 @@ public final class JobEnd {
   }
 
   /**
-   * The first line of the root exception of the newest Flink job named {@code jobName} on the
+   * The innermost cause of a Java stack trace as text: its last {@code Caused by:} line without the
+   * prefix, or its first line when it has none. Flink wraps a task's failure in its restart
+   * strategy's ("Recovery is suppressed by NoRestartBackoffTimeStrategy"), which says nothing of why.
+   */
+  static String rootCause(String stackTrace) {
+    String cause = null;
+    for (String line : stackTrace.lines().toList()) {
+      String t = line.trim();
+      if (t.startsWith("Caused by: ")) {
+        cause = t.substring("Caused by: ".length());
+      }
+    }
+    return cause != null ? cause : stackTrace.lines().findFirst().orElse(stackTrace).trim();
+  }
+
+  /**
+   * The innermost cause ({@link #rootCause}) of the root exception of the newest Flink job named {@code jobName} on the
    * cluster whose REST API is {@code master} ({@code HOST:PORT}); empty when it cannot be read.
    */
   static Optional<String> flinkFailure(String master, String jobName) {
@@ -98,7 +114,7 @@ public final class JobEnd {
       if (text.isBlank()) {
         text = ex.path("exceptionHistory").path("entries").path(0).path("stacktrace").asText("");
       }
-      return text.isBlank() ? Optional.empty() : Optional.of(text.lines().findFirst().orElse(text).trim());
+      return text.isBlank() ? Optional.empty() : Optional.of(rootCause(text));
     } catch (IOException | RuntimeException e) {
       return Optional.empty();
     } catch (InterruptedException e) {

@@ -117,4 +117,20 @@ class JobEndTest {
       server.stop(0);
     }
   }
+
+  @Test
+  void rootCause_isTheInnermostCausedByLine_orTheFirstLine() {
+    String trace = String.join("\n",
+        "org.apache.flink.runtime.JobException: Recovery is suppressed by NoRestartBackoffTimeStrategy",
+        "\tat org.apache.flink.runtime.executiongraph.failover.ExecutionFailureHandler.handleFailure(X.java:1)",
+        "Caused by: java.lang.RuntimeException: wrapped",
+        "\tat a.b.C.d(C.java:2)",
+        "Caused by: java.io.IOException: Insufficient number of network buffers: required 512, but only 511 available.",
+        "\t... 3 more");
+    org.junit.jupiter.api.Assertions.assertEquals(
+        "java.io.IOException: Insufficient number of network buffers: required 512, but only 511 available.",
+        JobEnd.rootCause(trace));
+    org.junit.jupiter.api.Assertions.assertEquals("java.lang.IllegalStateException: boom",
+        JobEnd.rootCause("java.lang.IllegalStateException: boom\n\tat x.Y.z(Y.java:1)"));
+  }
 }

@@ -105,6 +105,15 @@ public final class FlinkClusterCommand implements Runnable {
         description = "Run a small job on the new cluster (default: ${DEFAULT-VALUE}).")
     boolean warmUp;
 
+    @Option(names = "--taskmanager-memory", paramLabel = "SIZE", defaultValue = LocalFlinkCluster.Settings.TASK_MANAGER_MEMORY,
+        description = "Process size of each TaskManager, in Flink's notation (default: ${DEFAULT-VALUE}).")
+    String taskManagerMemory;
+
+    @Option(names = "--conf", paramLabel = "KEY=VALUE",
+        description = "A Flink configuration entry for conf/config.yaml, over the ones written by default (repeatable),"
+            + " e.g. --conf=taskmanager.memory.managed.size=512m.")
+    java.util.Map<String, String> conf = new java.util.LinkedHashMap<>();
+
     @Spec CommandSpec spec;
 
     private final PrintStream out;
@@ -120,7 +129,13 @@ public final class FlinkClusterCommand implements Runnable {
       if (taskManagers < 1 || slots < 1) {
         throw new ParameterException(spec.commandLine(), "--taskmanagers and --slots must be at least 1");
       }
-      return start(dir.dir(), taskManagers, slots, lib, jobJar, warmUp, out, err);
+      if (!taskManagerMemory.matches("\\d+[kmgKMG]?")) {
+        throw new ParameterException(spec.commandLine(), "--taskmanager-memory needs a size such as 2048m or 4g, got '"
+            + taskManagerMemory + "'");
+      }
+      LocalFlinkCluster.Settings settings = LocalFlinkCluster.Settings.in(dir.dir()).withTaskManagers(taskManagers)
+          .withSlots(slots).withMemory("1024m", taskManagerMemory).withConfig(conf);
+      return start(settings, lib, jobJar, warmUp, out, err);
     }
   }
 
@@ -157,8 +172,11 @@ public final class FlinkClusterCommand implements Runnable {
     }
   }
 
-  private static int start(Path dir, int taskManagers, int slots, String libFlag, String jobJarFlag, boolean warmUp,
+  private static int start(LocalFlinkCluster.Settings settings, String libFlag, String jobJarFlag, boolean warmUp,
       PrintStream out, PrintStream err) {
+    Path dir = settings.dir();
+    int taskManagers = settings.taskManagers();
+    int slots = settings.slots();
     Path jobJar = jobJarFlag.equals("none") ? null
         : jobJarFlag.isEmpty() ? JobJar.running().orElse(null) : Paths.get(jobJarFlag).toAbsolutePath().normalize();
     LocalFlinkCluster cluster;
@@ -166,8 +184,7 @@ public final class FlinkClusterCommand implements Runnable {
       Path lib = LocalFlinkCluster.findLib(libFlag);
       out.println("Starting a local Flink 1.19 session cluster in " + dir + " (1 JobManager, " + taskManagers
           + " TaskManagers x " + slots + " slots) ...");
-      cluster = LocalFlinkCluster.start(LocalFlinkCluster.Settings.in(dir).withLib(lib)
-          .withTaskManagers(taskManagers).withSlots(slots).withJobJar(jobJar));
+      cluster = LocalFlinkCluster.start(settings.withLib(lib).withJobJar(jobJar));
     } catch (IllegalStateException e) {
       err.println("moaa flink-cluster: " + e.getMessage());
       return 1;

@@ -178,9 +178,12 @@ public final class LocalFlinkCluster implements AutoCloseable {
       this.jobJar = jobJar == null ? null : jobJar.toAbsolutePath().normalize();
     }
 
-    /** 2 TaskManagers with 2 slots each, 1024m for the JobManager, 1536m per TaskManager. */
+    /** The default memory of a TaskManager process: heap as before, plus managed memory and network buffers for batch jobs. */
+    public static final String TASK_MANAGER_MEMORY = "2048m";
+
+    /** 2 TaskManagers with 2 slots each, 1024m for the JobManager, {@value #TASK_MANAGER_MEMORY} per TaskManager. */
     public static Settings in(Path dir) {
-      return new Settings(dir, null, 2, 2, "1024m", "1536m", Duration.ofSeconds(120), Map.of(), null);
+      return new Settings(dir, null, 2, 2, "1024m", TASK_MANAGER_MEMORY, Duration.ofSeconds(120), Map.of(), null);
     }
 
     public Settings withLib(Path lib) {
@@ -850,8 +853,17 @@ public final class LocalFlinkCluster implements AutoCloseable {
     // enforced per TaskManager, so two subtasks on one of two would get half the calls in flight
     c.put("cluster.evenly-spread-out-slots", "true");
     c.put("taskmanager.memory.process.size", settings.taskManagerMemory);
-    // Beam keeps its state on the heap: give the heap what RocksDB's managed memory would take
-    c.put("taskmanager.memory.managed.size", "64m");
+    // Streaming jobs: Beam keeps its state on the heap, so the heap gets what RocksDB would take.
+    // Batch jobs (--streaming=false, for corpora larger than memory): their groups sort in managed
+    // memory and spill to io.tmp.dirs beyond it, and each blocking exchange of a TaskManager holds
+    // at least taskmanager.network.sort-shuffle.min-buffers network buffers (512 by default, which
+    // failed a batch job on the 96 MB of buffers of a 1.5 GB TaskManager: "Insufficient number of
+    // network buffers"). 256 MB of managed memory, 192 MB of network buffers and 128 buffers per
+    // exchange run W1's topology at 1,000,000 prompts with 2 x 2 slots.
+    c.put("taskmanager.memory.managed.size", "256m");
+    c.put("taskmanager.memory.network.min", "192m");
+    c.put("taskmanager.memory.network.max", "192m");
+    c.put("taskmanager.network.sort-shuffle.min-buffers", "128");
     c.put("taskmanager.memory.jvm-metaspace.size", "384m");
     c.put("rest.address", LOOPBACK);
     c.put("rest.bind-address", LOOPBACK);

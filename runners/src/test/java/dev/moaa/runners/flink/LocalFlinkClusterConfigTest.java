@@ -35,8 +35,12 @@ class LocalFlinkClusterConfigTest {
     assertEquals("0", c.get("blob.server.port"));
     assertEquals("3", c.get("taskmanager.numberOfTaskSlots"));
     assertEquals("1024m", c.get("jobmanager.memory.process.size"));
-    assertEquals("1536m", c.get("taskmanager.memory.process.size"));
-    assertEquals(dir.resolve("tmp").toString(), c.get("io.tmp.dirs"));
+    assertEquals("2048m", c.get("taskmanager.memory.process.size"));
+    assertEquals(dir.resolve("tmp").toString(), c.get("io.tmp.dirs"), "where batch groups spill");
+    assertEquals("256m", c.get("taskmanager.memory.managed.size"), "batch groups sort in managed memory");
+    assertEquals("192m", c.get("taskmanager.memory.network.min"), "network buffers for batch exchanges");
+    assertEquals("192m", c.get("taskmanager.memory.network.max"));
+    assertEquals("128", c.get("taskmanager.network.sort-shuffle.min-buffers"));
     assertEquals("1000", c.get("heartbeat.interval"));
     assertEquals("1000", c.get("metrics.fetcher.update-interval"), "the web UI's metrics refresh every second");
     assertTrue(c.get("env.java.opts.all").startsWith("'--add-exports="), "quoted: it starts with a dash");
