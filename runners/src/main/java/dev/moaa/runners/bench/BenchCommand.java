@@ -15,6 +15,7 @@ import dev.moaa.runners.launch.Launch;
 import dev.moaa.runners.launch.LocalRedis;
 import dev.moaa.runners.launch.RunnerDefaults;
 import dev.moaa.runners.sim.LatencyShape;
+import dev.moaa.runners.sim.RecordedRequest;
 import dev.moaa.runners.sim.SimulatedEndpoint;
 import java.io.BufferedWriter;
 import java.io.IOException;
@@ -393,9 +394,22 @@ public final class BenchCommand implements Callable<Integer> {
     for (int i = 1; i <= o.repeat(); i++) {
       sim.reset();
       Path log = output.resolve("process-" + i + ".log");
-      long[] timing = ProcessBench.start(command, args, log);
-      ProcessBench.Run run = ProcessBench.measure(timing, sim.requests(), limits);
+      Path gcLog = output.resolve("process-" + i + ".gc.log");
+      long[] timing = ProcessBench.start(command, args, log, gcLog);
+      List<RecordedRequest> recorded = sim.requests();
+      ProcessBench.Run run = ProcessBench.measure(timing, recorded, limits);
+      if (recorded.size() < sim.requestCount()) {
+        // the endpoint keeps only its latest requests: the first call and the ramps are not known
+        out.printf(Locale.ROOT, "  (the endpoint kept the last %,d of %,d requests: no first call or ramp figures)%n",
+            recorded.size(), sim.requestCount());
+        run = new ProcessBench.Run(run.exitCode(), run.wallS(), Double.NaN, run.exitAfterLastAnswerS(), Map.of());
+      }
+      ProcessBench.HeapAfterGc heap = ProcessBench.HeapAfterGc.read(gcLog, run.wallS());
+      String reconciled = Files.readAllLines(log).stream().map(String::trim).filter(l -> l.matches("read \\d+ = .*"))
+          .findFirst().orElse("no reconciliation line");
       out.printf(Locale.ROOT, "  run %d: %s%n", i, ProcessBench.describe(run));
+      out.printf(Locale.ROOT, "    %s | %s | %,d requests, %.0f calls/s over the wall time%n", reconciled,
+          heap.describe(), sim.requestCount(), sim.requestCount() / run.wallS());
       ObjectNode n = runs.addObject();
       n.put("exit_code", run.exitCode());
       n.put("wall_s", round(run.wallS()));
@@ -406,6 +420,11 @@ public final class BenchCommand implements Callable<Integer> {
       n.put("requests", sim.requestCount());
       n.put("rate_limited_429", sim.count429());
       n.put("log", log.toString());
+      n.put("reconciliation", reconciled);
+      n.put("child_heap_after_gc_peak_mb", ProcessBench.HeapAfterGc.mb(heap.peakBytes()));
+      ArrayNode quarters = n.putArray("child_heap_after_gc_by_quarter_mb");
+      heap.byQuarterBytes().forEach(b -> quarters.add(ProcessBench.HeapAfterGc.mb(b)));
+      n.put("gc_log", gcLog.toString());
       walls.add(run.wallS());
       firsts.add(run.firstCallS());
       exits.add(run.exitAfterLastAnswerS());

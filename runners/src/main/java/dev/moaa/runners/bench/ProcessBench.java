@@ -13,6 +13,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The pipeline as a user starts it and times it: a child process ({@code moaa sft ...} through
@@ -98,17 +100,80 @@ final class ProcessBench {
         lastAnswer == Long.MIN_VALUE ? Double.NaN : (exitedAt - lastAnswer) / 1e9, ramp);
   }
 
-  /** Starts the process, its output into {@code log}; returns {start nanos, exit nanos, exit code}. */
-  static long[] start(List<String> command, List<String> args, Path log) throws IOException, InterruptedException {
+  /**
+   * Starts the process, its output into {@code log} and its JVM's collections into {@code gcLog}
+   * (Java's unified logging, {@code -Xlog:gc}); returns {start nanos, exit nanos, exit code}.
+   */
+  static long[] start(List<String> command, List<String> args, Path log, Path gcLog)
+      throws IOException, InterruptedException {
     List<String> cmd = new ArrayList<>(command);
     cmd.addAll(args);
     Files.createDirectories(log.getParent());
+    Files.deleteIfExists(gcLog);
+    String gcFlag = "-Xlog:gc:file=" + gcLog.toAbsolutePath();
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+    if (cmd.size() > 1 && cmd.get(1).startsWith("-XX:")) {
+      cmd.add(1, gcFlag); // java -XX:... -jar moaa.jar
+      pb.command(cmd);
+    } else {
+      // the launcher passes MOAA_JAVA_OPTS to its JVM, after its own flags
+      String opts = System.getenv().getOrDefault("MOAA_JAVA_OPTS", "");
+      pb.environment().put("MOAA_JAVA_OPTS", (opts + " " + gcFlag).trim());
+    }
     long started = System.nanoTime();
     Process p = pb.start();
     int code = p.waitFor();
     long exited = System.nanoTime();
     return new long[] {started, exited, code};
+  }
+
+  /** The heap in use after each collection of a child JVM, from its {@code -Xlog:gc} file. */
+  record HeapAfterGc(long peakBytes, List<Long> byQuarterBytes, int collections) {
+    static final Pattern LINE = Pattern.compile("^\\[([0-9.]+)s\\].*?(\\d+)([KMG])->(\\d+)([KMG])\\((\\d+)([KMG])\\)");
+
+    /**
+     * Reads {@code gcLog} of a process that ran {@code wallS} seconds: the peak of the heap after a
+     * collection and its highest value in each quarter of the run (-1: no collection in it).
+     */
+    static HeapAfterGc read(Path gcLog, double wallS) throws IOException {
+      long[] quarters = {-1, -1, -1, -1};
+      long peak = -1;
+      int n = 0;
+      if (!Files.exists(gcLog)) {
+        return new HeapAfterGc(-1, List.of(-1L, -1L, -1L, -1L), 0);
+      }
+      for (String line : Files.readAllLines(gcLog)) {
+        Matcher m = LINE.matcher(line);
+        if (!m.find()) {
+          continue;
+        }
+        double at = Double.parseDouble(m.group(1));
+        long after = bytes(Long.parseLong(m.group(4)), m.group(5));
+        int q = (int) Math.min(3, Math.max(0, Math.floor(at / wallS * 4)));
+        quarters[q] = Math.max(quarters[q], after);
+        peak = Math.max(peak, after);
+        n++;
+      }
+      return new HeapAfterGc(peak, List.of(quarters[0], quarters[1], quarters[2], quarters[3]), n);
+    }
+
+    private static long bytes(long v, String unit) {
+      return switch (unit) {
+        case "K" -> v << 10;
+        case "M" -> v << 20;
+        default -> v << 30;
+      };
+    }
+
+    String describe() {
+      return String.format(Locale.ROOT, "heap after GC (child JVM, %d collections): peak %d MB; highest in each"
+          + " quarter of the run %s MB", collections, mb(peakBytes),
+          byQuarterBytes.stream().map(b -> String.valueOf(mb(b))).toList());
+    }
+
+    static long mb(long bytes) {
+      return bytes < 0 ? -1 : Math.round(bytes / 1048576.0);
+    }
   }
 
   /** The median of {@code values} (the mean of the middle two for an even count); NaN when empty. */

@@ -42,4 +42,22 @@ class ProcessBenchTest {
     assertEquals(1.0, ProcessBench.median(List.of(Double.NaN, 1.0)), 1e-9);
     assertTrue(Double.isNaN(ProcessBench.median(List.of())));
   }
+
+  @Test
+  void heapAfterGc_readsTheChildsGcLog_byQuarterOfItsRun() throws java.io.IOException {
+    java.nio.file.Path log = java.nio.file.Files.createTempFile("gc", ".log");
+    java.nio.file.Files.write(log, List.of(
+        "[0.010s][info][gc] Using G1",
+        "[1.000s][info][gc] GC(0) Pause Young (Normal) (G1 Evacuation Pause) 100M->20M(256M) 3.1ms",
+        "[2.000s][info][gc] GC(1) Pause Young (Normal) (G1 Evacuation Pause) 120M->40M(256M) 2.0ms",
+        "[2.100s][info][gc] GC(2) Concurrent Mark Cycle 5.0ms",
+        "[6.000s][info][gc] GC(3) Pause Young (Normal) (G1 Evacuation Pause) 200M->512K(256M) 2.0ms",
+        "[9.000s][info][gc] GC(4) Pause Full (System.gc()) 1G->30M(1G) 40.0ms"));
+    ProcessBench.HeapAfterGc h = ProcessBench.HeapAfterGc.read(log, 10.0);
+    assertEquals(4, h.collections(), "lines with no before->after figures are not collections");
+    assertEquals(List.of(40L << 20, -1L, 512L << 10, 30L << 20), h.byQuarterBytes(), "quarters of 2.5 s; none in the second");
+    assertEquals(40L << 20, h.peakBytes());
+    assertTrue(h.describe().contains("[40, -1, 1, 30] MB"), h.describe());
+    assertEquals(-1, ProcessBench.HeapAfterGc.read(log.resolveSibling("absent-gc.log"), 1.0).peakBytes());
+  }
 }
