@@ -5,8 +5,8 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.time.Instant;
+import dev.moaa.transforms.io.StoragePath;
 import dev.moaa.transforms.limits.Coordination;
 import dev.moaa.transforms.limits.CoordinationException;
 import dev.moaa.transforms.limits.Coordinator;
@@ -46,7 +46,10 @@ import org.apache.beam.sdk.options.PipelineOptions;
 public final class RunCommand {
   private RunCommand() {}
 
-  /** What a finished run produced, for callers that go on (tests, the quick start, benchmarks). */
+  /**
+   * What a finished run produced, for callers that go on (tests, the quick start, benchmarks):
+   * {@code output} is the local output folder, null for a run whose output is in object storage.
+   */
   public record Outcome(int exitCode, RunManifest.Counts counts, Path output, ObjectNode manifest) {}
 
   /**
@@ -61,18 +64,21 @@ public final class RunCommand {
     MoaaConfig config = request.config();
     RunSpec spec = request.spec();
     CompletableFuture<Probes> preflight = CompletableFuture.completedFuture(new Probes(List.of(), 0));
+    // the inputs and the output are read and written outside the pipeline too (checks, manifest,
+    // card, report): with this run's options, so that object storage has its endpoint and region
+    FileSystems.setDefaultPipelineOptions(options);
     try {
       kind.check(config);
       checkInputs(spec.inputs());
       checkCache(config.cache());
       checkCoordination(config);
       if (!request.overwrite()) {
-        Outcome finished = finishReports(kind, config, Paths.get(spec.output()), documents, out, err);
+        Outcome finished = finishReports(kind, config, StoragePath.of(spec.output()), documents, out, err);
         if (finished != null) {
           return finished;
         }
       }
-      checkOutput(Paths.get(spec.output()), request.overwrite(), kind.shardDir(), config.hash());
+      checkOutput(StoragePath.of(spec.output()), request.overwrite(), kind.shardDir(), config.hash());
       if (request.preflight()) {
         // the probes go out now and are awaited once the graph is built, before the output is touched
         long t0 = System.nanoTime();
@@ -146,30 +152,32 @@ public final class RunCommand {
    * card is missing, because the process was killed after the manifest was written: writes them
    * from the manifest and returns the run's outcome; null for any other folder.
    */
-  static Outcome finishReports(RunKind kind, MoaaConfig config, Path output, RunDocuments documents, PrintStream out,
-      PrintStream err) {
-    Path manifestFile = output.resolve("manifest.json");
-    Path started = output.resolve(STARTED_FILE);
-    if (!Files.isRegularFile(manifestFile) || !Files.isRegularFile(started)) {
-      return null;
-    }
+  static Outcome finishReports(RunKind kind, MoaaConfig config, StoragePath output, RunDocuments documents,
+      PrintStream out, PrintStream err) {
+    StoragePath manifestFile = output.resolve("manifest.json");
+    StoragePath started = output.resolve(STARTED_FILE);
     ObjectNode manifest;
+    boolean cardMissing;
+    boolean reportMissing;
     try {
-      com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
-      if (!config.hash().equals(json.readTree(started.toFile()).path("config_hash").asText())) {
+      if (!manifestFile.isFile() || !started.isFile()) {
         return null;
       }
-      com.fasterxml.jackson.databind.JsonNode m = json.readTree(manifestFile.toFile());
+      com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+      if (!config.hash().equals(json.readTree(started.readString()).path("config_hash").asText())) {
+        return null;
+      }
+      com.fasterxml.jackson.databind.JsonNode m = json.readTree(manifestFile.readString());
       if (!(m instanceof ObjectNode node) || !"DONE".equals(m.path("state").asText())
           || !kind.command().equals(m.path("command").asText())) {
         return null;
       }
       manifest = node;
+      cardMissing = !output.resolve(RunFiles.CARD).exists() && !output.resolve(RunFiles.CARD_FALLBACK).exists();
+      reportMissing = !output.resolve(RunFiles.REPORT).exists();
     } catch (IOException e) {
       return null;
     }
-    boolean cardMissing = !Files.exists(output.resolve(RunFiles.CARD)) && !Files.exists(output.resolve(RunFiles.CARD_FALLBACK));
-    boolean reportMissing = !Files.exists(output.resolve(RunFiles.REPORT));
     if (!cardMissing && !reportMissing) {
       return null;
     }
@@ -178,7 +186,7 @@ public final class RunCommand {
         + (cardMissing && reportMissing ? "dataset card and report" : cardMissing ? "dataset card" : "report")
         + " from its manifest");
     if (cardMissing) {
-      Path card = writeCard(kind, config, manifest, output, documents, err);
+      StoragePath card = writeCard(kind, config, manifest, output, documents, err);
       if (card != null) {
         out.println("  dataset card: " + card);
       }
@@ -188,7 +196,7 @@ public final class RunCommand {
         out.println("  report:       " + documents.report(output, kind, manifest, config));
       } catch (IOException | RuntimeException e) {
         err.println(name + ": could not write the run report: " + e);
-        return new Outcome(ExitCodes.FAILED, null, output, manifest);
+        return new Outcome(ExitCodes.FAILED, null, localOrNull(output), manifest);
       }
     }
     com.fasterxml.jackson.databind.JsonNode c = manifest.path("counts");
@@ -197,7 +205,7 @@ public final class RunCommand {
     RunManifest.Counts counts = new RunManifest.Counts(c.path("read").asLong(), c.path("written").asLong(),
         c.path("dead_lettered").asLong(), c.path("dropped").asLong(), reasons);
     out.println("  " + counts.line());
-    return new Outcome(manifest.path("exit_code").asInt(ExitCodes.OK), counts, output, manifest);
+    return new Outcome(manifest.path("exit_code").asInt(ExitCodes.OK), counts, localOrNull(output), manifest);
   }
 
   /**
@@ -223,7 +231,7 @@ public final class RunCommand {
     RunSpec spec = request.spec();
     String name = "moaa " + kind.command();
     String title = "MoAA " + kind.command().toUpperCase(Locale.ROOT);
-    Path output = Paths.get(spec.output()).toAbsolutePath();
+    StoragePath output = StoragePath.of(spec.output());
     String runner = target.runner();
     kind.describe(config, spec, out);
     out.println("  runner " + runner + ", output " + output);
@@ -286,7 +294,7 @@ public final class RunCommand {
       }
     } catch (RuntimeException e) {
       err.println(name + ": the pipeline failed: " + rootMessage(e));
-      return new Outcome(ExitCodes.FAILED, null, output, null);
+      return new Outcome(ExitCodes.FAILED, null, localOrNull(output), null);
     } finally {
       if (reporter != null) {
         reporter.close();
@@ -296,7 +304,8 @@ public final class RunCommand {
       }
     }
     Instant finished = Instant.now();
-    removeEmptyTempDirs(output, output.resolve(kind.shardDir()));
+    output.removeEmptyTempFolders();
+    output.resolve(kind.shardDir()).removeEmptyTempFolders();
     try {
       RunManifest.Counts counts = RunManifest.readCounts(output);
       Map<String, RunManifest.ModelUsage> usage = RunManifest.usage(result);
@@ -328,7 +337,7 @@ public final class RunCommand {
         manifest.put("complete", false);
       }
       RunManifest.write(manifest, output.resolve("manifest.json"));
-      Path card = writeCard(kind, config, manifest, output, documents, err);
+      StoragePath card = writeCard(kind, config, manifest, output, documents, err);
       String report;
       try {
         report = documents.report(output, kind, manifest, config).toString();
@@ -367,18 +376,22 @@ public final class RunCommand {
         err.println(name + ": the counts do not reconcile: " + counts.line());
       }
       out.println("  exit code " + exit + " (" + ExitCodes.meaning(exit) + ")");
-      return new Outcome(exit, counts, output, manifest);
+      return new Outcome(exit, counts, localOrNull(output), manifest);
     } catch (IOException e) {
       err.println(name + ": cannot write the manifest: " + e.getMessage());
-      return new Outcome(ExitCodes.FAILED, null, output, null);
+      return new Outcome(ExitCodes.FAILED, null, localOrNull(output), null);
     }
+  }
+
+  private static Path localOrNull(StoragePath output) {
+    return output.isLocal() ? output.localPath() : null;
   }
 
   /**
    * Writes the Hugging Face dataset card beside the shards. A card that cannot be written does not
    * undo a finished run: it is reported, and the shards and manifest stay.
    */
-  private static Path writeCard(RunKind kind, MoaaConfig config, ObjectNode manifest, Path output,
+  private static StoragePath writeCard(RunKind kind, MoaaConfig config, ObjectNode manifest, StoragePath output,
       RunDocuments documents, PrintStream err) {
     try {
       return documents.card(kind, config, manifest, output);
@@ -400,6 +413,9 @@ public final class RunCommand {
         }
       } catch (IOException e) {
         throw new IllegalArgumentException("--input " + pattern + ": " + e.getMessage());
+      } catch (RuntimeException e) {
+        // an object store's client fails with unchecked exceptions (no credentials, no such bucket)
+        throw new IllegalArgumentException("--input " + pattern + ": cannot list it: " + rootCause(e));
       }
     }
   }
@@ -420,36 +436,55 @@ public final class RunCommand {
    * Refuses to mix two runs in one folder unless --overwrite, which removes this product's outputs
    * only; a folder whose run of the same config did not complete is resumed without asking.
    */
-  public static void prepareOutput(Path output, boolean overwrite, String shardDir, String configHash, PrintStream out) {
+  public static void prepareOutput(StoragePath output, boolean overwrite, String shardDir, String configHash,
+      PrintStream out) {
     List<String> ours = ourOutputs(shardDir);
-    boolean hasResults = ours.stream().anyMatch(n -> Files.exists(output.resolve(n)));
+    boolean hasResults = hasResults(output, shardDir);
     String unfinished = checkOutput(output, overwrite, shardDir, configHash);
     if (unfinished != null) {
       out.println("resuming the " + unfinished + " run in " + output
           + ": its partial outputs are replaced; answers it received come from the response cache");
     }
     if (hasResults) {
-      for (String n : ours) {
-        deleteRecursively(output.resolve(n));
-      }
-      if (RunFiles.isOurCard(output.resolve(RunFiles.CARD))) {
-        deleteRecursively(output.resolve(RunFiles.CARD));
-      }
-      if (RunFiles.isOurCard(output.resolve(RunFiles.CARD_FALLBACK))) {
-        deleteRecursively(output.resolve(RunFiles.CARD_FALLBACK));
+      try {
+        for (String n : ours) {
+          output.resolve(n).deleteRecursively();
+        }
+        for (String card : List.of(RunFiles.CARD, RunFiles.CARD_FALLBACK)) {
+          if (RunFiles.isOurCard(output.resolve(card))) {
+            output.resolve(card).deleteRecursively();
+          }
+        }
+      } catch (IOException e) {
+        throw new IllegalStateException("cannot clear " + output + ": " + e.getMessage());
       }
     }
     try {
-      Files.createDirectories(output.resolve("_run"));
-      // written only when there is a row to write: present, if empty, on a run without any
-      Files.createDirectories(output.resolve(SftPipeline.DEAD_LETTER_DIR));
-      Files.createDirectories(output.resolve(SftPipeline.DROPPED_DIR));
+      output.resolve("_run").createFolders();
+      // written only when there is a row to write: present, if empty, on a local run without any
+      // (in object storage a folder is a key prefix: none without an object under it)
+      output.resolve(SftPipeline.DEAD_LETTER_DIR).createFolders();
+      output.resolve(SftPipeline.DROPPED_DIR).createFolders();
       ObjectNode started = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode();
       started.put("config_hash", configHash);
       started.put("started_at", Instant.now().toString());
-      Files.writeString(output.resolve(STARTED_FILE), started.toString() + "\n");
+      output.resolve(STARTED_FILE).writeString(started.toString() + "\n");
     } catch (IOException e) {
       throw new IllegalArgumentException("cannot write to the output folder " + output + ": " + e.getMessage());
+    }
+  }
+
+  /** True when the folder holds an output of this product (an unreadable folder is a usage error). */
+  private static boolean hasResults(StoragePath output, String shardDir) {
+    try {
+      for (String n : ourOutputs(shardDir)) {
+        if (output.resolve(n).exists()) {
+          return true;
+        }
+      }
+      return false;
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot read the output folder " + output + ": " + e.getMessage());
     }
   }
 
@@ -462,8 +497,11 @@ public final class RunCommand {
    * Throws when the folder holds results that may not be replaced; returns "unfinished" or
    * "budget-stopped" when it holds a run of this config to resume, else null. Changes nothing.
    */
-  static String checkOutput(Path output, boolean overwrite, String shardDir, String configHash) {
-    boolean hasResults = ourOutputs(shardDir).stream().anyMatch(n -> Files.exists(output.resolve(n)));
+  static String checkOutput(StoragePath output, boolean overwrite, String shardDir, String configHash) {
+    if (!output.isLocal()) {
+      checkBucket(output);
+    }
+    boolean hasResults = hasResults(output, shardDir);
     if (!hasResults || overwrite) {
       return null;
     }
@@ -482,19 +520,19 @@ public final class RunCommand {
    * "unfinished" or "budget-stopped" when the folder holds a run of the same config that did not
    * complete; null when it completed, ran another config, or cannot be told.
    */
-  private static String unfinishedRun(Path output, String configHash) {
+  private static String unfinishedRun(StoragePath output, String configHash) {
     try {
       com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
-      Path started = output.resolve(STARTED_FILE);
-      if (!Files.isRegularFile(started)
-          || !configHash.equals(json.readTree(started.toFile()).path("config_hash").asText())) {
+      StoragePath started = output.resolve(STARTED_FILE);
+      if (!started.isFile()
+          || !configHash.equals(json.readTree(started.readString()).path("config_hash").asText())) {
         return null;
       }
-      Path manifest = output.resolve("manifest.json");
-      if (!Files.isRegularFile(manifest)) {
+      StoragePath manifest = output.resolve("manifest.json");
+      if (!manifest.isFile()) {
         return "unfinished";
       }
-      com.fasterxml.jackson.databind.JsonNode m = json.readTree(manifest.toFile());
+      com.fasterxml.jackson.databind.JsonNode m = json.readTree(manifest.readString());
       if (m.path("complete").asBoolean(true)) {
         return null;
       }
@@ -505,27 +543,15 @@ public final class RunCommand {
   }
 
   /**
-   * Beam's file writes keep their temporary files in a {@code .temp-beam} folder beside their
-   * output and delete the files when they finalize, but not the folder: an empty one is removed
-   * here (one that still holds files is left, for whoever looks into a failed run).
+   * Checks, before anything is built, that an output in object storage can be reached: its bucket
+   * exists and the credentials are accepted (listing the folder needs both). A run never learns at
+   * its end that its results cannot be written.
    */
-  static void removeEmptyTempDirs(Path... dirs) {
-    for (Path dir : dirs) {
-      if (!Files.isDirectory(dir)) {
-        continue;
-      }
-      try (java.util.stream.Stream<Path> children = Files.list(dir)) {
-        for (Path temp : children.filter(c -> c.getFileName().toString().startsWith(".temp-beam")
-            && Files.isDirectory(c)).toList()) {
-          try (java.util.stream.Stream<Path> inside = Files.list(temp)) {
-            if (inside.findAny().isEmpty()) {
-              Files.deleteIfExists(temp);
-            }
-          }
-        }
-      } catch (IOException e) {
-        // an output folder that cannot be listed keeps its temporary folder
-      }
+  static void checkBucket(StoragePath output) {
+    try {
+      output.exists();
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot use the output folder " + output + ": " + e.getMessage());
     }
   }
 
@@ -541,6 +567,14 @@ public final class RunCommand {
     } catch (IOException e) {
       throw new IllegalStateException("cannot clear " + p + ": " + e.getMessage());
     }
+  }
+
+  private static String rootCause(Throwable t) {
+    Throwable c = t;
+    while (c.getCause() != null && c.getCause() != c) {
+      c = c.getCause();
+    }
+    return c.getMessage() == null ? c.getClass().getSimpleName() : c.getMessage();
   }
 
   private static String rootMessage(Throwable t) {

@@ -1,10 +1,10 @@
 package dev.moaa.pipelines;
 
+import dev.moaa.transforms.io.StoragePath;
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 
 /**
  * The names of the documents a run writes beside its data, and how to tell a dataset card this
@@ -23,11 +23,15 @@ public final class RunFiles {
   private RunFiles() {}
 
   /** True when {@code file} is a card this product wrote (and may replace or remove). */
-  public static boolean isOurCard(Path file) {
-    if (!Files.isRegularFile(file)) {
+  public static boolean isOurCard(StoragePath file) {
+    try {
+      if (!file.isFile()) {
+        return false;
+      }
+    } catch (IOException e) {
       return false;
     }
-    try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+    try (BufferedReader r = new BufferedReader(new InputStreamReader(file.open(), StandardCharsets.UTF_8))) {
       String line;
       for (int i = 0; i < 400 && (line = r.readLine()) != null; i++) {
         if (line.equals(CARD_MARK)) {

@@ -6,13 +6,10 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.moaa.transforms.client.ModelEndpoint;
 import dev.moaa.transforms.moa.CallMetrics;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import dev.moaa.transforms.io.StoragePath;
 import java.time.Instant;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.stream.Stream;
 import org.apache.beam.sdk.PipelineResult;
 import org.apache.beam.sdk.metrics.MetricNameFilter;
 import org.apache.beam.sdk.metrics.MetricQueryResults;
@@ -63,10 +60,10 @@ public final class RunManifest {
   private RunManifest() {}
 
   /** Reads the counts the pipeline wrote to {@code _run/counts.tsv}. */
-  public static Counts readCounts(Path output) throws IOException {
+  public static Counts readCounts(StoragePath output) throws IOException {
     Map<String, Long> values = new TreeMap<>();
     Map<String, Long> reasons = new TreeMap<>();
-    for (String line : Files.readAllLines(output.resolve(Tally.COUNTS_FILE), StandardCharsets.UTF_8)) {
+    for (String line : output.resolve(Tally.COUNTS_FILE).readString().split("\n")) {
       int tab = line.lastIndexOf('\t');
       if (tab < 0) {
         continue;
@@ -170,7 +167,7 @@ public final class RunManifest {
 
   public static ObjectNode build(RunKind kind, MoaaConfig config, RunSpec spec,
       String runner, PipelineResult.State state, Counts counts, Map<String, ModelUsage> usage,
-      Instant started, Instant finished, Path output) throws IOException {
+      Instant started, Instant finished, StoragePath output) throws IOException {
     ObjectNode root = JSON.createObjectNode();
     root.put("product", "moaa-beam");
     root.put("command", kind.command());
@@ -244,14 +241,8 @@ public final class RunManifest {
     return root;
   }
 
-  private static java.util.List<String> list(Path dir) throws IOException {
-    if (!Files.isDirectory(dir)) {
-      return java.util.List.of();
-    }
-    try (Stream<Path> s = Files.list(dir)) {
-      return s.filter(Files::isRegularFile).map(p -> p.getFileName().toString())
-          .filter(n -> !n.startsWith(".")).sorted().toList();
-    }
+  private static java.util.List<String> list(StoragePath dir) throws IOException {
+    return dir.files("").stream().map(StoragePath::fileName).filter(n -> !n.startsWith(".")).sorted().toList();
   }
 
   /**
@@ -295,7 +286,7 @@ public final class RunManifest {
     totals.put("paid_calls", totals.path("paid_calls").asLong() + sent);
   }
 
-  public static void write(ObjectNode manifest, Path file) throws IOException {
-    Files.writeString(file, JSON.writeValueAsString(manifest) + "\n", StandardCharsets.UTF_8);
+  public static void write(ObjectNode manifest, StoragePath file) throws IOException {
+    file.writeString(JSON.writeValueAsString(manifest) + "\n");
   }
 }

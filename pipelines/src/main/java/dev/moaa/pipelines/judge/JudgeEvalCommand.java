@@ -62,7 +62,7 @@ public final class JudgeEvalCommand {
       config.judge();
       rows = read(input);
       RunCommand.checkCache(config.cache());
-      RunCommand.prepareOutput(outputDir, overwrite, "judgments", config.hash(), out);
+      RunCommand.prepareOutput(dev.moaa.transforms.io.StoragePath.local(outputDir), overwrite, "judgments", config.hash(), out);
     } catch (ConfigException e) {
       err.println("moaa judge-eval: configuration error: " + e.getMessage());
       return 2;

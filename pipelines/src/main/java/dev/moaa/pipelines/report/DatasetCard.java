@@ -16,15 +16,13 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import dev.moaa.transforms.io.StoragePath;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.stream.Stream;
 import org.apache.avro.LogicalType;
 import org.apache.avro.LogicalTypes;
 import org.apache.avro.Schema;
@@ -62,18 +60,19 @@ public final class DatasetCard {
    * Writes the card of a finished run into {@code output} and returns its path: {@code README.md},
    * or {@link #FALLBACK_FILE} when a README.md that this product did not write is already there.
    */
-  public static Path write(RunKind kind, MoaaConfig config, ObjectNode manifest, Path output) throws IOException {
-    Path file = output.resolve(FILE);
-    if (Files.exists(file) && !isOurs(file)) {
+  public static StoragePath write(RunKind kind, MoaaConfig config, ObjectNode manifest, StoragePath output)
+      throws IOException {
+    StoragePath file = output.resolve(FILE);
+    if (file.exists() && !isOurs(file)) {
       file = output.resolve(FALLBACK_FILE);
     }
-    Files.writeString(file, render(kind, config, manifest, droppedReasons(output.resolve(SftPipeline.DROPPED_DIR)),
-        parquetBytes(output.resolve(kind.shardDir()).resolve("parquet"))), StandardCharsets.UTF_8);
+    file.writeString(render(kind, config, manifest, droppedReasons(output.resolve(SftPipeline.DROPPED_DIR)),
+        parquetBytes(output.resolve(kind.shardDir()).resolve("parquet"))));
     return file;
   }
 
   /** True when {@code file} is a card this product wrote (and may replace or remove). */
-  public static boolean isOurs(Path file) {
+  public static boolean isOurs(StoragePath file) {
     return RunFiles.isOurCard(file);
   }
 
@@ -366,17 +365,10 @@ public final class DatasetCard {
   }
 
   /** Dropped rows per reason, read from the run's dropped-row files. */
-  static Map<String, Long> droppedReasons(Path dir) throws IOException {
+  static Map<String, Long> droppedReasons(StoragePath dir) throws IOException {
     Map<String, Long> out = new TreeMap<>();
-    if (!Files.isDirectory(dir)) {
-      return out;
-    }
-    List<Path> files;
-    try (Stream<Path> s = Files.list(dir)) {
-      files = s.filter(p -> p.getFileName().toString().endsWith(".jsonl")).sorted().toList();
-    }
-    for (Path f : files) {
-      try (BufferedReader r = Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
+    for (StoragePath f : dir.files(".jsonl")) {
+      try (BufferedReader r = new BufferedReader(new java.io.InputStreamReader(f.open(), StandardCharsets.UTF_8))) {
         String line;
         while ((line = r.readLine()) != null) {
           if (!line.isBlank()) {
@@ -388,17 +380,10 @@ public final class DatasetCard {
     return out;
   }
 
-  private static long parquetBytes(Path dir) throws IOException {
-    if (!Files.isDirectory(dir)) {
-      return 0;
-    }
+  private static long parquetBytes(StoragePath dir) throws IOException {
     long total = 0;
-    List<Path> files = new ArrayList<>();
-    try (Stream<Path> s = Files.list(dir)) {
-      s.filter(p -> p.getFileName().toString().endsWith(".parquet")).forEach(files::add);
-    }
-    for (Path f : files) {
-      total += Files.size(f);
+    for (StoragePath f : dir.files(".parquet")) {
+      total += f.size();
     }
     return total;
   }

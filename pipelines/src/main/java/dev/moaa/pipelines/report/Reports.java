@@ -6,7 +6,7 @@ import dev.moaa.pipelines.MoaaConfig;
 import dev.moaa.pipelines.RunDocuments;
 import dev.moaa.pipelines.RunKind;
 import java.io.IOException;
-import java.nio.file.Path;
+import dev.moaa.transforms.io.StoragePath;
 
 /** The product's documents of a finished run: the dataset card ({@link DatasetCard}) and the report ({@link RunReport}). */
 public final class Reports implements RunDocuments {
@@ -16,12 +16,12 @@ public final class Reports implements RunDocuments {
   private Reports() {}
 
   @Override
-  public Path card(RunKind kind, MoaaConfig config, ObjectNode manifest, Path output) throws IOException {
+  public StoragePath card(RunKind kind, MoaaConfig config, ObjectNode manifest, StoragePath output) throws IOException {
     return DatasetCard.write(kind, config, manifest, output);
   }
 
   @Override
-  public Path report(Path output, RunKind kind, JsonNode manifest, MoaaConfig config) throws IOException {
+  public StoragePath report(StoragePath output, RunKind kind, JsonNode manifest, MoaaConfig config) throws IOException {
     return RunReport.write(output, kind, manifest, config);
   }
 

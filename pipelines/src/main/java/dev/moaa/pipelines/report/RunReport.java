@@ -12,9 +12,7 @@ import java.awt.Color;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import dev.moaa.transforms.io.StoragePath;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collection;
@@ -32,13 +30,12 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.stream.Stream;
 import javax.imageio.IIOImage;
 import javax.imageio.ImageIO;
 import javax.imageio.ImageWriteParam;
 import javax.imageio.ImageWriter;
 import javax.imageio.stream.ImageOutputStream;
-import org.apache.avro.file.DataFileReader;
+import org.apache.avro.file.DataFileStream;
 import org.apache.avro.generic.GenericDatumReader;
 import org.apache.avro.generic.GenericRecord;
 import org.knowm.xchart.BitmapEncoder;
@@ -201,20 +198,21 @@ public final class RunReport {
   private RunReport() {}
 
   /** Writes {@code report.html} into {@code output} and returns its path. */
-  public static Path write(Path output, RunKind kind, JsonNode manifest, MoaaConfig config) throws IOException {
+  public static StoragePath write(StoragePath output, RunKind kind, JsonNode manifest, MoaaConfig config)
+      throws IOException {
     System.setProperty("java.awt.headless", "true");
     RunData data = read(output, kind.shardDir());
     List<Section> sections = "dpo".equals(kind.command())
         ? dpoSections(data, config) : sftSections(data, config);
-    Path file = output.resolve(FILE);
-    Files.writeString(file, html(kind, manifest, sections), StandardCharsets.UTF_8);
+    StoragePath file = output.resolve(FILE);
+    file.writeString(html(kind, manifest, sections));
     return file;
   }
 
-  static RunData read(Path output, String shardDir) throws IOException {
+  static RunData read(StoragePath output, String shardDir) throws IOException {
     RunData data = new RunData();
-    for (Path f : files(output.resolve(shardDir).resolve("avro"), ".avro")) {
-      try (DataFileReader<GenericRecord> r = new DataFileReader<>(f.toFile(), new GenericDatumReader<>())) {
+    for (StoragePath f : output.resolve(shardDir).resolve("avro").files(".avro")) {
+      try (DataFileStream<GenericRecord> r = new DataFileStream<>(f.open(), new GenericDatumReader<>())) {
         GenericRecord row = null;
         while (r.hasNext()) {
           row = r.next(row);
@@ -225,8 +223,8 @@ public final class RunReport {
         }
       }
     }
-    for (Path f : files(output.resolve(SftPipeline.DEAD_LETTER_DIR), ".jsonl")) {
-      for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
+    for (StoragePath f : output.resolve(SftPipeline.DEAD_LETTER_DIR).files(".jsonl")) {
+      for (String line : f.readString().split("\n")) {
         if (line.isBlank()) {
           continue;
         }
@@ -239,23 +237,14 @@ public final class RunReport {
         data.addCalls(calls);
       }
     }
-    for (Path f : files(output.resolve(SftPipeline.DROPPED_DIR), ".jsonl")) {
-      for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
+    for (StoragePath f : output.resolve(SftPipeline.DROPPED_DIR).files(".jsonl")) {
+      for (String line : f.readString().split("\n")) {
         if (!line.isBlank()) {
           data.droppedReasons.merge(JSON.readTree(line).path("reason").asText("?"), 1L, Long::sum);
         }
       }
     }
     return data;
-  }
-
-  private static List<Path> files(Path dir, String suffix) throws IOException {
-    if (!Files.isDirectory(dir)) {
-      return List.of();
-    }
-    try (Stream<Path> s = Files.list(dir)) {
-      return s.filter(p -> p.getFileName().toString().endsWith(suffix)).sorted().toList();
-    }
   }
 
   /** Every nested record of schema {@code Call}, wherever the lineage keeps it. */

@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
+import dev.moaa.transforms.io.StoragePath;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -110,9 +111,9 @@ class RunReportTest {
         sft: {proposers: [p1], aggregator: agg}
         """, Map.<String, String>of()::get);
     writeOldShard(out.resolve("sft/avro/part-00000-of-00001.avro"));
-    List<GenericRecord> calls = RunReport.read(out, "sft").calls;
+    List<GenericRecord> calls = RunReport.read(StoragePath.local(out), "sft").calls;
     assertEquals(1 + 2, calls.size(), "the dead letter's call once, and the shard's two");
-    Path report = RunReport.write(out, SftPipeline.KIND, JSON.createObjectNode(), config);
+    Path report = RunReport.write(StoragePath.local(out), SftPipeline.KIND, JSON.createObjectNode(), config).localPath();
     String html = Files.readString(report);
     List<String> empty = new ArrayList<>();
     java.util.regex.Matcher m = java.util.regex.Pattern.compile(
