@@ -12,7 +12,9 @@ import dev.moaa.pipelines.RunRequest;
 import dev.moaa.pipelines.SftPipeline;
 import dev.moaa.runners.cli.Cli;
 import dev.moaa.runners.cli.RunFlags;
+import dev.moaa.runners.launch.ObjectStorage;
 import dev.moaa.runners.launch.RunnerDefaults;
+import dev.moaa.transforms.io.StoragePath;
 import dev.moaa.runners.training.TrainAfterRun;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -122,6 +124,16 @@ final class PipelineCommands {
       withDefaults(options, beamFlags, c, request.spec().inputs(), "moaa " + kind().command(), err);
       request = new RunRequest(c, RunnerDefaults.forRunner(request.spec(), options), request.overwrite(),
           request.progressSeconds(), request.preflight());
+      try {
+        ObjectStorage.check(request.spec(), options);
+      } catch (IllegalArgumentException e) {
+        throw new ParameterException(spec.commandLine(), e.getMessage());
+      }
+      if (StoragePath.isUrl(request.spec().output())
+          && c.train().map(t -> t.trainsAfter(kind().command())).orElse(false)) {
+        throw new ParameterException(spec.commandLine(), "train.after trains from a local output folder, and --output "
+            + request.spec().output() + " is in object storage: give a local --output, or train later with moaa train");
+      }
       RunCommand.Outcome o = RunCommand.execute(kind(), request, options, RunnerDefaults.target(options), Reports.STANDARD, out, err);
       return o.exitCode() != ExitCodes.OK ? o.exitCode()
           : TrainAfterRun.train(kind().command(), kind().shardDir(), o.output(), c, out, err);

@@ -11,6 +11,7 @@ import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.lang.reflect.Method;
+import dev.moaa.runners.launch.ObjectStorage;
 import dev.moaa.runners.launch.RunnerDefaults;
 import org.apache.beam.sdk.options.PipelineOptions;
 import org.apache.beam.sdk.options.PipelineOptionsFactory;
@@ -243,8 +244,8 @@ public final class Cli {
       valid.addAll(beamFlagNames());
       return new ParameterException(spec.commandLine(), unknownFlag(name, valid));
     }
-    return new ParameterException(spec.commandLine(), "a Beam flag was refused (" + String.join(" ", passed) + "): "
-        + msg.replaceAll("\\s+", " ").trim());
+    return new ParameterException(spec.commandLine(), withoutSecrets(passed, "a Beam flag was refused ("
+        + String.join(" ", passed) + "): " + msg.replaceAll("\\s+", " ").trim()));
   }
 
   /**
@@ -255,10 +256,30 @@ public final class Cli {
   public static PipelineOptions beamOptions(CommandSpec spec, List<String> passed) {
     checkPassThrough(spec, passed);
     try {
+      ObjectStorage.refuseKeysInFlags(passed);
+    } catch (IllegalArgumentException e) {
+      throw new ParameterException(spec.commandLine(), e.getMessage());
+    }
+    try {
       return RunnerDefaults.parse(passed);
     } catch (IllegalArgumentException e) {
       throw beamRefused(spec, passed, e);
     }
+  }
+
+  /**
+   * The flags as they may be printed: the value of a flag that can hold a secret
+   * ({@link ObjectStorage#SECRET_FLAGS}) is masked, and so is any occurrence of it in {@code text}.
+   */
+  static String withoutSecrets(List<String> passed, String text) {
+    List<String> secrets = new ArrayList<>();
+    for (String f : passed) {
+      int eq = f.indexOf('=');
+      if (f.startsWith("--") && eq > 2 && ObjectStorage.SECRET_FLAGS.contains(f.substring(2, eq))) {
+        secrets.add(f.substring(eq + 1));
+      }
+    }
+    return dev.moaa.transforms.client.Redactor.of(secrets).apply(text);
   }
 
   /** Checks that the pass-through arguments are flags; a bare word is an unexpected argument. */

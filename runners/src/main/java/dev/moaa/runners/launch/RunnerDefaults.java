@@ -160,6 +160,7 @@ public final class RunnerDefaults {
    */
   static void apply(PipelineOptions options, Set<String> given, int totalModelConcurrency,
       Function<String, Optional<Path>> stageFor) {
+    ObjectStorage.apply(options, given);
     if (isDirect(options)) {
       DirectOptions d = options.as(DirectOptions.class);
       if (!given.contains("targetParallelism")) {
