@@ -95,7 +95,8 @@ public final class RunnerDefaults {
   /**
    * For a run that named no runner: when its input holds more rows than the DirectRunner keeps in
    * this JVM's heap ({@link #directMaxRows}), switches {@code options} to Flink's embedded
-   * mini-cluster in batch mode ({@code --runner=FlinkRunner --flinkMaster=[local] --streaming=false}),
+   * mini-cluster in batch mode ({@code --runner=FlinkRunner --flinkMaster=[local] --streaming=false}, a
+   * subtask per core unless {@code --parallelism} is given),
    * whose groups sort and spill to disk, and returns the line that says so; {@code given} then holds
    * those three names, so that {@link #apply} leaves them as set. Empty when nothing changed (a
    * runner given, a small corpus, or an input that cannot be listed, which the run reports itself).
@@ -120,6 +121,12 @@ public final class RunnerDefaults {
     f.setFlinkMaster("[local]");
     f.setStreaming(false);
     given.addAll(List.of("runner", "flinkMaster", "streaming"));
+    if (!given.contains("parallelism")) {
+      // the mini-cluster's own default is one subtask per step: the clean step's comparisons
+      // would use one core
+      f.setParallelism(Math.max(1, Runtime.getRuntime().availableProcessors()));
+      given.add("parallelism");
+    }
     return Optional.of(String.format(Locale.ROOT, "%s: more than the %,d the DirectRunner holds in this"
         + " process's %s heap; running on Flink's embedded runner in batch mode, whose groups spill to disk"
         + " (--runner=DirectRunner keeps the DirectRunner)", corpus.describe(), max,

@@ -121,6 +121,7 @@ class RunnerDefaultsTest {
       assertEquals("FlinkRunner", o.getRunner().getSimpleName());
       assertEquals("[local]", f.getFlinkMaster());
       assertFalse(f.isStreaming(), "batch mode: its groups spill");
+      assertEquals(Runtime.getRuntime().availableProcessors(), f.getParallelism(), "a subtask per core");
       assertEquals(new RunTarget("FlinkRunner", false, "[local]", f.getParallelism()), RunnerDefaults.target(o));
       assertTrue(RunnerDefaults.target(o).embeddedFlink());
 

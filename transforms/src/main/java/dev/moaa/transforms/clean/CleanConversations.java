@@ -467,8 +467,8 @@ public final class CleanConversations extends PTransform<PCollection<Conversatio
         Fingerprint later = all.get(j);
         for (int i = 0; i < j; i++) {
           Fingerprint earlier = all.get(i);
-          double jaccard = MinHasher.jaccard(earlier.shingles, later.shingles);
-          if (jaccard >= threshold) {
+          double jaccard = MinHasher.jaccardAtLeast(earlier.shingles, later.shingles, threshold);
+          if (jaccard >= 0) {
             out.output(KV.of(later.id, new Verdict(NEAR_DUPLICATE, earlier.id, jaccard, String.format(Locale.ROOT,
                 "near duplicate of %s: Jaccard %.3f of word %d-gram shingles", earlier.id, jaccard, MinHasher.SHINGLE))));
             break;

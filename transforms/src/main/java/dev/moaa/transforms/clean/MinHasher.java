@@ -52,6 +52,40 @@ public final class MinHasher {
     return sig;
   }
 
+  /**
+   * The exact Jaccard similarity of two sorted, distinct arrays when it is at least {@code
+   * threshold}, else -1: the merge stops as soon as the shared elements left cannot reach the
+   * threshold (most LSH candidates share little, so most merges stop early). Decides exactly as
+   * {@code jaccard(a, b) >= threshold}.
+   */
+  public static double jaccardAtLeast(long[] a, long[] b, double threshold) {
+    if (a.length == 0 || b.length == 0) {
+      double j = jaccard(a, b);
+      return j >= threshold ? j : -1;
+    }
+    // common / (|a| + |b| - common) >= t  <=>  common >= t (|a| + |b|) / (1 + t)
+    double need = threshold * (a.length + b.length) / (1 + threshold) - 1e-9;
+    int i = 0;
+    int j = 0;
+    int common = 0;
+    while (i < a.length && j < b.length) {
+      if (common + Math.min(a.length - i, b.length - j) < need) {
+        return -1;
+      }
+      if (a[i] == b[j]) {
+        common++;
+        i++;
+        j++;
+      } else if (a[i] < b[j]) {
+        i++;
+      } else {
+        j++;
+      }
+    }
+    double jac = common / (double) (a.length + b.length - common);
+    return jac >= threshold ? jac : -1;
+  }
+
   /** Exact Jaccard similarity of two sorted, distinct arrays. */
   public static double jaccard(long[] a, long[] b) {
     if (a.length == 0 && b.length == 0) {
