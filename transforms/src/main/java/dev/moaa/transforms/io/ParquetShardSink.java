@@ -24,6 +24,14 @@ import org.apache.parquet.io.PositionOutputStream;
  * the schema text and builds one resource-free Configuration per JVM.
  */
 public final class ParquetShardSink implements FileIO.Sink<GenericRecord> {
+  /**
+   * Rows are buffered on the heap, uncompressed, until a row group of this size is full: Parquet's
+   * default of 128 MB held about 230 MB per writer (seen at 1,000,000 rows: the heap after a
+   * collection rose from 430 MB to 1,076 MB while two shards were written). 32 MB keeps a writer
+   * near 60 MB and still gives readers row groups of tens of thousands of rows.
+   */
+  public static final long ROW_GROUP_BYTES = 32L << 20;
+
   private static final long serialVersionUID = 1L;
   private static final Configuration CONF = standardLists();
 
@@ -51,6 +59,7 @@ public final class ParquetShardSink implements FileIO.Sink<GenericRecord> {
         .withDataModel(GenericData.get())
         .withConf(CONF)
         .withCompressionCodec(CompressionCodecName.SNAPPY)
+        .withRowGroupSize(ROW_GROUP_BYTES)
         .build();
   }
 
