@@ -237,7 +237,7 @@ public final class MoaaConfig {
       maxPromptChars = intIn(input, "max_prompt_chars", "input", 1, Integer.MAX_VALUE, maxPromptChars);
     }
     JsonNode output = root.path("output");
-    int shards = 2;
+    int shards = 0; // not set: DEFAULT_SHARDS, or more for a large corpus (the command decides)
     String license = "other";
     String prettyName = null;
     if (!output.isMissingNode()) {
@@ -809,8 +809,17 @@ public final class MoaaConfig {
     return maxPromptChars;
   }
 
+  /** The shards per output that {@code output.shards} sets, else {@value #DEFAULT_SHARDS}. */
   public int shards() {
-    return shards;
+    return shards == 0 ? DEFAULT_SHARDS : shards;
+  }
+
+  /** Shards per output when the config does not say. */
+  public static final int DEFAULT_SHARDS = 2;
+
+  /** Whether the config sets {@code output.shards}. */
+  public boolean shardsSet() {
+    return shards != 0;
   }
 
   /** The licence id the dataset card declares ({@code output.license}; {@code other} when not set). */

@@ -234,4 +234,14 @@ class MoaaConfigTest {
     failsAt(GOOD + "loop: {join_as: [judge]}\n", "loop.join_as", "proposer and aggregator");
     failsAt(GOOD + "loop: {train_from: scratch}\n", "loop.train_from", "base or previous");
   }
+
+  @Test
+  void shards_defaultToTwo_andTheConfigSaysWhetherItSetThem() {
+    MoaaConfig unset = parse(GOOD);
+    assertEquals(MoaaConfig.DEFAULT_SHARDS, unset.shards());
+    assertTrue(!unset.shardsSet(), "a large corpus may then get more");
+    MoaaConfig set = parse(GOOD + "output: {shards: 2}\n");
+    assertEquals(2, set.shards());
+    assertTrue(set.shardsSet(), "a count the user wrote is kept, even the default one");
+  }
 }

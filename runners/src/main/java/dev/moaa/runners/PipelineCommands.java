@@ -9,10 +9,12 @@ import dev.moaa.pipelines.MoaaConfig;
 import dev.moaa.pipelines.RunCommand;
 import dev.moaa.pipelines.RunKind;
 import dev.moaa.pipelines.RunRequest;
+import dev.moaa.pipelines.RunSpec;
 import dev.moaa.pipelines.SftPipeline;
 import dev.moaa.runners.cli.Cli;
 import dev.moaa.runners.cli.RunFlags;
 import dev.moaa.runners.launch.ObjectStorage;
+import dev.moaa.runners.launch.CorpusEstimate;
 import dev.moaa.runners.launch.RunnerDefaults;
 import dev.moaa.transforms.io.StoragePath;
 import dev.moaa.runners.training.TrainAfterRun;
@@ -20,6 +22,7 @@ import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import org.apache.beam.sdk.options.PipelineOptions;
@@ -70,11 +73,32 @@ final class PipelineCommands {
    * no runner is named and the input outgrows the heap ({@link RunnerDefaults#chooseForCorpus}).
    */
   static PipelineOptions withDefaults(PipelineOptions options, List<String> passed, MoaaConfig config,
-      List<String> inputs, String command, PrintStream err) {
+      Optional<CorpusEstimate> corpus, String command, PrintStream err) {
     Set<String> given = RunnerDefaults.given(passed);
-    RunnerDefaults.chooseForCorpus(options, given, inputs).ifPresent(line -> err.println(command + ": " + line));
+    RunnerDefaults.chooseForCorpus(options, given, corpus).ifPresent(line -> err.println(command + ": " + line));
     RunnerDefaults.apply(options, given, RunnerDefaults.totalConcurrency(config));
     return options;
+  }
+
+  /**
+   * {@code request} with more shards than the default for a large corpus ({@link
+   * RunnerDefaults#shardsFor}), when neither {@code --shards} nor the config's {@code output.shards}
+   * sets them; the run says so.
+   */
+  static RunRequest sized(RunRequest request, RunFlags flags, MoaaConfig config, Optional<CorpusEstimate> corpus,
+      String command, PrintStream err) {
+    if (flags.shards() != null || config.shardsSet() || corpus.isEmpty()) {
+      return request;
+    }
+    int shards = RunnerDefaults.shardsFor(corpus.get().rows(), config.shards());
+    if (shards == request.spec().shards()) {
+      return request;
+    }
+    err.printf(java.util.Locale.ROOT, "%s: %d shards per format for %s, about %,d rows each (output.shards or"
+        + " --shards sets them)%n", command, shards, corpus.get().describe(), corpus.get().rows() / shards);
+    RunSpec s = request.spec();
+    return new RunRequest(request.config(), new RunSpec(s.inputs(), s.output(), s.format(), shards),
+        request.overwrite(), request.progressSeconds(), request.preflight());
   }
 
   /** {@code moaa sft} and {@code moaa dpo}: the pipeline, then training when the config's train.after names it. */
@@ -121,7 +145,9 @@ final class PipelineCommands {
       } catch (IllegalArgumentException e) {
         throw new ParameterException(spec.commandLine(), e.getMessage());
       }
-      withDefaults(options, beamFlags, c, request.spec().inputs(), "moaa " + kind().command(), err);
+      Optional<CorpusEstimate> corpus = RunnerDefaults.estimate(options, request.spec().inputs());
+      withDefaults(options, beamFlags, c, corpus, "moaa " + kind().command(), err);
+      request = sized(request, flags, c, corpus, "moaa " + kind().command(), err);
       request = new RunRequest(c, RunnerDefaults.forRunner(request.spec(), options), request.overwrite(),
           request.progressSeconds(), request.preflight());
       try {

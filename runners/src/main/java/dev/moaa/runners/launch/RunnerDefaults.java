@@ -19,6 +19,7 @@ import org.apache.beam.runners.direct.DirectRunner;
 import org.apache.beam.runners.flink.FlinkPipelineOptions;
 import org.apache.beam.runners.flink.FlinkRunner;
 import org.apache.beam.sdk.io.FileSystems;
+import org.apache.beam.sdk.options.ApplicationNameOptions;
 import org.apache.beam.sdk.options.PipelineOptions;
 import org.apache.beam.sdk.options.PipelineOptionsFactory;
 
@@ -102,16 +103,43 @@ public final class RunnerDefaults {
    * runner given, a small corpus, or an input that cannot be listed, which the run reports itself).
    */
   public static Optional<String> chooseForCorpus(PipelineOptions options, Set<String> given, List<String> inputs) {
-    if (given.contains("runner") || !isDirect(options)) {
-      return Optional.empty();
-    }
-    CorpusEstimate corpus;
+    return chooseForCorpus(options, given, estimate(options, inputs));
+  }
+
+  /**
+   * The rows of {@code inputs} ({@link CorpusEstimate}), read through the file systems of {@code
+   * options}; empty when the inputs cannot be listed (the run reports that itself).
+   */
+  public static Optional<CorpusEstimate> estimate(PipelineOptions options, List<String> inputs) {
     try {
       FileSystems.setDefaultPipelineOptions(options);
-      corpus = CorpusEstimate.of(inputs);
+      return Optional.of(CorpusEstimate.of(inputs));
     } catch (IOException | RuntimeException e) {
       return Optional.empty();
     }
+  }
+
+  /** Rows per shard that {@link #shardsFor} aims at. */
+  public static final long ROWS_PER_SHARD = 250_000;
+
+  /**
+   * Shards per output for a corpus of {@code rows} when neither {@code --shards} nor {@code
+   * output.shards} says: the default, or one per {@value #ROWS_PER_SHARD} rows for a larger corpus
+   * (trainers read a dataset's files in parallel, one per process, and a file of gigabytes is slow
+   * to move), at most 10,000.
+   */
+  public static int shardsFor(long rows, int defaultShards) {
+    long byRows = (rows + ROWS_PER_SHARD - 1) / ROWS_PER_SHARD;
+    return (int) Math.min(10_000, Math.max(defaultShards, byRows));
+  }
+
+  /** As {@link #chooseForCorpus(PipelineOptions, Set, List)} with the corpus already estimated. */
+  public static Optional<String> chooseForCorpus(PipelineOptions options, Set<String> given,
+      Optional<CorpusEstimate> estimate) {
+    if (given.contains("runner") || !isDirect(options) || estimate.isEmpty()) {
+      return Optional.empty();
+    }
+    CorpusEstimate corpus = estimate.get();
     long max = directMaxRows();
     if (corpus.rows() <= max) {
       return Optional.empty();
@@ -167,6 +195,11 @@ public final class RunnerDefaults {
    */
   static void apply(PipelineOptions options, Set<String> given, int totalModelConcurrency,
       Function<String, Optional<Path>> stageFor) {
+    if (!given.contains("appName") && !given.contains("jobName")) {
+      // the job's name on a Flink cluster's web UI and REST API (Beam's default is the class that
+      // created the options: "runnerdefaults-...")
+      options.as(ApplicationNameOptions.class).setAppName("moaa");
+    }
     ObjectStorage.apply(options, given);
     if (isDirect(options)) {
       DirectOptions d = options.as(DirectOptions.class);

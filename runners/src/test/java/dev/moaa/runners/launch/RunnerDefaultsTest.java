@@ -143,4 +143,20 @@ class RunnerDefaultsTest {
       }
     }
   }
+
+  @Test
+  void jobsAreNamedAfterTheProduct_unlessTheUserNamesThem() {
+    assertTrue(options("--runner=FlinkRunner").getJobName().startsWith("moaa-"), options().getJobName());
+    assertEquals("nightly", options("--runner=FlinkRunner", "--jobName=nightly").getJobName());
+  }
+
+  @Test
+  void shardsGrowWithTheCorpus_atAboutAQuarterMillionRowsEach() {
+    assertEquals(2, RunnerDefaults.shardsFor(0, 2));
+    assertEquals(2, RunnerDefaults.shardsFor(500_000, 2));
+    assertEquals(3, RunnerDefaults.shardsFor(500_001, 2));
+    assertEquals(4, RunnerDefaults.shardsFor(1_000_000, 2));
+    assertEquals(40, RunnerDefaults.shardsFor(10_000_000, 2));
+    assertEquals(10_000, RunnerDefaults.shardsFor(Long.MAX_VALUE / 2, 2));
+  }
 }
