@@ -13,11 +13,11 @@ import dev.moaa.pipelines.RunSpec;
 import dev.moaa.pipelines.SftPipeline;
 import dev.moaa.runners.cli.Cli;
 import dev.moaa.runners.cli.RunFlags;
-import dev.moaa.runners.launch.ObjectStorage;
 import dev.moaa.runners.launch.CorpusEstimate;
+import dev.moaa.runners.launch.ObjectStorage;
 import dev.moaa.runners.launch.RunnerDefaults;
-import dev.moaa.transforms.io.StoragePath;
 import dev.moaa.runners.training.TrainAfterRun;
+import dev.moaa.transforms.io.StoragePath;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -145,16 +145,17 @@ final class PipelineCommands {
       } catch (IllegalArgumentException e) {
         throw new ParameterException(spec.commandLine(), e.getMessage());
       }
+      try {
+        // before the corpus is listed: a bucket without credentials is a usage error, not a slow retry
+        ObjectStorage.check(request.spec(), options);
+      } catch (IllegalArgumentException e) {
+        throw new ParameterException(spec.commandLine(), e.getMessage());
+      }
       Optional<CorpusEstimate> corpus = RunnerDefaults.estimate(options, request.spec().inputs());
       withDefaults(options, beamFlags, c, corpus, "moaa " + kind().command(), err);
       request = sized(request, flags, c, corpus, "moaa " + kind().command(), err);
       request = new RunRequest(c, RunnerDefaults.forRunner(request.spec(), options), request.overwrite(),
           request.progressSeconds(), request.preflight());
-      try {
-        ObjectStorage.check(request.spec(), options);
-      } catch (IllegalArgumentException e) {
-        throw new ParameterException(spec.commandLine(), e.getMessage());
-      }
       if (StoragePath.isUrl(request.spec().output())
           && c.train().map(t -> t.trainsAfter(kind().command())).orElse(false)) {
         throw new ParameterException(spec.commandLine(), "train.after trains from a local output folder, and --output "
