@@ -25,10 +25,10 @@ import org.apache.parquet.io.PositionOutputStream;
  */
 public final class ParquetShardSink implements FileIO.Sink<GenericRecord> {
   /**
-   * Rows are buffered on the heap, uncompressed, until a row group of this size is full: Parquet's
-   * default of 128 MB held about 230 MB per writer (seen at 1,000,000 rows: the heap after a
-   * collection rose from 430 MB to 1,076 MB while two shards were written). 32 MB keeps a writer
-   * near 60 MB and still gives readers row groups of tens of thousands of rows.
+   * A writer buffers a row group's columns on the heap until the group reaches this size (Parquet's
+   * default is 128 MB); 32 MB bounds that buffer per open writer and still gives readers row groups
+   * of tens of thousands of rows. (It was chosen while looking for the heap's rise at the end of a
+   * 1,000,000-row run, which it did not change: docs/benchmarks.md.)
    */
   public static final long ROW_GROUP_BYTES = 32L << 20;
 
