@@ -59,9 +59,19 @@ public final class MinHasher {
    * {@code jaccard(a, b) >= threshold}.
    */
   public static double jaccardAtLeast(long[] a, long[] b, double threshold) {
-    if (a.length == 0 || b.length == 0) {
-      double j = jaccard(a, b);
-      return j >= threshold ? j : -1;
+    double jac = similarity(a, b, threshold);
+    return jac >= threshold ? jac : -1;
+  }
+
+  /** Exact Jaccard similarity of two sorted, distinct arrays. */
+  public static double jaccard(long[] a, long[] b) {
+    return similarity(a, b, 0);
+  }
+
+  /** The Jaccard similarity, or -1 once the merge shows it is below {@code threshold} (0: never). */
+  private static double similarity(long[] a, long[] b, double threshold) {
+    if (a.length == 0 && b.length == 0) {
+      return 1.0;
     }
     // common / (|a| + |b| - common) >= t  <=>  common >= t (|a| + |b|) / (1 + t)
     double need = threshold * (a.length + b.length) / (1 + threshold) - 1e-9;
@@ -72,29 +82,6 @@ public final class MinHasher {
       if (common + Math.min(a.length - i, b.length - j) < need) {
         return -1;
       }
-      if (a[i] == b[j]) {
-        common++;
-        i++;
-        j++;
-      } else if (a[i] < b[j]) {
-        i++;
-      } else {
-        j++;
-      }
-    }
-    double jac = common / (double) (a.length + b.length - common);
-    return jac >= threshold ? jac : -1;
-  }
-
-  /** Exact Jaccard similarity of two sorted, distinct arrays. */
-  public static double jaccard(long[] a, long[] b) {
-    if (a.length == 0 && b.length == 0) {
-      return 1.0;
-    }
-    int i = 0;
-    int j = 0;
-    int common = 0;
-    while (i < a.length && j < b.length) {
       if (a[i] == b[j]) {
         common++;
         i++;
