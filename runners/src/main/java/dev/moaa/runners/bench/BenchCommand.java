@@ -55,7 +55,7 @@ import picocli.CommandLine.Unmatched;
         "Prints and writes to OUTPUT/bench.json the wall time against the endpoint bound, calls per model, CPU and",
         "peak memory.",
         "  W1  2,000 single-turn prompts, 4 proposers + aggregator, L=500 ms, C=32",
-        "  W2  as W1 with 2 layers and 30% two-turn conversations",
+        "  W2  as W1 with 2 layers and 30%% two-turn conversations",
         "  W3  DPO: 500 prompts, K=5, all pairs, moa judge (3 judges + lead), L=300 ms, C=64",
         "  W4  overhead: W1's topology at L=0, no endpoint cap (config allows 32 per model), against a",
         "      plain load generator on the same simulator"},
@@ -120,6 +120,12 @@ public final class BenchCommand implements Callable<Integer> {
           + " time the whole process, start to exit.")
   String process;
 
+  @Option(names = "--resident", paramLabel = "on|off", defaultValue = "on",
+      description = "With --process and a launcher: whether its commands may run in the launcher's resident JVM (on, the"
+          + " launcher's default: the first run starts it; off: every run in a JVM of its own, whose heap after each"
+          + " collection is reported) (default: ${DEFAULT-VALUE}).")
+  String resident;
+
   @Option(names = "--repeat", paramLabel = "N", defaultValue = "1", description = "With --process: runs, medians reported"
       + " (default: ${DEFAULT-VALUE}).")
   int repeat;
@@ -150,7 +156,7 @@ public final class BenchCommand implements Callable<Integer> {
   record Options(Workload workload, int prompts, int latencyMs, LatencyShape shape, int cap, int allowed,
       double faultRate, Path output, double durationS, int workers, List<String> beamArgs, int jvms,
       int queueSlots, String adaptive, boolean coordination, String process, int repeat, int initialConcurrency,
-      int batchDelayMs) {
+      int batchDelayMs, boolean resident) {
 
     /** The options of {@code moaa bench ARGS}, checked. */
     static Options parse(String[] args) {
@@ -183,7 +189,8 @@ public final class BenchCommand implements Callable<Integer> {
           f.latencyMs == null ? w.defaultLatencyMs() : f.latencyMs, LatencyShape.parse(f.latency), cap, allowed,
           f.faultRate, f.output == null ? Paths.get("moaa-out/bench/" + w.name().toLowerCase(Locale.ROOT)) : f.output,
           f.durationS, f.workers, List.copyOf(f.passThrough), f.jvms, f.queueSlots, f.adaptive,
-          parseCoordination(f.coordination), f.process, f.repeat, initial, f.batchProposers == null ? -1 : f.batchProposers);
+          parseCoordination(f.coordination), f.process, f.repeat, initial, f.batchProposers == null ? -1 : f.batchProposers,
+          parseOnOff("--resident", f.resident));
       if (o.initialConcurrency < SLOW_START || o.initialConcurrency > o.allowed) {
         throw new IllegalArgumentException("--initial-concurrency is between 1 and --allowed, or 'default'");
       }
@@ -205,6 +212,14 @@ public final class BenchCommand implements Callable<Integer> {
             + " --cap not negative, --fault-rate within [0, 1), --duration-s positive");
       }
       return o;
+    }
+
+    private static boolean parseOnOff(String flag, String v) {
+      return switch (v) {
+        case "on" -> true;
+        case "off" -> false;
+        default -> throw new IllegalArgumentException(flag + " must be on or off, got '" + v + "'");
+      };
     }
 
     private static boolean parseCoordination(String v) {
@@ -378,6 +393,7 @@ public final class BenchCommand implements Callable<Integer> {
     r.put("simulated", true);
     r.put("mode", "whole process");
     r.putArray("command").addAll(command.stream().map(JSON.getNodeFactory()::textNode).toList());
+    r.put("resident_jvm", ProcessBench.residentLauncher(command, o.resident()));
     r.put("prompts", o.prompts());
     r.put("latency_ms", o.latencyMs());
     r.put("limit_per_model", limit);
@@ -395,7 +411,7 @@ public final class BenchCommand implements Callable<Integer> {
       sim.reset();
       Path log = output.resolve("process-" + i + ".log");
       Path gcLog = output.resolve("process-" + i + ".gc.log");
-      long[] timing = ProcessBench.start(command, args, log, gcLog);
+      long[] timing = ProcessBench.start(command, args, log, gcLog, o.resident());
       List<RecordedRequest> recorded = sim.requests();
       ProcessBench.Run run = ProcessBench.measure(timing, recorded, limits);
       if (recorded.size() < sim.requestCount()) {
@@ -409,7 +425,8 @@ public final class BenchCommand implements Callable<Integer> {
           .findFirst().orElse("no reconciliation line");
       out.printf(Locale.ROOT, "  run %d: %s%n", i, ProcessBench.describe(run));
       out.printf(Locale.ROOT, "    %s | %s | %,d requests, %.0f calls/s over the wall time%n", reconciled,
-          heap.describe(), sim.requestCount(), sim.requestCount() / run.wallS());
+          ProcessBench.residentLauncher(command, o.resident()) ? "heap not measured (the launcher's resident JVM)"
+              : heap.describe(), sim.requestCount(), sim.requestCount() / run.wallS());
       ObjectNode n = runs.addObject();
       n.put("exit_code", run.exitCode());
       n.put("wall_s", round(run.wallS()));

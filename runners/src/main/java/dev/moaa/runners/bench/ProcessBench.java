@@ -104,7 +104,7 @@ final class ProcessBench {
    * Starts the process, its output into {@code log} and its JVM's collections into {@code gcLog}
    * (Java's unified logging, {@code -Xlog:gc}); returns {start nanos, exit nanos, exit code}.
    */
-  static long[] start(List<String> command, List<String> args, Path log, Path gcLog)
+  static long[] start(List<String> command, List<String> args, Path log, Path gcLog, boolean resident)
       throws IOException, InterruptedException {
     List<String> cmd = new ArrayList<>(command);
     cmd.addAll(args);
@@ -115,16 +115,26 @@ final class ProcessBench {
     if (cmd.size() > 1 && cmd.get(1).startsWith("-XX:")) {
       cmd.add(1, gcFlag); // java -XX:... -jar moaa.jar
       pb.command(cmd);
+    } else if (resident) {
+      // the launcher's resident JVM serves the runs: a flag of one run's own would start a JVM per
+      // run (the launcher keeps one per set of Java options), and its collections are not one run's
+      pb.environment().remove("MOAA_RESIDENT");
     } else {
       // the launcher passes MOAA_JAVA_OPTS to its JVM, after its own flags
       String opts = System.getenv().getOrDefault("MOAA_JAVA_OPTS", "");
       pb.environment().put("MOAA_JAVA_OPTS", (opts + " " + gcFlag).trim());
+      pb.environment().put("MOAA_RESIDENT", "off");
     }
     long started = System.nanoTime();
     Process p = pb.start();
     int code = p.waitFor();
     long exited = System.nanoTime();
     return new long[] {started, exited, code};
+  }
+
+  /** Whether {@code command} is a launcher whose runs go to its resident JVM ({@code resident} on). */
+  static boolean residentLauncher(List<String> command, boolean resident) {
+    return resident && !(command.size() > 1 && command.get(1).startsWith("-XX:"));
   }
 
   /** The heap in use after each collection of a child JVM, from its {@code -Xlog:gc} file. */
