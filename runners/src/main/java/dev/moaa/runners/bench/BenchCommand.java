@@ -197,8 +197,8 @@ public final class BenchCommand implements Callable<Integer> {
       if (o.repeat < 1 || o.repeat > 1 && o.process.isEmpty()) {
         throw new IllegalArgumentException("--repeat is at least 1, and above 1 only with --process");
       }
-      if (!o.process.isEmpty() && (o.workload.dpo() || o.workload == Workload.W4 || o.coordination)) {
-        throw new IllegalArgumentException("--process times an SFT workload (W1-W3) without --coordination");
+      if (!o.process.isEmpty() && (o.workload == Workload.W4 || o.coordination)) {
+        throw new IllegalArgumentException("--process times W1-W3 without --coordination");
       }
       if (!List.of("", "latency", "aimd", "fixed").contains(o.adaptive)) {
         throw new IllegalArgumentException("--adaptive must be latency, aimd or fixed, got '" + o.adaptive + "'");
@@ -379,7 +379,7 @@ public final class BenchCommand implements Callable<Integer> {
   private static ObjectNode processRuns(Options o, WorkloadPlan plan, SimulatedEndpoint sim, List<String> runArgs,
       Path output, PrintStream out) throws IOException, InterruptedException {
     List<String> command = ProcessBench.command(o.process());
-    List<String> args = new ArrayList<>(List.of("sft"));
+    List<String> args = new ArrayList<>(List.of(o.workload().dpo() ? "dpo" : "sft"));
     args.addAll(runArgs);
     int limit = o.effectiveCap();
     Map<String, Integer> limits = new LinkedHashMap<>();

@@ -73,9 +73,14 @@ public final class RunnerDefaults {
     return options;
   }
 
-  /** Beam's options from its own flags, as given (no defaults set). */
+  /** Beam's options from its own flags, with only the object-storage defaults set ({@link ObjectStorage}). */
   public static PipelineOptions parse(List<String> beamFlags) {
-    return PipelineOptionsFactory.fromArgs(beamFlags.toArray(String[]::new)).create();
+    PipelineOptions options = PipelineOptionsFactory.fromArgs(beamFlags.toArray(String[]::new)).create();
+    // at once, before anything registers the file systems (the corpus estimate does, before the
+    // other defaults are set): Beam's own AWS region default asks the EC2 metadata service, 0.8 s
+    // of every run here, local ones included
+    ObjectStorage.apply(options, given(beamFlags));
+    return options;
   }
 
   /**

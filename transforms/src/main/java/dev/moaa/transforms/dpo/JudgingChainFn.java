@@ -61,13 +61,12 @@ abstract class JudgingChainFn<InT, OutcomeT, OutT> extends ChainFn<InT, OutcomeT
   /** One ordered pair: every judge at once, then (moa) the lead judge over their evaluations. */
   protected final CompletableFuture<Judgment> judgePair(JudgeTask task) {
     ChatRequest request = DpoSteps.judgeRequest(task);
-    List<CompletableFuture<JudgeVote>> votes = new ArrayList<>();
-    for (int i = 0; i < topology.judges().size(); i++) {
+    List<CompletableFuture<JudgeVote>> votes = together(topology.judges().size(), i -> {
       ModelEndpoint judge = topology.judges().get(i);
-      votes.add(call("judge/" + i, judge, request, judgeTemplate, "judge", task.getFirst(), task.getSecond(),
+      return call("judge/" + i, judge, request, judgeTemplate, "judge", task.getFirst(), task.getSecond(),
           JudgePrompts.verdictRepair(request), repairTemplate)
-          .thenApply(calls -> DpoSteps.vote(judge.name(), calls)));
-    }
+          .thenApply(calls -> DpoSteps.vote(judge.name(), calls));
+    });
     return CompletableFuture.allOf(votes.toArray(CompletableFuture[]::new)).thenCompose(done -> {
       List<JudgeVote> all = new ArrayList<>();
       votes.forEach(f -> all.add(f.join()));

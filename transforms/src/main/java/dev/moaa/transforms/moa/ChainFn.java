@@ -3,12 +3,14 @@ package dev.moaa.transforms.moa;
 import dev.moaa.schemas.Call;
 import dev.moaa.transforms.client.ChatRequest;
 import dev.moaa.transforms.client.ModelEndpoint;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Function;
+import java.util.function.IntFunction;
 import org.apache.beam.sdk.metrics.Distribution;
 import org.apache.beam.sdk.metrics.Metrics;
 import org.apache.beam.sdk.metrics.MetricsContainer;
@@ -38,6 +40,8 @@ import org.apache.beam.sdk.values.TupleTag;
  */
 public abstract class ChainFn<InT, OutcomeT, OutT> extends DoFn<InT, OutT> {
   private static final long serialVersionUID = 1L;
+  /** Held while one step's calls are queued: see {@link #together}. */
+  private static final Object SUBMISSION_ORDER = new Object();
 
   private final Map<String, ModelEndpoint> endpoints;
   private final ClientFactory clients;
@@ -117,6 +121,24 @@ public abstract class ChainFn<InT, OutcomeT, OutT> extends DoFn<InT, OutT> {
         c.output(tag, value, timestamp, window);
       }
     }));
+  }
+
+  /**
+   * Queues {@code n} calls that go out together (one layer's proposer calls, one pair's judges): no
+   * other chain's calls come between them on any model's queue. Each model's pool serves its queue
+   * first in, first out, so every model then serves the chains in one order and a step's calls end
+   * together, handing the next step (the aggregator, the lead judge) whole chains at once. Queued one
+   * by one from the runner's several threads, each proposer's first 32 calls went to a different mix
+   * of conversations, and the aggregator reached its limit only after a second round of proposals.
+   */
+  protected static <T> List<CompletableFuture<T>> together(int n, IntFunction<CompletableFuture<T>> call) {
+    List<CompletableFuture<T>> calls = new ArrayList<>(n);
+    synchronized (SUBMISSION_ORDER) {
+      for (int i = 0; i < n; i++) {
+        calls.add(call.apply(i));
+      }
+    }
+    return calls;
   }
 
   /** Queues one call on the pool of lease {@code leaseKey}; its future never completes exceptionally. */

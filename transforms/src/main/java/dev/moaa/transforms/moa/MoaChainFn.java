@@ -84,10 +84,9 @@ public class MoaChainFn extends ChainFn<Conversation, MoaChainFn.Outcome, TurnWo
     }
     ChatRequest request = MoaSteps.proposerRequest(work, refine);
     String template = MoaSteps.proposerTemplate(work, refine);
-    List<CompletableFuture<Call>> calls = new ArrayList<>();
-    for (ModelEndpoint p : topology.proposers()) {
-      calls.add(call(p.name(), p, request, template, "proposer", work.getTurn(), work.getLayer()));
-    }
+    List<ModelEndpoint> proposers = topology.proposers();
+    List<CompletableFuture<Call>> calls = together(proposers.size(), i -> call(proposers.get(i).name(),
+        proposers.get(i), request, template, "proposer", work.getTurn(), work.getLayer()));
     return CompletableFuture.allOf(calls.toArray(CompletableFuture[]::new)).thenCompose(done -> {
       List<Call> layer = new ArrayList<>();
       calls.forEach(f -> layer.add(f.join()));
