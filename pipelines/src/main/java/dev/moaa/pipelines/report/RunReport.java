@@ -30,11 +30,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import javax.imageio.IIOImage;
-import javax.imageio.ImageIO;
-import javax.imageio.ImageWriteParam;
-import javax.imageio.ImageWriter;
-import javax.imageio.stream.ImageOutputStream;
 import org.apache.avro.file.DataFileStream;
 import org.apache.avro.generic.GenericDatumReader;
 import org.apache.avro.generic.GenericRecord;
@@ -757,22 +752,9 @@ public final class RunReport {
     return section(id, title, caption, c, !counts.isEmpty());
   }
 
-  /** PNG with the fastest deflate level: charts are flat colours, so it costs little in size. */
+  /** The chart as PNG ({@link ChartPng}). */
   static byte[] png(BufferedImage image) throws IOException {
-    ImageWriter writer = ImageIO.getImageWritersByFormatName("png").next();
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 * 1024);
-    try (ImageOutputStream out = ImageIO.createImageOutputStream(bytes)) {
-      ImageWriteParam param = writer.getDefaultWriteParam();
-      if (param.canWriteCompressed()) {
-        param.setCompressionMode(ImageWriteParam.MODE_EXPLICIT);
-        param.setCompressionQuality(0.9f);
-      }
-      writer.setOutput(out);
-      writer.write(null, new IIOImage(image, null, null), param);
-    } finally {
-      writer.dispose();
-    }
-    return bytes.toByteArray();
+    return ChartPng.encode(image);
   }
 
   /**
