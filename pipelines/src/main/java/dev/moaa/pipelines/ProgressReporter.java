@@ -15,18 +15,13 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import java.util.function.ToIntFunction;
-import org.apache.beam.sdk.PipelineResult;
-import org.apache.beam.sdk.metrics.MetricNameFilter;
-import org.apache.beam.sdk.metrics.MetricQueryResults;
-import org.apache.beam.sdk.metrics.MetricResult;
-import org.apache.beam.sdk.metrics.MetricsFilter;
 
 /**
  * Prints a progress line every few seconds while a run goes: rows settled (written, dead-lettered
  * or dropped) out of rows read, calls done and in flight per model, retries (and the 429s among
- * them), failures, cache hits, tokens, the estimated cost so far, the rate and an ETA. Figures are the attempted values of the
- * run's Beam metrics (namespace {@value CallMetrics#NAMESPACE}), or on Flink's embedded runner this
- * JVM's sums of the same counters; calls in flight are those of this JVM. After {@link #close()} returns no further line is printed.
+ * them), failures, cache hits, tokens, the estimated cost so far, the rate and an ETA. Figures are
+ * this JVM's sums of the run's counters (namespace {@value CallMetrics#NAMESPACE}, {@link
+ * LiveCounters}), counted as they happen; calls in flight are those of this JVM. After {@link #close()} returns no further line is printed.
  */
 final class ProgressReporter implements AutoCloseable {
   private final Supplier<Snapshot> figures;
@@ -57,16 +52,10 @@ final class ProgressReporter implements AutoCloseable {
     timer.scheduleAtFixedRate(this::tick, seconds, seconds, TimeUnit.SECONDS);
   }
 
-  /** Starts printing every {@code seconds} seconds; calls in flight come from this JVM's clients. */
-  static ProgressReporter start(PipelineResult result, Map<String, ModelEndpoint> models, PrintStream out,
-      int seconds, int callsPerRow) {
-    return new ProgressReporter(() -> Snapshot.of(result), models, SharedModelClients::inFlight, out, seconds,
-        callsPerRow);
-  }
-
   /**
-   * As {@link #start}, for a runner that executes in this JVM but hands back its result only at the
-   * end (Flink's embedded mini-cluster): the figures are this JVM's {@link LiveCounters} since now.
+   * Starts printing every {@code seconds} seconds for a runner that executes in this JVM (the
+   * DirectRunner, Flink's embedded mini-cluster): the figures are this JVM's {@link LiveCounters}
+   * since now, counted as calls end and rows pass; calls in flight come from this JVM's clients.
    */
   static ProgressReporter startInThisJvm(Map<String, ModelEndpoint> models, PrintStream out, int seconds,
       int callsPerRow) {
@@ -101,16 +90,6 @@ final class ProgressReporter implements AutoCloseable {
 
     long sum(String kind) {
       return perModel.values().stream().mapToLong(m -> m.getOrDefault(kind, 0L)).sum();
-    }
-
-    static Snapshot of(PipelineResult result) {
-      MetricQueryResults q = result.metrics().queryMetrics(MetricsFilter.builder()
-          .addNameFilter(MetricNameFilter.inNamespace(CallMetrics.NAMESPACE)).build());
-      Map<String, Long> counters = new TreeMap<>();
-      for (MetricResult<Long> c : q.getCounters()) {
-        counters.merge(c.getName().getName(), c.getAttempted() == null ? 0 : c.getAttempted(), Long::sum);
-      }
-      return of(counters);
     }
 
     /** The figures of counters named as the product names them ({@code rows_read}, {@code calls/MODEL}, ...). */
