@@ -56,6 +56,8 @@ public final class ResidentServer implements AutoCloseable {
   private final Router outRouter;
   private final Router errRouter;
   private volatile long lastActiveNanos = System.nanoTime();
+  /** Whether the heap was collected since the last command ended. */
+  private volatile boolean collected = true;
 
   private ResidentServer(Path socket, ServerSocketChannel channel, Command command, Duration idle, int maxRuns,
       Runnable onClientGone, Router outRouter, Router errRouter) {
@@ -140,8 +142,15 @@ public final class ResidentServer implements AutoCloseable {
         } catch (InterruptedException e) {
           return;
         }
-        if (!busy.get() && System.nanoTime() - lastActiveNanos > idle.toNanos()) {
+        long quiet = System.nanoTime() - lastActiveNanos;
+        if (!busy.get() && quiet > idle.toNanos()) {
           close();
+        } else if (!busy.get() && !collected && quiet > COLLECT_AFTER_NANOS) {
+          // what the last command left behind is garbage now: collected once nobody has come for a
+          // moment (not at once: a command that follows at once would wait for the collection),
+          // so that an idle server holds little memory and the next command starts on a small heap
+          collected = true;
+          System.gc();
         }
       }
     }, "moaa-resident-idle");
@@ -175,18 +184,26 @@ public final class ResidentServer implements AutoCloseable {
         }
         return;
       }
+      AtomicBoolean released = new AtomicBoolean();
+      Runnable release = () -> {
+        if (released.compareAndSet(false, true)) {
+          lastActiveNanos = System.nanoTime();
+          collected = false;
+          busy.set(false);
+        }
+      };
       try {
-        runOne(client, frames, args);
+        runOne(client, frames, args, release);
       } finally {
-        lastActiveNanos = System.nanoTime();
-        busy.set(false);
+        release.run();
       }
     } catch (IOException e) {
       // a client that went away before its command started: nothing ran
     }
   }
 
-  private void runOne(SocketChannel client, FrameWriter frames, List<String> args) throws IOException {
+  private void runOne(SocketChannel client, FrameWriter frames, List<String> args, Runnable release)
+      throws IOException {
     int n = runs.incrementAndGet();
     frames.write(ResidentProtocol.ACCEPTED, new byte[0]);
     PrintStream out = new PrintStream(frames.stream(ResidentProtocol.OUT), true, Charset.defaultCharset());
@@ -221,15 +238,14 @@ public final class ResidentServer implements AutoCloseable {
       route(null, null);
     }
     done.set(true);
+    if (fatal || n >= maxRuns) {
+      close(); // no next command here: from now on a client starts another JVM
+    }
+    // free before the exit code goes out: a client that sends its next command as soon as it has
+    // the code must find this JVM free, not busy with the command that just ended
+    release.run();
     frames.write(ResidentProtocol.EXIT, ByteBuffer.allocate(4).putInt(code).array());
     client.close();
-    if (fatal || n >= maxRuns) {
-      close();
-    } else {
-      // what the command left behind is garbage now: collect it while nobody waits, so that the
-      // next command starts on a small heap and an idle server holds little memory
-      System.gc();
-    }
   }
 
   private void route(PrintStream out, PrintStream err) {
@@ -240,6 +256,8 @@ public final class ResidentServer implements AutoCloseable {
       errRouter.to(err);
     }
   }
+
+  private static final long COLLECT_AFTER_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(2);
 
   /** Commands this server has taken. */
   int runs() {
