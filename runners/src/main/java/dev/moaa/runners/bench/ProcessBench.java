@@ -112,7 +112,7 @@ final class ProcessBench {
     Files.deleteIfExists(gcLog);
     String gcFlag = "-Xlog:gc:file=" + gcLog.toAbsolutePath();
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
-    if (cmd.size() > 1 && cmd.get(1).startsWith("-XX:")) {
+    if (isJava(command)) {
       cmd.add(1, gcFlag); // java -XX:... -jar moaa.jar
       pb.command(cmd);
     } else if (resident) {
@@ -134,7 +134,12 @@ final class ProcessBench {
 
   /** Whether {@code command} is a launcher whose runs go to its resident JVM ({@code resident} on). */
   static boolean residentLauncher(List<String> command, boolean resident) {
-    return resident && !(command.size() > 1 && command.get(1).startsWith("-XX:"));
+    return resident && !isJava(command);
+  }
+
+  /** Whether {@code command} ({@link #command}) is {@code java -XX:... -jar moaa.jar}, not a launcher. */
+  private static boolean isJava(List<String> command) {
+    return command.size() > 1 && command.get(1).startsWith("-XX:");
   }
 
   /** The heap in use after each collection of a child JVM, from its {@code -Xlog:gc} file. */

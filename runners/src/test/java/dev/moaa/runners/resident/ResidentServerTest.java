@@ -32,6 +32,19 @@ class ResidentServerTest {
 
   private static final Runnable NOTHING = () -> { };
 
+  /** A command that says it started, then waits (at most 20 s) for {@code until} and exits 0. */
+  private static ResidentServer.Command waitingCommand(CountDownLatch started, CountDownLatch until) {
+    return (args, out, err) -> {
+      started.countDown();
+      try {
+        until.await(20, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      return 0;
+    };
+  }
+
   private static Thread serveInBackground(ResidentServer server) {
     Thread t = new Thread(server::serve, "test-serve");
     t.setDaemon(true);
@@ -74,15 +87,8 @@ class ResidentServerTest {
     Path socket = dir.resolve("b.sock");
     CountDownLatch release = new CountDownLatch(1);
     CountDownLatch started = new CountDownLatch(1);
-    ResidentServer server = ResidentServer.bind(socket, (args, out, err) -> {
-      started.countDown();
-      try {
-        release.await();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-      return 0;
-    }, Duration.ofMinutes(1), 100, NOTHING, null, null);
+    ResidentServer server = ResidentServer.bind(socket, waitingCommand(started, release), Duration.ofMinutes(1), 100,
+        NOTHING, null, null);
     serveInBackground(server);
     CompletableFuture<Integer> first = CompletableFuture.supplyAsync(() -> {
       try {
@@ -154,15 +160,8 @@ class ResidentServerTest {
     Path socket = dir.resolve("e.sock");
     CountDownLatch gone = new CountDownLatch(1);
     CountDownLatch started = new CountDownLatch(1);
-    ResidentServer server = ResidentServer.bind(socket, (args, out, err) -> {
-      started.countDown();
-      try {
-        gone.await(20, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-      return 0;
-    }, Duration.ofMinutes(1), 100, gone::countDown, null, null);
+    ResidentServer server = ResidentServer.bind(socket, waitingCommand(started, gone), Duration.ofMinutes(1), 100,
+        gone::countDown, null, null);
     serveInBackground(server);
     try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
       ch.connect(UnixDomainSocketAddress.of(socket));
