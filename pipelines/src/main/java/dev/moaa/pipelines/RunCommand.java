@@ -412,6 +412,8 @@ public final class RunCommand {
         }
       } catch (IOException e) {
         throw new IllegalArgumentException("--input " + pattern + ": " + e.getMessage());
+      } catch (IllegalArgumentException e) {
+        throw e; // "matches no file", above: already the whole message
       } catch (RuntimeException e) {
         // an object store's client fails with unchecked exceptions (no credentials, no such bucket)
         throw new IllegalArgumentException("--input " + pattern + ": cannot list it: " + rootCause(e));
