@@ -90,7 +90,7 @@ public final class JobEnd {
    * The innermost cause ({@link #rootCause}) of the root exception of the newest Flink job named {@code jobName} on the
    * cluster whose REST API is {@code master} ({@code HOST:PORT}); empty when it cannot be read.
    */
-  static Optional<String> flinkFailure(String master, String jobName) {
+  public static Optional<String> flinkFailure(String master, String jobName) {
     Optional<String> address = flinkRestAddress(master);
     if (address.isEmpty() || jobName == null) {
       return Optional.empty();

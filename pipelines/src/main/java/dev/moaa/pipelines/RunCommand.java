@@ -152,7 +152,7 @@ public final class RunCommand {
    * card is missing, because the process was killed after the manifest was written: writes them
    * from the manifest and returns the run's outcome; null for any other folder.
    */
-  static Outcome finishReports(RunKind kind, MoaaConfig config, StoragePath output, RunDocuments documents,
+  public static Outcome finishReports(RunKind kind, MoaaConfig config, StoragePath output, RunDocuments documents,
       PrintStream out, PrintStream err) {
     StoragePath manifestFile = output.resolve("manifest.json");
     StoragePath started = output.resolve(STARTED_FILE);
@@ -264,10 +264,11 @@ public final class RunCommand {
     PipelineResult.State state;
     boolean direct = target.direct();
     boolean embedded = target.embeddedFlink();
-    boolean progress = request.progressSeconds() > 0 && (direct || embedded);
+    boolean progress = request.progressSeconds() > 0 && (direct || embedded) && !request.submitOnly();
     if (progress) {
       out.println("  progress every " + request.progressSeconds() + " s (--progressSeconds=0 turns it off)");
     }
+    ObjectNode preflightNode = RunManifest.preflightSection(preflight, config);
     ProgressReporter reporter = null;
     RunWarmUp warmUp = null;
     try {
@@ -282,6 +283,9 @@ public final class RunCommand {
       // on the DirectRunner not blocking: a blocking p.run() would hand back its result only at
       // the end, too late to report progress or to pace the runner's scheduling loop
       result = DirectMonitorPacing.run(p);
+      if (request.submitOnly()) {
+        return submitted(kind, request, target, options.getJobName(), result, started, preflightNode, out, err);
+      }
       warmUp = RunWarmUp.start(p, kind.shardSchema(), config.models().values(), direct, documents);
 
       state = JobEnd.await(result, direct);
@@ -302,7 +306,29 @@ public final class RunCommand {
         warmUp.close();
       }
     }
-    Instant finished = Instant.now();
+    return complete(kind, request, runner, result, state, started, Instant.now(), preflightNode, batchesBefore,
+        documents, out, err);
+  }
+
+  /**
+   * The end of a run whose job ended in {@code state}: reads the counts the job wrote, sums the
+   * per-model usage from {@code result}'s metrics, writes the manifest, the dataset card and the
+   * report, prints the reconciliation and returns the exit code. Called by the run itself, and by
+   * {@code moaa finish} for a job that was only submitted ({@link #SUBMITTED_FILE}), with the
+   * metrics it read from the cluster.
+   *
+   * @param preflight the manifest's {@code preflight} section, as the run that sent the probes wrote it
+   * @param batchesBefore the batch client's counts before the run, or null where this process sent no batch
+   */
+  public static Outcome complete(RunKind kind, RunRequest request, String runner, PipelineResult result,
+      PipelineResult.State state, Instant started, Instant finished, com.fasterxml.jackson.databind.JsonNode preflight,
+      dev.moaa.transforms.client.BatchChatClient.Stats batchesBefore, RunDocuments documents, PrintStream out,
+      PrintStream err) {
+    MoaaConfig config = request.config();
+    RunSpec spec = request.spec();
+    String name = "moaa " + kind.command();
+    String title = "MoAA " + kind.command().toUpperCase(Locale.ROOT);
+    StoragePath output = StoragePath.of(spec.output());
     output.removeEmptyTempFolders();
     output.resolve(kind.shardDir()).removeEmptyTempFolders();
     try {
@@ -318,8 +344,8 @@ public final class RunCommand {
           : exit == ExitCodes.UNHEALTHY ? "FINISHED WITH FAILURES" : "DONE";
       ObjectNode manifest = RunManifest.build(kind, config, spec, runner, state, counts, usage, started, finished, output);
       RunManifest.addCoordination(manifest, config, result);
-      RunManifest.addPreflight(manifest, preflight, config);
-      if (config.models().values().stream().anyMatch(m -> m.batch() != null)) {
+      RunManifest.addPreflight(manifest, preflight);
+      if (batchesBefore != null && config.models().values().stream().anyMatch(m -> m.batch() != null)) {
         // the batch models' batches, as this process saw them (a resumed run counts those it found again)
         dev.moaa.transforms.client.BatchChatClient.Stats b = dev.moaa.transforms.client.BatchChatClient.stats()
             .since(batchesBefore);
@@ -379,6 +405,100 @@ public final class RunCommand {
     } catch (IOException e) {
       err.println(name + ": cannot write the manifest: " + e.getMessage());
       return new Outcome(ExitCodes.FAILED, null, localOrNull(output), null);
+    }
+  }
+
+  /** The file a run that only submitted its job leaves for {@code moaa finish} ({@link Submitted}). */
+  public static final String SUBMITTED_FILE = "_run/submitted.json";
+
+  private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
+
+  /**
+   * What {@code moaa finish} needs of a run that handed its job to a Flink cluster and returned:
+   * the command, the job's name (and id where the runner gave it), when the run started, the
+   * config's hash (the finishing command must read the same config), the spec, where the job runs,
+   * and the preflight section of the manifest.
+   */
+  public record Submitted(String command, String jobName, String jobId, Instant started, Instant submitted,
+      String configHash, RunSpec spec, String runner, String flinkMaster, com.fasterxml.jackson.databind.JsonNode preflight) {
+
+    /** Reads {@value #SUBMITTED_FILE} of {@code output}; empty when there is none. */
+    public static java.util.Optional<Submitted> read(StoragePath output) throws IOException {
+      StoragePath f = output.resolve(SUBMITTED_FILE);
+      if (!f.isFile()) {
+        return java.util.Optional.empty();
+      }
+      com.fasterxml.jackson.databind.JsonNode n = JSON.readTree(f.readString());
+      com.fasterxml.jackson.databind.JsonNode sp = n.path("spec");
+      List<String> inputs = new ArrayList<>();
+      sp.path("inputs").forEach(i -> inputs.add(i.asText()));
+      RunSpec spec = new RunSpec(inputs, sp.path("output").asText(),
+          dev.moaa.transforms.input.InputFormat.parse(sp.path("format").asText()), sp.path("shards").asInt());
+      return java.util.Optional.of(new Submitted(n.path("command").asText(), n.path("job_name").asText(),
+          n.hasNonNull("job_id") ? n.path("job_id").asText() : null, Instant.parse(n.path("started_at").asText()),
+          Instant.parse(n.path("submitted_at").asText()), n.path("config_hash").asText(), spec,
+          n.path("runner").asText(), n.path("flink_master").asText(null), n.path("preflight")));
+    }
+
+    ObjectNode toJson() {
+      ObjectNode n = JSON.createObjectNode();
+      n.put("command", command);
+      n.put("job_name", jobName);
+      n.put("job_id", jobId);
+      n.put("started_at", started.toString());
+      n.put("submitted_at", submitted.toString());
+      n.put("config_hash", configHash);
+      ObjectNode sp = n.putObject("spec");
+      spec.inputs().forEach(sp.putArray("inputs")::add);
+      sp.put("output", spec.output());
+      sp.put("format", spec.format().wireName());
+      sp.put("shards", spec.shards());
+      n.put("runner", runner);
+      n.put("flink_master", flinkMaster);
+      n.set("preflight", preflight);
+      return n;
+    }
+  }
+
+  /**
+   * A run asked only to submit its job ({@link RunRequest#submitOnly()}): the job now runs on the
+   * cluster without this process; {@value #SUBMITTED_FILE} says which job it is, for {@code moaa finish}.
+   */
+  private static Outcome submitted(RunKind kind, RunRequest request, RunTarget target, String jobName,
+      PipelineResult result, Instant started, ObjectNode preflight, PrintStream out, PrintStream err) {
+    String name = "moaa " + kind.command();
+    StoragePath output = StoragePath.of(request.spec().output());
+    String jobId = flinkJobId(result);
+    Submitted s = new Submitted(kind.command(), jobName, jobId, started, Instant.now(), request.config().hash(),
+        request.spec(), target.runner(), target.flinkMaster(), preflight);
+    try {
+      output.resolve(SUBMITTED_FILE).writeString(s.toJson().toPrettyString() + "\n");
+    } catch (IOException e) {
+      // the job runs anyway; without the file, moaa finish cannot tell which job is this folder's
+      err.println(name + ": the job " + jobName + " was submitted, but " + output.resolve(SUBMITTED_FILE)
+          + " cannot be written: " + e.getMessage());
+      return new Outcome(ExitCodes.FAILED, null, localOrNull(output), null);
+    }
+    out.println(name + ": submitted Flink job " + jobName + (jobId == null ? "" : " (" + jobId + ")")
+        + "; it runs on the cluster without this process");
+    String master = JobEnd.flinkRestAddress(target.flinkMaster()).orElse("HOST:PORT");
+    out.println("  moaa finish --config=FILE --output=" + output + " --flinkMaster=" + master + " waits for it,"
+        + " reconciles it and writes the manifest, the dataset card and the report");
+    return new Outcome(ExitCodes.OK, null, localOrNull(output), null);
+  }
+
+  /**
+   * The Flink job id of a job Beam's Flink runner submitted detached, read from its result's job
+   * client (Beam keeps it private); null when the result has none.
+   */
+  static String flinkJobId(PipelineResult result) {
+    try {
+      java.lang.reflect.Field f = result.getClass().getDeclaredField("jobClient");
+      f.setAccessible(true);
+      Object client = f.get(result);
+      return client == null ? null : String.valueOf(client.getClass().getMethod("getJobID").invoke(client));
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      return null;
     }
   }
 

@@ -251,7 +251,27 @@ public final class RunManifest {
    */
   public static void addPreflight(ObjectNode manifest, java.util.List<dev.moaa.transforms.moa.Preflight.Result> results,
       MoaaConfig config) {
-    ObjectNode pf = manifest.putObject("preflight");
+    addPreflight(manifest, preflightSection(results, config));
+  }
+
+  /**
+   * Sets the manifest's {@code preflight} section ({@link #preflightSection}) and adds its paid
+   * probes to the run's totals.
+   */
+  public static void addPreflight(ObjectNode manifest, com.fasterxml.jackson.databind.JsonNode pf) {
+    manifest.set("preflight", pf);
+    ObjectNode totals = (ObjectNode) manifest.get("totals");
+    totals.put("prompt_tokens", totals.path("prompt_tokens").asLong() + pf.path("prompt_tokens").asLong());
+    totals.put("completion_tokens", totals.path("completion_tokens").asLong() + pf.path("completion_tokens").asLong());
+    totals.put("estimated_cost_usd", totals.path("estimated_cost_usd").asDouble()
+        + pf.path("estimated_cost_usd").asDouble());
+    totals.put("paid_calls", totals.path("paid_calls").asLong() + pf.path("requests").asLong());
+  }
+
+  /** The {@code preflight} section of a manifest: what each probe cost, and their sums. */
+  public static ObjectNode preflightSection(java.util.List<dev.moaa.transforms.moa.Preflight.Result> results,
+      MoaaConfig config) {
+    ObjectNode pf = JSON.createObjectNode();
     pf.put("enabled", !results.isEmpty());
     long in = 0;
     long out = 0;
@@ -279,11 +299,7 @@ public final class RunManifest {
     pf.put("completion_tokens", out);
     pf.put("usage_estimated", estimated);
     pf.put("estimated_cost_usd", cost);
-    ObjectNode totals = (ObjectNode) manifest.get("totals");
-    totals.put("prompt_tokens", totals.path("prompt_tokens").asLong() + in);
-    totals.put("completion_tokens", totals.path("completion_tokens").asLong() + out);
-    totals.put("estimated_cost_usd", totals.path("estimated_cost_usd").asDouble() + cost);
-    totals.put("paid_calls", totals.path("paid_calls").asLong() + sent);
+    return pf;
   }
 
   public static void write(ObjectNode manifest, StoragePath file) throws IOException {

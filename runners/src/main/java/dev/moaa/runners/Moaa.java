@@ -5,6 +5,8 @@ import dev.moaa.runners.cli.Cli;
 import dev.moaa.runners.eval.CompareCommand;
 import dev.moaa.runners.eval.EvalGenCommand;
 import dev.moaa.runners.flink.FlinkClusterCommand;
+import dev.moaa.runners.flink.FinishCommand;
+import dev.moaa.runners.flink.InsideFlink;
 import dev.moaa.runners.loop.LoopCommand;
 import dev.moaa.runners.sim.SimulatedEndpointMain;
 import dev.moaa.runners.training.TrainCommand;
@@ -31,6 +33,15 @@ public final class Moaa implements Runnable {
 
   public static void main(String[] args) {
     int code = run(args, System.out, System.err);
+    if (InsideFlink.program()) {
+      // the JobManager runs this main (a session job, Flink's REST jar run): the JVM is the
+      // cluster's, so no exit; a command that did not submit its job fails the submission instead
+      if (code != 0) {
+        throw new IllegalStateException("moaa " + String.join(" ", args) + " ended with exit code " + code
+            + " (" + dev.moaa.pipelines.ExitCodes.meaning(code) + "): see its output above in the JobManager's log");
+      }
+      return;
+    }
     System.exit(code);
   }
 
@@ -53,6 +64,7 @@ public final class Moaa implements Runnable {
     cl.addSubcommand("eval-gen", new EvalGenCommand.Run(out, err));
     cl.addSubcommand("compare", new CompareCommand(out, err));
     cl.addSubcommand("train", new TrainCommand(out, err));
+    cl.addSubcommand("finish", new FinishCommand(out, err));
     cl.addSubcommand("run", new LoopCommand.Run(out, err));
     cl.addSubcommand("quickstart", new Quickstart(out, err));
     cl.addSubcommand("simulate", new SimulatedEndpointMain(out, err));

@@ -13,6 +13,7 @@ import dev.moaa.pipelines.RunSpec;
 import dev.moaa.pipelines.SftPipeline;
 import dev.moaa.runners.cli.Cli;
 import dev.moaa.runners.cli.RunFlags;
+import dev.moaa.runners.flink.InsideFlink;
 import dev.moaa.runners.launch.CorpusEstimate;
 import dev.moaa.runners.launch.ObjectStorage;
 import dev.moaa.runners.launch.RunnerDefaults;
@@ -97,8 +98,7 @@ final class PipelineCommands {
     err.printf(java.util.Locale.ROOT, "%s: %d shards per format for %s, about %,d rows each (output.shards or"
         + " --shards sets them)%n", command, shards, corpus.get().describe(), corpus.get().rows() / shards);
     RunSpec s = request.spec();
-    return new RunRequest(request.config(), new RunSpec(s.inputs(), s.output(), s.format(), shards),
-        request.overwrite(), request.progressSeconds(), request.preflight());
+    return request.withSpec(new RunSpec(s.inputs(), s.output(), s.format(), shards));
   }
 
   /** {@code moaa sft} and {@code moaa dpo}: the pipeline, then training when the config's train.after names it. */
@@ -137,6 +137,11 @@ final class PipelineCommands {
 
     @Override
     public Integer call() {
+      boolean inFlink = InsideFlink.program();
+      if (inFlink && !RunnerDefaults.given(beamFlags).contains("runner")) {
+        // main runs inside a Flink cluster (a session job, Flink's REST jar run): the job runs on it
+        beamFlags.add("--runner=FlinkRunner");
+      }
       PipelineOptions options = beamOptions(spec, beamFlags);
       MoaaConfig c = load(spec, config);
       RunRequest request;
@@ -154,14 +159,24 @@ final class PipelineCommands {
       Optional<CorpusEstimate> corpus = RunnerDefaults.estimate(options, request.spec().inputs());
       withDefaults(options, beamFlags, c, corpus, "moaa " + kind().command(), err);
       request = sized(request, flags, c, corpus, "moaa " + kind().command(), err);
-      request = new RunRequest(c, RunnerDefaults.forRunner(request.spec(), options), request.overwrite(),
-          request.progressSeconds(), request.preflight());
+      request = request.withSpec(RunnerDefaults.forRunner(request.spec(), options));
+      if (request.submitOnly() || inFlink) {
+        try {
+          RunnerDefaults.submitOnly(options, inFlink);
+        } catch (IllegalArgumentException e) {
+          throw new ParameterException(spec.commandLine(), e.getMessage());
+        }
+        request = request.withSubmitOnly(true);
+      }
       if (StoragePath.isUrl(request.spec().output())
           && c.train().map(t -> t.trainsAfter(kind().command())).orElse(false)) {
         throw new ParameterException(spec.commandLine(), "train.after trains from a local output folder, and --output "
             + request.spec().output() + " is in object storage: give a local --output, or train later with moaa train");
       }
       RunCommand.Outcome o = RunCommand.execute(kind(), request, options, RunnerDefaults.target(options), Reports.STANDARD, out, err);
+      if (request.submitOnly()) {
+        return o.exitCode(); // training, where the config asks for it, follows moaa finish
+      }
       return o.exitCode() != ExitCodes.OK ? o.exitCode()
           : TrainAfterRun.train(kind().command(), kind().shardDir(), o.output(), c, out, err);
     }

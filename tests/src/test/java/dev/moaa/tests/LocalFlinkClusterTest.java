@@ -188,6 +188,87 @@ class LocalFlinkClusterTest {
     cluster.waitForTaskManagers(2, Duration.ofSeconds(30));
   }
 
+  /**
+   * A session job as the Flink Kubernetes Operator runs one: the bundled jar uploaded to the session
+   * cluster's REST API ({@code POST /jars/upload}) and its main run by the JobManager ({@code POST
+   * /jars/:id/run}, the job's entry class and arguments), with no client process waiting for the
+   * job. The run submits its job and returns without ending the JobManager's JVM; {@code moaa
+   * finish} then waits for the job, reconciles it and writes the manifest, card and report, with
+   * every call the endpoint answered counted. A session job with a bad flag fails its submission
+   * with the command's own words, and the JobManager stays up.
+   */
+  @Test
+  void sftAsASessionJob_runByTheJobManager_thenFinished_reconcilesAndCountsEveryCall() throws Exception {
+    SimulatedEndpoint sim = sim(SimulatedEndpoint.Settings.defaults().withLatencyMs(20));
+    Path dir = work.resolve("session-job");
+    Path input = dir.resolve("input/prompts.jsonl");
+    int prompts = 120;
+    Set<String> ids = writePrompts(input, prompts);
+    Path config = dir.resolve("config.yaml");
+    Files.writeString(config, Fixtures.config(sim.baseUrl(), 2, 1, 2, "")
+        + "cache: {backend: sqlite, path: " + dir.resolve("cache.sqlite") + "}\n" + Fixtures.BENCHMARK_INPUT);
+    Path out = dir.resolve("out");
+    long jobManager = cluster.jobManagerPid();
+
+    String jarId = uploadJar();
+    // as the operator's session job: the entry class, the arguments, the parallelism; no --runner:
+    // inside the cluster the job runs on it
+    JsonNode ran = runJar(jarId, List.of("sft", "--config=" + config, "--input=" + input, "--output=" + out,
+        "--streaming=false"), 2);
+    assertTrue(ran.has("jobid"), "the JobManager ran the jar's main and it submitted a job: " + ran);
+    String jobId = ran.path("jobid").asText();
+    JsonNode submitted = Fixtures.JSON.readTree(Files.readString(out.resolve("_run/submitted.json")));
+    assertEquals(jobId, submitted.path("job_id").asText(), "the run recorded its job: " + submitted);
+    assertEquals("sft", submitted.path("command").asText());
+    assertTrue(ProcessHandle.of(jobManager).map(ProcessHandle::isAlive).orElse(false),
+        "the run returned without ending the JobManager's JVM");
+    assertTrue(Files.notExists(out.resolve("manifest.json")), "the manifest is the finishing command's to write");
+
+    Fixtures.Run finish = Fixtures.moaa("finish", "--config=" + config, "--output=" + out,
+        "--flinkMaster=" + cluster.restAddress(), "--progressSeconds=1");
+    System.out.println("moaa finish:\n" + finish.out() + finish.err());
+    assertEquals(0, finish.code(), finish.out() + finish.err());
+    assertTrue(finish.out().contains("read " + prompts + " = written " + prompts + " + dead-lettered 0 + dropped 0"),
+        finish.out());
+    assertEquals("FINISHED", rest("/jobs/" + jobId).path("state").asText());
+    JsonNode manifest = Fixtures.manifest(out);
+    Fixtures.assertReconciles(manifest, prompts, prompts, 0, 0);
+    assertEquals("DONE", manifest.path("state").asText(), manifest.toString());
+    assertEquals(0, manifest.path("exit_code").asInt(-1));
+    assertEquals("FlinkRunner", manifest.path("runner").asText());
+    // money: every request the endpoint answered is in the manifest (the job's calls, summed on the
+    // TaskManagers and read back from the cluster, and the preflight the JobManager sent)
+    long paid = manifest.path("totals").path("paid_calls").asLong();
+    assertEquals(sim.requestCount(), paid, "paid calls in the manifest vs requests the endpoint answered: " + manifest);
+    assertEquals(prompts * 3L + 3, paid, "2 proposers and the aggregator per prompt, and one probe per model");
+    long calls = 0;
+    for (JsonNode m : manifest.path("models")) {
+      calls += m.path("calls").asLong();
+    }
+    assertEquals(prompts * 3L, calls, manifest.path("models").toString());
+    assertTrue(Files.isRegularFile(out.resolve("README.md")), "the dataset card is written");
+    assertTrue(Files.isRegularFile(out.resolve("report.html")), "the report is written");
+    List<GenericRecord> rows = Fixtures.readParquet(out.resolve("sft/parquet"));
+    Set<String> written = new HashSet<>();
+    rows.forEach(r -> written.add(r.get("id").toString()));
+    assertEquals(ids, written);
+    assertEquals(prompts, rows.size());
+
+    Fixtures.Run again = Fixtures.moaa("finish", "--config=" + config, "--output=" + out,
+        "--flinkMaster=" + cluster.restAddress());
+    assertEquals(0, again.code(), again.out() + again.err());
+    assertTrue(again.out().contains("is finished (DONE)"), again.out());
+
+    // a session job whose arguments are wrong: the submission fails with the command's words
+    HttpResponse<String> bad = runJarRaw(jarId, List.of("sft", "--config=" + config, "--input=" + input,
+        "--output=" + dir.resolve("bad"), "--shardz=3"), 1);
+    assertTrue(bad.statusCode() >= 400, bad.statusCode() + ": " + bad.body());
+    assertTrue(bad.body().contains("ended with exit code 2"), bad.body());
+    assertTrue(ProcessHandle.of(jobManager).map(ProcessHandle::isAlive).orElse(false), "the JobManager is still up");
+    assertEquals(200, HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(cluster.webUrl() + "/overview"))
+        .build(), HttpResponse.BodyHandlers.ofString()).statusCode());
+  }
+
   // ------------------------------------------------------------------------------------ helpers
 
   private SimulatedEndpoint sim(SimulatedEndpoint.Settings settings) {
@@ -271,6 +352,40 @@ class LocalFlinkClusterTest {
       assertEquals(null, previous, "id written twice in " + parquetDir + ": " + r.get("id"));
     }
     return rows;
+  }
+
+  /** Uploads the bundled jar to the cluster as Flink's web client (and the operator) do; its id on the cluster. */
+  private String uploadJar() throws IOException, InterruptedException {
+    String boundary = "moaa-" + System.nanoTime();
+    HttpRequest.BodyPublisher body = HttpRequest.BodyPublishers.concat(
+        HttpRequest.BodyPublishers.ofString("--" + boundary + "\r\nContent-Disposition: form-data; name=\"jarfile\";"
+            + " filename=\"moaa.jar\"\r\nContent-Type: application/x-java-archive\r\n\r\n"),
+        HttpRequest.BodyPublishers.ofFile(JAR),
+        HttpRequest.BodyPublishers.ofString("\r\n--" + boundary + "--\r\n"));
+    HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(cluster.webUrl() + "/jars/upload"))
+        .header("Content-Type", "multipart/form-data; boundary=" + boundary).timeout(Duration.ofMinutes(2))
+        .POST(body).build(), HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, r.statusCode(), r.body());
+    String file = Fixtures.JSON.readTree(r.body()).path("filename").asText();
+    return Paths.get(file).getFileName().toString();
+  }
+
+  private JsonNode runJar(String jarId, List<String> args, int parallelism) throws IOException, InterruptedException {
+    HttpResponse<String> r = runJarRaw(jarId, args, parallelism);
+    assertEquals(200, r.statusCode(), r.body());
+    return Fixtures.JSON.readTree(r.body());
+  }
+
+  /** {@code POST /jars/:id/run} with the body the operator sends for a session job. */
+  private HttpResponse<String> runJarRaw(String jarId, List<String> args, int parallelism)
+      throws IOException, InterruptedException {
+    com.fasterxml.jackson.databind.node.ObjectNode request = Fixtures.JSON.createObjectNode();
+    request.put("entryClass", "dev.moaa.runners.Moaa");
+    args.forEach(request.putArray("programArgsList")::add);
+    request.put("parallelism", parallelism);
+    return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(cluster.webUrl() + "/jars/" + jarId + "/run"))
+        .header("Content-Type", "application/json").timeout(Duration.ofMinutes(2))
+        .POST(HttpRequest.BodyPublishers.ofString(request.toString())).build(), HttpResponse.BodyHandlers.ofString());
   }
 
   /** The id of the job the cluster runs now, null while there is none. */

@@ -37,6 +37,13 @@ public final class RunFlags {
           + " when one cannot be used (default: ${DEFAULT-VALUE}).")
   boolean preflight;
 
+  @Option(names = "--submitOnly", arity = "0..1", paramLabel = "true|false", defaultValue = "false",
+      fallbackValue = "true",
+      description = "On a Flink cluster (--runner=FlinkRunner --flinkMaster=HOST:PORT): submit the job and return;"
+          + " moaa finish waits for it and writes the manifest, dataset card and report. On whenever the jar's main runs"
+          + " inside a Flink cluster (Flink's REST jar run, a session job of the Flink Kubernetes Operator).")
+  boolean submitOnly;
+
   /** The row layout given, or null for the config's. */
   public InputFormat format() {
     return inputFormat == null ? null : InputFormat.parse(inputFormat);
@@ -54,10 +61,14 @@ public final class RunFlags {
     return preflight;
   }
 
+  public boolean submitOnly() {
+    return submitOnly;
+  }
+
   /** The request of a run of {@code config} from {@code inputs} into {@code output}. */
   public RunRequest request(MoaaConfig config, String inputs, String output, boolean overwrite) {
     return new RunRequest(config, RunSpec.of(config, inputs, output, format(), shards), overwrite, progressSeconds,
-        preflight);
+        preflight, submitOnly);
   }
 
   /** The flags that change the data a run writes, as the loop's fingerprints name them ({@code --shards=4}). */

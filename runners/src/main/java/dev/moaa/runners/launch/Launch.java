@@ -25,8 +25,7 @@ public final class Launch {
   /** Runs one pipeline of {@code kind} with {@code options} (the runner defaults already applied). */
   public static RunCommand.Outcome run(RunKind kind, RunRequest request, PipelineOptions options, PrintStream out,
       PrintStream err) {
-    RunRequest r = new RunRequest(request.config(), RunnerDefaults.forRunner(request.spec(), options),
-        request.overwrite(), request.progressSeconds(), request.preflight());
+    RunRequest r = request.withSpec(RunnerDefaults.forRunner(request.spec(), options));
     return RunCommand.execute(kind, r, options, RunnerDefaults.target(options), Reports.STANDARD, out, err);
   }
 }

@@ -259,6 +259,31 @@ public final class RunnerDefaults {
     }
   }
 
+  /**
+   * Sets {@code options} for a run that submits its job and returns ({@code --submitOnly}): Flink's
+   * runner, detached, on a cluster: the one named by {@code --flinkMaster=HOST:PORT}, or, when the
+   * jar's main runs inside a Flink cluster ({@code insideFlink}), that cluster (Flink's {@code [auto]}).
+   *
+   * @throws IllegalArgumentException for a runner or master that would run the job in this process
+   */
+  public static void submitOnly(PipelineOptions options, boolean insideFlink) {
+    if (!isFlink(options)) {
+      throw new IllegalArgumentException("--submitOnly hands the job to a Flink cluster: give --runner=FlinkRunner"
+          + " --flinkMaster=HOST:PORT");
+    }
+    FlinkPipelineOptions f = options.as(FlinkPipelineOptions.class);
+    String master = f.getFlinkMaster();
+    if (insideFlink && !"[auto]".equals(master)) {
+      throw new IllegalArgumentException("this run is inside a Flink cluster, which runs its job: leave out"
+          + " --flinkMaster=" + master);
+    }
+    if (!insideFlink && JobEnd.flinkRestAddress(master).isEmpty()) {
+      throw new IllegalArgumentException("--submitOnly hands the job to a Flink cluster: give --flinkMaster=HOST:PORT"
+          + " (" + master + " runs it in this process)");
+    }
+    f.setAttachedMode(false);
+  }
+
   /** Which runner {@code options} name, read from their types. */
   public static RunTarget target(PipelineOptions options) {
     if (isDirect(options)) {

@@ -159,4 +159,26 @@ class RunnerDefaultsTest {
     assertEquals(40, RunnerDefaults.shardsFor(10_000_000, 2));
     assertEquals(10_000, RunnerDefaults.shardsFor(Long.MAX_VALUE / 2, 2));
   }
+
+  @Test
+  void submitOnly_needsACluster_andSubmitsDetached() {
+    IllegalArgumentException direct = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+        () -> RunnerDefaults.submitOnly(options(), false));
+    assertTrue(direct.getMessage().contains("--runner=FlinkRunner"), direct.getMessage());
+    IllegalArgumentException embedded = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+        () -> RunnerDefaults.submitOnly(options("--runner=FlinkRunner", "--flinkMaster=[local]"), false));
+    assertTrue(embedded.getMessage().contains("[local] runs it in this process"), embedded.getMessage());
+
+    PipelineOptions cluster = options("--runner=FlinkRunner", "--flinkMaster=127.0.0.1:8081", "--attachedMode=true");
+    RunnerDefaults.submitOnly(cluster, false);
+    assertFalse(cluster.as(FlinkPipelineOptions.class).getAttachedMode(), "submitted detached: the run returns");
+
+    // main run by a Flink cluster: its job runs there ([auto]); a master of its own is refused
+    PipelineOptions inside = options("--runner=FlinkRunner");
+    RunnerDefaults.submitOnly(inside, true);
+    assertFalse(inside.as(FlinkPipelineOptions.class).getAttachedMode());
+    IllegalArgumentException elsewhere = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+        () -> RunnerDefaults.submitOnly(options("--runner=FlinkRunner", "--flinkMaster=10.0.0.1:8081"), true));
+    assertTrue(elsewhere.getMessage().contains("leave out --flinkMaster=10.0.0.1:8081"), elsewhere.getMessage());
+  }
 }
