@@ -70,6 +70,47 @@ public final class JobEnd {
     }
   }
 
+  /** How long {@link #awaitFinalView} waits: Flink caches a job's view for {@code web.refresh-interval}, 3 s by default. */
+  static final long FINAL_VIEW_MAX_MS = 15_000;
+
+  /**
+   * Waits until the REST API of the cluster {@code master} shows the job {@code jobId} in a final
+   * state ({@code GET /jobs/:id}). Flink's REST handlers of a job's details and accumulators answer
+   * from one cached copy of the job, refreshed at most every {@code web.refresh-interval}; read
+   * just after the job's status turned final, that copy may still be the running job's, whose
+   * counters lack the last calls (a streaming job's are empty until its tasks end), when anything
+   * (a web UI open on the job) read it moments before. Once the details show the final state, the
+   * accumulators come from the same final copy. Returns at once without an address or an id, and
+   * after {@value #FINAL_VIEW_MAX_MS} ms at most.
+   */
+  public static void awaitFinalView(String master, String jobId) {
+    Optional<String> address = flinkRestAddress(master);
+    if (address.isEmpty() || jobId == null) {
+      return;
+    }
+    HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    long deadline = System.nanoTime() + FINAL_VIEW_MAX_MS * 1_000_000;
+    while (System.nanoTime() < deadline) {
+      try {
+        String state = get(http, "http://" + address.get() + "/jobs/" + jobId).path("state").asText("");
+        if (state.equals("FINISHED") || state.equals("FAILED") || state.equals("CANCELED")) {
+          return;
+        }
+      } catch (IOException | RuntimeException e) {
+        // asked again below
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+      try {
+        Thread.sleep(POLL_MS * 2);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+    }
+  }
+
   /**
    * The innermost cause of a Java stack trace as text: its last {@code Caused by:} line without the
    * prefix, or its first line when it has none. Flink wraps a task's failure in its restart

@@ -289,6 +289,11 @@ public final class RunCommand {
       warmUp = RunWarmUp.start(p, kind.shardSchema(), config.models().values(), direct, documents);
 
       state = JobEnd.await(result, direct);
+      if (!direct) {
+        // the job's counters are read next, from the REST API's cached view of the job: wait
+        // until that view has the job's end (a web UI open on the job keeps an older one cached)
+        JobEnd.awaitFinalView(target.flinkMaster(), flinkJobId(result));
+      }
       if (state == PipelineResult.State.FAILED && !direct) {
         // a detached Flink job reports only its state: its cause is on the JobManager
         String cause = JobEnd.flinkFailure(target.flinkMaster(), options.getJobName())

@@ -10,7 +10,7 @@ import java.util.Map;
  * Whether a run that reconciled did what it was for: each model failed no more of the calls sent
  * to it than its {@code max_failure_share} (a model that stopped answering half-way otherwise
  * leaves a run that "worked" with the other proposers, or with dead letters alone), and a run
- * that read rows wrote some.
+ * that read rows wrote some, and a run that wrote rows has the counters of the calls they took.
  */
 final class RunHealth {
   private RunHealth() {}
@@ -32,6 +32,13 @@ final class RunHealth {
                 + " dead letters' calls for what it answered", e.getKey(), u.failures(), sent, 100 * share,
             100 * m.maxFailureShare()));
       }
+    }
+    long calls = usage.values().stream().mapToLong(RunManifest.ModelUsage::calls).sum();
+    if (counts.written() > 0 && calls == 0) {
+      // every row written took calls (answers from the cache are counted too): the counters were lost
+      out.add("the run wrote " + counts.written() + " rows but its per-model counters came back empty: the calls,"
+          + " tokens and cost of this run are not known (on a cluster, the job's counters are read from its REST"
+          + " API after the job; see the JobManager's log)");
     }
     if (counts.read() > 0 && counts.written() == 0 && counts.reasons().getOrDefault(
         dev.moaa.transforms.moa.DeadLetters.BUDGET, 0L) == 0) {

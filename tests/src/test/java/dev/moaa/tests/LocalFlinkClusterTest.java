@@ -101,7 +101,12 @@ class LocalFlinkClusterTest {
 
     long t0 = System.nanoTime();
     Submission flink = submit(config, input, dir.resolve("flink"), dir.resolve("flink-client.log"), "--filesToStage=" + JAR);
-    int code = flink.await();
+    int code;
+    // as a web UI open on the job does: its view, cached by the REST API, is read all along
+    try (WebUi ui = new WebUi()) {
+      code = flink.await();
+      assertTrue(ui.views() > 0, "the job's view was read while it ran");
+    }
     System.out.printf("Flink run of %d conversations: exit %d in %.1f s%n", conversations, code, (System.nanoTime() - t0) / 1e9);
     assertEquals(0, code, flink.describe());
     assertFalse(flink.output().contains("ships no jar"), "the jar was given: it travels\n" + flink.describe());
@@ -110,6 +115,10 @@ class LocalFlinkClusterTest {
     Fixtures.assertReconciles(Fixtures.manifest(dir.resolve("flink")), conversations, conversations, 0, 0);
     assertEquals("FlinkRunner", Fixtures.manifest(dir.resolve("flink")).path("runner").asText(""),
         "the manifest names the runner: " + Fixtures.manifest(dir.resolve("flink")));
+
+    // every call counted, though the REST API's cached view of the running job was read to the end
+    assertEquals(calls(Fixtures.manifest(dir.resolve("direct"))), calls(Fixtures.manifest(dir.resolve("flink"))),
+        "calls per model, DirectRunner vs cluster");
 
     Map<String, String> onFlink = rowsById(dir.resolve("flink/sft/parquet"));
     Map<String, String> onDirect = rowsById(dir.resolve("direct/sft/parquet"));
@@ -224,13 +233,15 @@ class LocalFlinkClusterTest {
         "the run returned without ending the JobManager's JVM");
     assertTrue(Files.notExists(out.resolve("manifest.json")), "the manifest is the finishing command's to write");
 
-    Fixtures.Run finish = Fixtures.moaa("finish", "--config=" + config, "--output=" + out,
-        "--flinkMaster=" + cluster.restAddress(), "--progressSeconds=1");
+    Fixtures.Run finish;
+    try (WebUi ui = new WebUi()) {
+      finish = Fixtures.moaa("finish", "--config=" + config, "--output=" + out, "--flinkMaster=" + cluster.restAddress(),
+          "--progressSeconds=1");
+    }
     System.out.println("moaa finish:\n" + finish.out() + finish.err());
     assertEquals(0, finish.code(), finish.out() + finish.err());
     assertTrue(finish.out().contains("read " + prompts + " = written " + prompts + " + dead-lettered 0 + dropped 0"),
         finish.out());
-    assertEquals("FINISHED", rest("/jobs/" + jobId).path("state").asText());
     JsonNode manifest = Fixtures.manifest(out);
     Fixtures.assertReconciles(manifest, prompts, prompts, 0, 0);
     assertEquals("DONE", manifest.path("state").asText(), manifest.toString());
@@ -352,6 +363,56 @@ class LocalFlinkClusterTest {
       assertEquals(null, previous, "id written twice in " + parquetDir + ": " + r.get("id"));
     }
     return rows;
+  }
+
+  /** Calls per model in a run's manifest. */
+  private static Map<String, Long> calls(JsonNode manifest) {
+    Map<String, Long> calls = new TreeMap<>();
+    manifest.path("models").fields().forEachRemaining(e -> calls.put(e.getKey(), e.getValue().path("calls").asLong()));
+    return calls;
+  }
+
+  /**
+   * Reads what Flink's web UI reads while a job runs (its details and accumulators, every 200 ms),
+   * which keeps the REST API's cached view of the running job fresh to the job's end.
+   */
+  private final class WebUi implements AutoCloseable {
+    private final Thread thread;
+    private volatile boolean stop;
+    private volatile int views;
+
+    WebUi() {
+      thread = new Thread(() -> {
+        while (!stop) {
+          try {
+            for (JsonNode j : rest("/jobs/overview").path("jobs")) {
+              if (j.path("state").asText().equals("RUNNING")) {
+                rest("/jobs/" + j.path("jid").asText());
+                rest("/jobs/" + j.path("jid").asText() + "/accumulators");
+                views++;
+              }
+            }
+            Thread.sleep(200);
+          } catch (InterruptedException e) {
+            return;
+          } catch (IOException | RuntimeException | AssertionError e) {
+            // the cluster is busy: ask again
+          }
+        }
+      }, "web-ui");
+      thread.setDaemon(true);
+      thread.start();
+    }
+
+    int views() {
+      return views;
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+      stop = true;
+      thread.join(5000);
+    }
   }
 
   /** Uploads the bundled jar to the cluster as Flink's web client (and the operator) do; its id on the cluster. */

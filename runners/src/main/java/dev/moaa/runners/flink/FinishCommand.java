@@ -43,6 +43,7 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.JobManagerOptions;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.runtime.client.JobStatusMessage;
+import org.apache.flink.runtime.rest.messages.job.JobDetailsInfo;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -83,7 +84,7 @@ public final class FinishCommand implements Callable<Integer> {
   String flinkMaster;
 
   @Option(names = "--progressSeconds", paramLabel = "S", defaultValue = "30",
-      description = "Seconds between lines that say the job is still running; 0 turns them off (default: ${DEFAULT-VALUE}).")
+      description = "Seconds between lines that say the job still runs; 0 turns them off (default: ${DEFAULT-VALUE}).")
   int progressSeconds;
 
   @Option(names = "--timeoutSeconds", paramLabel = "S", defaultValue = "0",
@@ -172,7 +173,7 @@ public final class FinishCommand implements Callable<Integer> {
       JobID id = job.get();
       out.println(name + ": " + kind.command() + " job " + s.jobName() + " (" + id + ") on " + rest.get()
           + ", into " + folder);
-      JobStatus status = await(client, id, s.jobName());
+      JobStatus status = await(client, id, s.jobName(), s.started());
       if (status == null) {
         err.println(name + ": the job is still running after " + timeoutSeconds + " s (--timeoutSeconds); it runs on:"
             + " run moaa finish again to wait for its end");
@@ -188,7 +189,7 @@ public final class FinishCommand implements Callable<Integer> {
         err.println(name + ": the job failed: " + JobEnd.flinkFailure(rest.get(), s.jobName())
             .orElse("see the JobManager's log or web UI (job " + id + ")"));
       }
-      long endMs = client.getJobDetails(id).get(30, TimeUnit.SECONDS).getEndTime();
+      long endMs = finalDetails(client, id).getEndTime();
       Instant finished = endMs > 0 ? Instant.ofEpochMilli(endMs) : Instant.now();
       MetricResults metrics = metrics(client, id);
       RunCommand.Outcome o = RunCommand.complete(kind, request, s.runner(), new FinishedJob(state, metrics), state,
@@ -276,11 +277,15 @@ public final class FinishCommand implements Callable<Integer> {
         .map(JobStatusMessage::getJobId);
   }
 
-  /** The job's final status; null when {@code --timeoutSeconds} passed first. */
-  private JobStatus await(RestClusterClient<?> client, JobID id, String jobName) throws Exception {
+  /**
+   * The job's final status; null when {@code --timeoutSeconds} passed first. Says when the job
+   * changes state, and every {@code --progressSeconds} that it still runs.
+   */
+  private JobStatus await(RestClusterClient<?> client, JobID id, String jobName, Instant runStarted) throws Exception {
     long t0 = System.nanoTime();
     long nextLine = progressSeconds > 0 ? TimeUnit.SECONDS.toNanos(progressSeconds) : Long.MAX_VALUE;
     int failures = 0;
+    JobStatus said = null;
     while (true) {
       JobStatus status;
       try {
@@ -300,24 +305,49 @@ public final class FinishCommand implements Callable<Integer> {
       if (timeoutSeconds > 0 && elapsed > TimeUnit.SECONDS.toNanos(timeoutSeconds)) {
         return null;
       }
-      if (elapsed >= nextLine) {
-        out.printf(Locale.ROOT, "  job %s %s, %.0f s%n", jobName, status == null ? "(no answer)" : status,
-            elapsed / 1e9);
-        nextLine += TimeUnit.SECONDS.toNanos(progressSeconds);
+      if ((status != null && status != said) || elapsed >= nextLine) {
+        long s = Math.max(0, java.time.Duration.between(runStarted, Instant.now()).toSeconds());
+        out.printf(Locale.ROOT, "  job %s %s, %d:%02d:%02d since the run started%n", jobName,
+            status == null ? "(no answer)" : status, s / 3600, s / 60 % 60, s % 60);
+        said = status == null ? said : status;
+        while (nextLine <= elapsed) {
+          nextLine += TimeUnit.SECONDS.toNanos(progressSeconds);
+        }
       }
       Thread.sleep(POLL_MS);
     }
   }
 
-  /** The job's Beam counters, as Beam's Flink runner reads them for a job it waited for. */
-  private static MetricResults metrics(RestClusterClient<?> client, JobID id) throws Exception {
-    Map<String, Object> accumulators = client.getAccumulators(id, FinishCommand.class.getClassLoader())
-        .get(60, TimeUnit.SECONDS);
-    Object v = accumulators.get(FlinkMetricContainer.ACCUMULATOR_NAME);
-    MetricsContainerStepMap steps = v instanceof MetricsContainerStepMap m ? m : new MetricsContainerStepMap();
-    return MetricsContainerStepMap.asAttemptedOnlyMetricResults(steps);
+  /**
+   * The job's details once the REST API's cached view of the job has its end: the accumulators
+   * read next come from that same view, so they hold every call (see {@link JobEnd#awaitFinalView}).
+   */
+  private static JobDetailsInfo finalDetails(RestClusterClient<?> client, JobID id) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+    while (true) {
+      JobDetailsInfo d = client.getJobDetails(id).get(30, TimeUnit.SECONDS);
+      if (d.getJobStatus().isGloballyTerminalState() || System.nanoTime() > deadline) {
+        return d;
+      }
+      Thread.sleep(200);
+    }
   }
 
+  /** The job's Beam counters, as Beam's Flink runner reads them for a job it waited for. */
+  private static MetricResults metrics(RestClusterClient<?> client, JobID id) {
+    try {
+      Map<String, Object> accumulators = client.getAccumulators(id, FinishCommand.class.getClassLoader())
+          .get(60, TimeUnit.SECONDS);
+      Object v = accumulators.get(FlinkMetricContainer.ACCUMULATOR_NAME);
+      MetricsContainerStepMap steps = v instanceof MetricsContainerStepMap m ? m : new MetricsContainerStepMap();
+      return MetricsContainerStepMap.asAttemptedOnlyMetricResults(steps);
+    } catch (ExecutionException | TimeoutException e) {
+      throw new IllegalStateException("the job's counters could not be read from the cluster: " + e.getMessage(), e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while reading the job's counters", e);
+    }
+  }
   /** A job that ended, as a {@link PipelineResult}: its state and its counters. */
   record FinishedJob(State state, MetricResults metrics) implements PipelineResult {
     @Override
