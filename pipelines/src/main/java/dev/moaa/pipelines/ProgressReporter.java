@@ -21,15 +21,17 @@ import java.util.function.ToIntFunction;
  * or dropped) out of rows read, calls done and in flight per model, retries (and the 429s among
  * them), failures, cache hits, tokens, the estimated cost so far, the rate and an ETA. Figures are
  * this JVM's sums of the run's counters (namespace {@value CallMetrics#NAMESPACE}, {@link
- * LiveCounters}), counted as they happen; calls in flight are those of this JVM. After {@link #close()} returns no further line is printed.
+ * LiveCounters}), counted as they happen, and calls in flight are those of this JVM; or, for a job
+ * on a Flink cluster, the job's counters as the cluster's metrics show them ({@link
+ * ClusterCounters}). After {@link #close()} returns no further line is printed.
  */
-final class ProgressReporter implements AutoCloseable {
+public final class ProgressReporter implements AutoCloseable {
   private final Supplier<Snapshot> figures;
   private final Map<String, ModelEndpoint> models;
   private final ToIntFunction<ModelEndpoint> inFlight;
   private final PrintStream out;
   private final int callsPerRow;
-  private final long startedNanos = System.nanoTime();
+  private final long startedNanos;
   /** When calls were first seen, in seconds since the start, and how many; NaN before. */
   private double callsSeenAt = Double.NaN;
   private long callsSeen;
@@ -38,7 +40,8 @@ final class ProgressReporter implements AutoCloseable {
   private boolean closed;
 
   private ProgressReporter(Supplier<Snapshot> figures, Map<String, ModelEndpoint> models,
-      ToIntFunction<ModelEndpoint> inFlight, PrintStream out, int seconds, int callsPerRow) {
+      ToIntFunction<ModelEndpoint> inFlight, PrintStream out, int seconds, int callsPerRow, double elapsedSeconds) {
+    this.startedNanos = System.nanoTime() - (long) (elapsedSeconds * 1e9);
     this.figures = figures;
     this.callsPerRow = callsPerRow;
     this.models = models;
@@ -61,7 +64,19 @@ final class ProgressReporter implements AutoCloseable {
       int callsPerRow) {
     Map<String, Long> before = LiveCounters.snapshot();
     return new ProgressReporter(() -> Snapshot.of(LiveCounters.since(before, LiveCounters.snapshot())), models,
-        SharedModelClients::inFlight, out, seconds, callsPerRow);
+        SharedModelClients::inFlight, out, seconds, callsPerRow, 0);
+  }
+
+  /**
+   * Starts printing every {@code seconds} seconds for a job on a Flink cluster: the figures are
+   * the job's counters as the cluster's metrics show them ({@link ClusterCounters}), a second or
+   * so behind the calls, and the line has no calls in flight. {@code elapsedSeconds}: how long the
+   * run has been going already (a {@code moaa finish} started after the job).
+   */
+  public static ProgressReporter startForCluster(ClusterCounters counters, Map<String, ModelEndpoint> models,
+      PrintStream out, int seconds, int callsPerRow, double elapsedSeconds) {
+    return new ProgressReporter(() -> Snapshot.of(counters.read()), models, null, out, seconds, callsPerRow,
+        elapsedSeconds);
   }
 
   private void tick() {
@@ -137,22 +152,22 @@ final class ProgressReporter implements AutoCloseable {
     Map<String, String> perModel = new LinkedHashMap<>();
     for (ModelEndpoint m : models.values()) {
       long calls = s.model(m.name(), "calls");
-      int now = inFlight.applyAsInt(m);
+      int now = inFlight == null ? 0 : inFlight.applyAsInt(m);
       cost += m.costUsd(s.model(m.name(), "prompt_tokens"), s.model(m.name(), "completion_tokens"));
       flying += now;
       if (calls > 0 || now > 0) {
-        perModel.put(m.name(), calls + "+" + now);
+        perModel.put(m.name(), inFlight == null ? String.valueOf(calls) : calls + "+" + now);
       }
     }
     StringBuilder b = new StringBuilder();
     b.append(String.format(Locale.ROOT,
-        "progress %s  conversations %d/%d done (%s)  %.1f/min  ETA %s  calls %d (in flight %d)  retries %d"
+        "progress %s  conversations %d/%d done (%s)  %.1f/min  ETA %s  calls %d%s  retries %d"
             + " (429: %d)  failures %d  cache hits %d  tokens %d  cost $%.4f",
         clock(elapsed), done, read, read == 0 ? "reading" : percent(done, read), perMinute, eta,
-        s.sum("calls"), flying, s.sum("retries"), s.sum("rate_limited"), s.sum("failures"), s.sum("cache_hits"),
-        s.sum("prompt_tokens") + s.sum("completion_tokens"), cost));
+        s.sum("calls"), inFlight == null ? "" : " (in flight " + flying + ")", s.sum("retries"), s.sum("rate_limited"),
+        s.sum("failures"), s.sum("cache_hits"), s.sum("prompt_tokens") + s.sum("completion_tokens"), cost));
     if (!perModel.isEmpty()) {
-      b.append("  | done+in flight:");
+      b.append(inFlight == null ? "  | calls:" : "  | done+in flight:");
       perModel.forEach((m, v) -> b.append(' ').append(m).append(' ').append(v));
     }
     if (models.values().stream().anyMatch(m -> m.batch() != null)) {

@@ -286,13 +286,22 @@ public final class RunCommand {
       if (request.submitOnly()) {
         return submitted(kind, request, target, options.getJobName(), result, started, preflightNode, out, err);
       }
+      String jobId = direct || embedded ? null : flinkJobId(result);
+      java.util.Optional<String> rest = JobEnd.flinkRestAddress(target.flinkMaster());
+      if (request.progressSeconds() > 0 && jobId != null && rest.isPresent()) {
+        out.println("  progress every " + request.progressSeconds() + " s, from the job's metrics on the cluster"
+            + " (--progressSeconds=0 turns it off)");
+        reporter = ProgressReporter.startForCluster(new ClusterCounters(rest.get(), jobId), config.models(), out,
+            request.progressSeconds(), kind.callsPerRow(config),
+            java.time.Duration.between(started, Instant.now()).toMillis() / 1000.0);
+      }
       warmUp = RunWarmUp.start(p, kind.shardSchema(), config.models().values(), direct, documents);
 
       state = JobEnd.await(result, direct);
       if (!direct) {
         // the job's counters are read next, from the REST API's cached view of the job: wait
         // until that view has the job's end (a web UI open on the job keeps an older one cached)
-        JobEnd.awaitFinalView(target.flinkMaster(), flinkJobId(result));
+        JobEnd.awaitFinalView(target.flinkMaster(), jobId);
       }
       if (state == PipelineResult.State.FAILED && !direct) {
         // a detached Flink job reports only its state: its cause is on the JobManager

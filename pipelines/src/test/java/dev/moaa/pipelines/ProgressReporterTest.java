@@ -36,4 +36,16 @@ class ProgressReporterTest {
     calls.inc(3);
     assertTrue(LiveCounters.since(before, LiveCounters.snapshot()).get("calls/progress-test-model") == 3);
   }
+
+  @Test
+  void forAJobOnACluster_theLineSaysNothingOfCallsInFlight_andCountsFromTheRunsStart() {
+    try (ProgressReporter r = ProgressReporter.startForCluster(new ClusterCounters("127.0.0.1:9", "none"), Map.of(),
+        new PrintStream(new ByteArrayOutputStream()), 3600, 3, 90)) {
+      String line = r.line(snapshot(1000, 250, 900), 120);
+      assertTrue(line.startsWith("progress 2:00  conversations 250/1000 done (25%)"), line);
+      assertTrue(line.contains("calls 900  retries"), "no calls in flight known for a cluster's job: " + line);
+      assertTrue(!line.contains("in flight"), line);
+      assertTrue(line.contains("ETA 6:00"), "250 rows in 120 s, 750 to go: " + line);
+    }
+  }
 }

@@ -140,7 +140,7 @@ class LocalFlinkClusterTest {
         + Fixtures.BENCHMARK_INPUT);
 
     long t0 = System.nanoTime();
-    Submission run = submit(config, input, dir.resolve("out"), dir.resolve("flink-client.log"));
+    Submission run = submit(config, input, dir.resolve("out"), dir.resolve("flink-client.log"), "--progressSeconds=1");
     long killAt = RECOVERY_CALLS / 3;
     String jobId = null;
     while (sim.requestCount() < killAt || jobId == null) {
@@ -176,6 +176,11 @@ class LocalFlinkClusterTest {
         code, wall, jobId, job.path("state").asText(), restarts, resumedFrom, calls, RECOVERY_CALLS, calls - RECOVERY_CALLS);
 
     assertEquals(0, code, run.describe());
+    // the progress line of a job on a cluster, from the job's metrics there (after the restart they
+    // may include the lost attempt's work: the figures are the metrics' sums, not the manifest's)
+    assertTrue(run.output().contains("progress every 1 s, from the job's metrics on the cluster"), run.describe());
+    assertTrue(run.output().lines().anyMatch(l -> l.matches("progress .*conversations \\d+/\\d+ done .*calls"
+        + " [1-9]\\d*  retries .*\\| calls: .*")), "a progress line with calls made:\n" + run.describe());
     assertTrue(run.output().contains("holds this build's classes: the job ships no jar"),
         "the cluster holds this jar: the job ships none\n" + run.describe());
     assertEquals("FINISHED", job.path("state").asText(), job.toString());

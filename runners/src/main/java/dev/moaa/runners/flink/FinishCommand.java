@@ -2,11 +2,13 @@ package dev.moaa.runners.flink;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.moaa.pipelines.ClusterCounters;
 import dev.moaa.pipelines.ConfigException;
 import dev.moaa.pipelines.DpoPipeline;
 import dev.moaa.pipelines.ExitCodes;
 import dev.moaa.pipelines.JobEnd;
 import dev.moaa.pipelines.MoaaConfig;
+import dev.moaa.pipelines.ProgressReporter;
 import dev.moaa.pipelines.RunCommand;
 import dev.moaa.pipelines.RunKind;
 import dev.moaa.pipelines.RunRequest;
@@ -84,7 +86,8 @@ public final class FinishCommand implements Callable<Integer> {
   String flinkMaster;
 
   @Option(names = "--progressSeconds", paramLabel = "S", defaultValue = "30",
-      description = "Seconds between lines that say the job still runs; 0 turns them off (default: ${DEFAULT-VALUE}).")
+      description = "Seconds between progress lines while the job runs (rows, calls, tokens and cost so far, from the"
+          + " job's metrics on the cluster); 0 turns them off (default: ${DEFAULT-VALUE}).")
   int progressSeconds;
 
   @Option(names = "--timeoutSeconds", paramLabel = "S", defaultValue = "0",
@@ -173,7 +176,17 @@ public final class FinishCommand implements Callable<Integer> {
       JobID id = job.get();
       out.println(name + ": " + kind.command() + " job " + s.jobName() + " (" + id + ") on " + rest.get()
           + ", into " + folder);
-      JobStatus status = await(client, id, s.jobName(), s.started());
+      JobStatus status;
+      ProgressReporter progress = progressSeconds <= 0 ? null : ProgressReporter.startForCluster(
+          new ClusterCounters(rest.get(), id.toHexString()), c.models(), out, progressSeconds, kind.callsPerRow(c),
+          java.time.Duration.between(s.started(), Instant.now()).toMillis() / 1000.0);
+      try {
+        status = await(client, id, s.jobName());
+      } finally {
+        if (progress != null) {
+          progress.close();
+        }
+      }
       if (status == null) {
         err.println(name + ": the job is still running after " + timeoutSeconds + " s (--timeoutSeconds); it runs on:"
             + " run moaa finish again to wait for its end");
@@ -279,11 +292,10 @@ public final class FinishCommand implements Callable<Integer> {
 
   /**
    * The job's final status; null when {@code --timeoutSeconds} passed first. Says when the job
-   * changes state, and every {@code --progressSeconds} that it still runs.
+   * changes state (created, restarting, ...).
    */
-  private JobStatus await(RestClusterClient<?> client, JobID id, String jobName, Instant runStarted) throws Exception {
+  private JobStatus await(RestClusterClient<?> client, JobID id, String jobName) throws Exception {
     long t0 = System.nanoTime();
-    long nextLine = progressSeconds > 0 ? TimeUnit.SECONDS.toNanos(progressSeconds) : Long.MAX_VALUE;
     int failures = 0;
     JobStatus said = null;
     while (true) {
@@ -301,18 +313,12 @@ public final class FinishCommand implements Callable<Integer> {
       if (status != null && status.isGloballyTerminalState()) {
         return status;
       }
-      long elapsed = System.nanoTime() - t0;
-      if (timeoutSeconds > 0 && elapsed > TimeUnit.SECONDS.toNanos(timeoutSeconds)) {
-        return null;
+      if (status != null && status != said) {
+        out.println("  job " + jobName + " " + status);
+        said = status;
       }
-      if ((status != null && status != said) || elapsed >= nextLine) {
-        long s = Math.max(0, java.time.Duration.between(runStarted, Instant.now()).toSeconds());
-        out.printf(Locale.ROOT, "  job %s %s, %d:%02d:%02d since the run started%n", jobName,
-            status == null ? "(no answer)" : status, s / 3600, s / 60 % 60, s % 60);
-        said = status == null ? said : status;
-        while (nextLine <= elapsed) {
-          nextLine += TimeUnit.SECONDS.toNanos(progressSeconds);
-        }
+      if (timeoutSeconds > 0 && System.nanoTime() - t0 > TimeUnit.SECONDS.toNanos(timeoutSeconds)) {
+        return null;
       }
       Thread.sleep(POLL_MS);
     }
