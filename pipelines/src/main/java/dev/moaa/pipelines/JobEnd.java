@@ -112,6 +112,31 @@ public final class JobEnd {
   }
 
   /**
+   * How often the job {@code jobId} restarted on the cluster {@code master}: the failures in its
+   * exception history ({@code GET /jobs/:id/exceptions}), each of which restarted it or ended it;
+   * 0 when it cannot be read.
+   */
+  public static int flinkRestarts(String master, String jobId) {
+    Optional<String> address = flinkRestAddress(master);
+    if (address.isEmpty() || jobId == null) {
+      return 0;
+    }
+    HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    try {
+      JsonNode ex = get(http, "http://" + address.get() + "/jobs/" + jobId + "/exceptions");
+      int failures = ex.path("exceptionHistory").path("entries").size();
+      String state = get(http, "http://" + address.get() + "/jobs/" + jobId).path("state").asText("");
+      // a job that failed for good: its last failure ended it rather than restarting it
+      return state.equals("FAILED") ? Math.max(0, failures - 1) : failures;
+    } catch (IOException | RuntimeException e) {
+      return 0;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return 0;
+    }
+  }
+
+  /**
    * The innermost cause of a Java stack trace as text: its last {@code Caused by:} line without the
    * prefix, or its first line when it has none. Flink wraps a task's failure in its restart
    * strategy's ("Recovery is suppressed by NoRestartBackoffTimeStrategy"), which says nothing of why.

@@ -271,6 +271,7 @@ public final class RunCommand {
     ObjectNode preflightNode = RunManifest.preflightSection(preflight, config);
     ProgressReporter reporter = null;
     RunWarmUp warmUp = null;
+    String jobId = null;
     try {
       if (progress) {
         // a runner in this JVM: the line reads this JVM's own sums of the run's counters, as calls
@@ -286,7 +287,7 @@ public final class RunCommand {
       if (request.submitOnly()) {
         return submitted(kind, request, target, options.getJobName(), result, started, preflightNode, out, err);
       }
-      String jobId = direct || embedded ? null : flinkJobId(result);
+      jobId = direct || embedded ? null : flinkJobId(result);
       java.util.Optional<String> rest = JobEnd.flinkRestAddress(target.flinkMaster());
       if (request.progressSeconds() > 0 && jobId != null && rest.isPresent()) {
         out.println("  progress every " + request.progressSeconds() + " s, from the job's metrics on the cluster"
@@ -321,7 +322,7 @@ public final class RunCommand {
       }
     }
     return complete(kind, request, runner, result, state, started, Instant.now(), preflightNode, batchesBefore,
-        documents, out, err);
+        direct ? 0 : JobEnd.flinkRestarts(target.flinkMaster(), jobId), documents, out, err);
   }
 
   /**
@@ -333,11 +334,13 @@ public final class RunCommand {
    *
    * @param preflight the manifest's {@code preflight} section, as the run that sent the probes wrote it
    * @param batchesBefore the batch client's counts before the run, or null where this process sent no batch
+   * @param restarts how often the job restarted on its cluster (its failed attempts' calls are not
+   *     in its counters), 0 for none or where the runner does not restart jobs
    */
   public static Outcome complete(RunKind kind, RunRequest request, String runner, PipelineResult result,
       PipelineResult.State state, Instant started, Instant finished, com.fasterxml.jackson.databind.JsonNode preflight,
-      dev.moaa.transforms.client.BatchChatClient.Stats batchesBefore, RunDocuments documents, PrintStream out,
-      PrintStream err) {
+      dev.moaa.transforms.client.BatchChatClient.Stats batchesBefore, int restarts, RunDocuments documents,
+      PrintStream out, PrintStream err) {
     MoaaConfig config = request.config();
     RunSpec spec = request.spec();
     String name = "moaa " + kind.command();
@@ -369,6 +372,11 @@ public final class RunCommand {
         n.put("done", b.done());
       }
       manifest.put("status", status);
+      if (restarts > 0) {
+        // Flink keeps the counters of the attempt that finished: what the failed ones sent is not in them
+        manifest.put("restarts", restarts);
+        manifest.put("usage_includes_failed_attempts", false);
+      }
       manifest.put("exit_code", exit);
       if (!problems.isEmpty()) {
         manifest.putPOJO("problems", problems);
@@ -403,6 +411,12 @@ public final class RunCommand {
             + " them (answers already received come from the cache)");
       }
       problems.forEach(pr -> err.println(name + ": " + pr));
+      if (restarts > 0) {
+        err.println(name + ": WARNING: the Flink job restarted " + restarts + " time(s) (a lost TaskManager or a failed"
+            + " task): the calls, tokens and cost above are those of the attempt that finished; the calls its failed"
+            + " attempts made were sent, and paid for, but are not in them (the endpoint's or provider's own usage"
+            + " has them; a response cache or checkpoints make a restart repeat fewer calls)");
+      }
       out.println("  " + kind.command().toUpperCase(Locale.ROOT) + " shards:   " + output.resolve(kind.shardDir()).resolve("parquet")
           + " (Parquet), " + output.resolve(kind.shardDir()).resolve("avro") + " (Avro)");
       out.println("  dead letters: " + output.resolve(SftPipeline.DEAD_LETTER_DIR));

@@ -206,7 +206,8 @@ public final class FinishCommand implements Callable<Integer> {
       Instant finished = endMs > 0 ? Instant.ofEpochMilli(endMs) : Instant.now();
       MetricResults metrics = metrics(client, id);
       RunCommand.Outcome o = RunCommand.complete(kind, request, s.runner(), new FinishedJob(state, metrics), state,
-          s.started(), finished, s.preflight(), null, Reports.STANDARD, out, err);
+          s.started(), finished, s.preflight(), null, JobEnd.flinkRestarts(rest.get(), id.toHexString()),
+          Reports.STANDARD, out, err);
       if (o.exitCode() != ExitCodes.OK || o.output() == null) {
         return o.exitCode();
       }
