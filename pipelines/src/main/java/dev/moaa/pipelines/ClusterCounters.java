@@ -1,14 +1,10 @@
 package dev.moaa.pipelines;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.moaa.transforms.moa.CallMetrics;
 import java.io.IOException;
-import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -25,7 +21,6 @@ import java.util.TreeMap;
  * empty while a streaming job runs, so a progress line reads these instead.
  */
 public final class ClusterCounters {
-  private static final ObjectMapper JSON = new ObjectMapper();
   private static final String PREFIX = "." + CallMetrics.NAMESPACE + "_";
 
   private final String base;
@@ -74,11 +69,6 @@ public final class ClusterCounters {
   }
 
   private JsonNode get(String url) throws IOException, InterruptedException {
-    HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(5)).GET().build(),
-        HttpResponse.BodyHandlers.ofString());
-    if (r.statusCode() != 200) {
-      throw new IOException(url + " answered " + r.statusCode());
-    }
-    return JSON.readTree(r.body());
+    return JobEnd.get(http, url);
   }
 }

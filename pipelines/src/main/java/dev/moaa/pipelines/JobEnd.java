@@ -113,10 +113,10 @@ public final class JobEnd {
 
   /**
    * How often the job {@code jobId} restarted on the cluster {@code master}: the failures in its
-   * exception history ({@code GET /jobs/:id/exceptions}), each of which restarted it or ended it;
-   * 0 when it cannot be read.
+   * exception history ({@code GET /jobs/:id/exceptions}), each of which restarted it, or ended it
+   * when the job {@code failed}; 0 when it cannot be read.
    */
-  public static int flinkRestarts(String master, String jobId) {
+  public static int flinkRestarts(String master, String jobId, boolean failed) {
     Optional<String> address = flinkRestAddress(master);
     if (address.isEmpty() || jobId == null) {
       return 0;
@@ -125,9 +125,8 @@ public final class JobEnd {
     try {
       JsonNode ex = get(http, "http://" + address.get() + "/jobs/" + jobId + "/exceptions");
       int failures = ex.path("exceptionHistory").path("entries").size();
-      String state = get(http, "http://" + address.get() + "/jobs/" + jobId).path("state").asText("");
       // a job that failed for good: its last failure ended it rather than restarting it
-      return state.equals("FAILED") ? Math.max(0, failures - 1) : failures;
+      return failed ? Math.max(0, failures - 1) : failures;
     } catch (IOException | RuntimeException e) {
       return 0;
     } catch (InterruptedException e) {
@@ -189,7 +188,8 @@ public final class JobEnd {
     }
   }
 
-  private static JsonNode get(HttpClient http, String url) throws IOException, InterruptedException {
+  /** A JSON answer of a cluster's REST API; a status other than 200 is an {@link IOException}. */
+  static JsonNode get(HttpClient http, String url) throws IOException, InterruptedException {
     HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(3)).GET().build(),
         HttpResponse.BodyHandlers.ofString());
     if (r.statusCode() != 200) {

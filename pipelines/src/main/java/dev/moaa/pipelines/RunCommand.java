@@ -322,7 +322,8 @@ public final class RunCommand {
       }
     }
     return complete(kind, request, runner, result, state, started, Instant.now(), preflightNode, batchesBefore,
-        direct ? 0 : JobEnd.flinkRestarts(target.flinkMaster(), jobId), documents, out, err);
+        direct ? 0 : JobEnd.flinkRestarts(target.flinkMaster(), jobId, state == PipelineResult.State.FAILED), documents,
+        out, err);
   }
 
   /**

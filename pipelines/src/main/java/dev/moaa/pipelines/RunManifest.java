@@ -249,11 +249,6 @@ public final class RunManifest {
    * Adds what the preflight's probes found and cost ({@code preflight}) and counts their requests,
    * tokens and cost into the totals: they were paid like any call.
    */
-  public static void addPreflight(ObjectNode manifest, java.util.List<dev.moaa.transforms.moa.Preflight.Result> results,
-      MoaaConfig config) {
-    addPreflight(manifest, preflightSection(results, config));
-  }
-
   /**
    * Sets the manifest's {@code preflight} section ({@link #preflightSection}) and adds its paid
    * probes to the run's totals.

@@ -45,7 +45,6 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.JobManagerOptions;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.runtime.client.JobStatusMessage;
-import org.apache.flink.runtime.rest.messages.job.JobDetailsInfo;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -202,11 +201,13 @@ public final class FinishCommand implements Callable<Integer> {
         err.println(name + ": the job failed: " + JobEnd.flinkFailure(rest.get(), s.jobName())
             .orElse("see the JobManager's log or web UI (job " + id + ")"));
       }
-      long endMs = finalDetails(client, id).getEndTime();
+      // the counters come from the REST API's cached view of the job: once it shows the job's end
+      JobEnd.awaitFinalView(rest.get(), id.toHexString());
+      long endMs = client.getJobDetails(id).get(30, TimeUnit.SECONDS).getEndTime();
       Instant finished = endMs > 0 ? Instant.ofEpochMilli(endMs) : Instant.now();
       MetricResults metrics = metrics(client, id);
       RunCommand.Outcome o = RunCommand.complete(kind, request, s.runner(), new FinishedJob(state, metrics), state,
-          s.started(), finished, s.preflight(), null, JobEnd.flinkRestarts(rest.get(), id.toHexString()),
+          s.started(), finished, s.preflight(), null, JobEnd.flinkRestarts(rest.get(), id.toHexString(), state == PipelineResult.State.FAILED),
           Reports.STANDARD, out, err);
       if (o.exitCode() != ExitCodes.OK || o.output() == null) {
         return o.exitCode();
@@ -322,21 +323,6 @@ public final class FinishCommand implements Callable<Integer> {
         return null;
       }
       Thread.sleep(POLL_MS);
-    }
-  }
-
-  /**
-   * The job's details once the REST API's cached view of the job has its end: the accumulators
-   * read next come from that same view, so they hold every call (see {@link JobEnd#awaitFinalView}).
-   */
-  private static JobDetailsInfo finalDetails(RestClusterClient<?> client, JobID id) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
-    while (true) {
-      JobDetailsInfo d = client.getJobDetails(id).get(30, TimeUnit.SECONDS);
-      if (d.getJobStatus().isGloballyTerminalState() || System.nanoTime() > deadline) {
-        return d;
-      }
-      Thread.sleep(200);
     }
   }
 
