@@ -124,6 +124,9 @@ public final class MoaaConfig {
   private final ServeSettings serve;
   private final LoopSettings loop;
   private final CleanSpec clean;
+  private String sourceYaml;
+  private Function<String, String> sourceEnv;
+  private Path sourceBase;
   private String cardLicense = "other";
   private String cardPrettyName;
 
@@ -162,6 +165,27 @@ public final class MoaaConfig {
 
   /** As {@link #parse(String, Function)}; relative paths in the file are resolved against {@code baseDir}. */
   public static MoaaConfig parse(String yaml, Function<String, String> env, Path baseDir) {
+    return parse(yaml, env, baseDir, null);
+  }
+
+  /** What binds a config's budget to one output folder: see {@link #forFolder}. */
+  private record Folder(String runId, String launch, String ledgerDir) {}
+
+  /**
+   * This config bound to an output folder: every model's budget carries the folder's run id (the
+   * same on every rerun, resume and restart, so the budget is the folder's), this command's launch
+   * id and the folder of the call ledger ({@code ledgerDir}, an absolute local path; null for none).
+   * The file is read again, so the models and topologies are built with the binding; the hash is
+   * the same.
+   */
+  public MoaaConfig forFolder(String runId, String launch, String ledgerDir) {
+    if (sourceYaml == null) {
+      throw new IllegalStateException("this config was not parsed from a file");
+    }
+    return parse(sourceYaml, sourceEnv, sourceBase, new Folder(runId, launch, ledgerDir));
+  }
+
+  private static MoaaConfig parse(String yaml, Function<String, String> env, Path baseDir, Folder folder) {
     JsonNode root;
     try {
       root = YAML.readTree(yaml);
@@ -186,6 +210,9 @@ public final class MoaaConfig {
     }
     CacheSpec cache = cache(root.path("cache"), env);
     BudgetSpec budget = budget(root.path("budget"));
+    if (folder != null) {
+      budget = budget.forFolder(folder.runId(), folder.launch(), folder.ledgerDir());
+    }
     Coordinated coordinated = coordination(root.path("coordination"), cache, env);
     Map<String, ModelEndpoint> models = new LinkedHashMap<>();
     for (Iterator<Map.Entry<String, JsonNode>> it = modelsNode.fields(); it.hasNext(); ) {
@@ -263,6 +290,9 @@ public final class MoaaConfig {
     config.cardPrettyName = prettyName;
     config.coordination = coordinated.spec();
     config.shareBudget = coordinated.shareBudget();
+    config.sourceYaml = yaml;
+    config.sourceEnv = env;
+    config.sourceBase = baseDir;
     return config;
   }
 

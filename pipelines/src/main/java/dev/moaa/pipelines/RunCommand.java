@@ -67,6 +67,7 @@ public final class RunCommand {
     // the inputs and the output are read and written outside the pipeline too (checks, manifest,
     // card, report): with this run's options, so that object storage has its endpoint and region
     FileSystems.setDefaultPipelineOptions(options);
+    RunFolder.Lease lease = null;
     try {
       kind.check(config);
       checkInputs(spec.inputs());
@@ -79,19 +80,83 @@ public final class RunCommand {
         }
       }
       checkOutput(StoragePath.of(spec.output()), request.overwrite(), kind.shardDir(), config.hash());
+      // one run at a time in a folder; its budget and its ledger of paid requests are the folder's
+      StoragePath folder = StoragePath.of(spec.output());
+      String launch = RunFolder.newLaunch();
+      lease = RunFolder.lease(folder, name, launch, out);
+      if (request.overwrite() && folder.isLocal()) {
+        deleteRecursively(RunFolder.ledgerDir(folder));
+      }
+      config = RunFolder.bind(config, folder, launch);
+      request = request.withConfig(config);
+      reopenSharedBudget(config);
+      sayBudgetSoFar(config, folder, out);
       if (request.preflight()) {
         // the probes go out now and are awaited once the graph is built, before the output is touched
         long t0 = System.nanoTime();
-        preflight = CompletableFuture.supplyAsync(() -> new Probes(probe(kind, config), System.nanoTime() - t0));
+        MoaaConfig bound = config;
+        preflight = CompletableFuture.supplyAsync(() -> new Probes(probe(kind, bound), System.nanoTime() - t0));
       }
     } catch (ConfigException e) {
       err.println(name + ": configuration error: " + e.getMessage());
+      closeQuietly(lease);
       return new Outcome(ExitCodes.USAGE, null, null, null);
     } catch (IllegalArgumentException | IllegalStateException e) {
       err.println(name + ": " + e.getMessage());
+      closeQuietly(lease);
       return new Outcome(ExitCodes.USAGE, null, null, null);
     }
-    return runPipeline(kind, request, options, target, documents, preflight, out, err);
+    try {
+      return runPipeline(kind, request, options, target, documents, preflight, out, err);
+    } finally {
+      closeQuietly(lease);
+    }
+  }
+
+  private static void closeQuietly(RunFolder.Lease lease) {
+    if (lease != null) {
+      lease.close();
+    }
+  }
+
+  /**
+   * A budget shared through the coordination store closes when a call does not fit; a new launch
+   * of the folder (after the budget was raised, say) opens it again: the next call that does not
+   * fit closes it again.
+   */
+  private static void reopenSharedBudget(MoaaConfig config) {
+    if (config.coordination() == null || !config.budget().limited()) {
+      return;
+    }
+    dev.moaa.transforms.client.ModelEndpoint any = config.models().values().iterator().next();
+    try (dev.moaa.transforms.limits.Coordinator c = any.budgetCoordination().open()) {
+      c.reopenBudget();
+    } catch (RuntimeException e) {
+      throw new IllegalStateException("the coordination store cannot be reached to open the budget: "
+          + e.getMessage());
+    }
+  }
+
+  /** Says what the folder spent before this launch, and what is left of the budget. */
+  private static void sayBudgetSoFar(MoaaConfig config, StoragePath folder, PrintStream out) {
+    try {
+      dev.moaa.transforms.budget.CallLedger.Totals before = RunFolder.ledger(folder).before(config.budget().launch());
+      if (before.requests() == 0) {
+        return;
+      }
+      String left = "";
+      if (config.budget().maxCostUsd() > 0) {
+        double l = config.budget().maxCostUsd() - before.costUsd() - before.inDoubtWorstUsd();
+        left = String.format(Locale.ROOT, "; left of the budget's $%.4f: $%.4f%s", config.budget().maxCostUsd(),
+            Math.max(0, l), l <= 0 ? " (nothing will be sent: raise budget.max_cost_usd to go on)" : "");
+      }
+      out.printf(Locale.ROOT, "  this folder's earlier launches sent %d request(s) costing $%.4f%s%s%n",
+          before.requests(), before.costUsd(),
+          before.inDoubt() > 0 ? String.format(Locale.ROOT, " (%d in doubt, at most $%.4f more)", before.inDoubt(),
+              before.inDoubtWorstUsd()) : "", left);
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot read the call ledger of " + folder + ": " + e.getMessage());
+    }
   }
 
   /** Checks that the coordination store answers before anything is sent (a run never goes on without it). */
@@ -363,6 +428,10 @@ public final class RunCommand {
       ObjectNode manifest = RunManifest.build(kind, config, spec, runner, state, counts, usage, started, finished, output);
       RunManifest.addCoordination(manifest, config, result);
       RunManifest.addPreflight(manifest, preflight);
+      boolean ledgered = config.budget().ledgerDir() != null;
+      if (ledgered) {
+        RunManifest.addLedger(manifest, config, RunFolder.ledger(output), config.budget().ledgerDir());
+      }
       if (batchesBefore != null && config.models().values().stream().anyMatch(m -> m.batch() != null)) {
         // the batch models' batches, as this process saw them (a resumed run counts those it found again)
         dev.moaa.transforms.client.BatchChatClient.Stats b = dev.moaa.transforms.client.BatchChatClient.stats()
@@ -374,9 +443,9 @@ public final class RunCommand {
       }
       manifest.put("status", status);
       if (restarts > 0) {
-        // Flink keeps the counters of the attempt that finished: what the failed ones sent is not in them
+        // Flink keeps the counters of the attempt that finished; the ledger has every attempt's requests
         manifest.put("restarts", restarts);
-        manifest.put("usage_includes_failed_attempts", false);
+        manifest.put("usage_includes_failed_attempts", ledgered);
       }
       manifest.put("exit_code", exit);
       if (!problems.isEmpty()) {
@@ -412,7 +481,12 @@ public final class RunCommand {
             + " them (answers already received come from the cache)");
       }
       problems.forEach(pr -> err.println(name + ": " + pr));
-      if (restarts > 0) {
+      if (restarts > 0 && ledgered) {
+        out.println("  the Flink job restarted " + restarts + " time(s): the paid requests, tokens and cost above are"
+            + " every attempt's, from the call ledger" + (manifest.path("totals").path("paid_calls_in_doubt").asLong() > 0
+            ? " (" + manifest.path("totals").path("paid_calls_in_doubt").asLong() + " sent by a lost worker and possibly"
+            + " billed: in doubt)" : ""));
+      } else if (restarts > 0) {
         err.println(name + ": WARNING: the Flink job restarted " + restarts + " time(s) (a lost TaskManager or a failed"
             + " task): the calls, tokens and cost above are those of the attempt that finished; the calls its failed"
             + " attempts made were sent, and paid for, but are not in them (the endpoint's or provider's own usage"

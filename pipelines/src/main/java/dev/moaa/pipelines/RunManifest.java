@@ -297,6 +297,74 @@ public final class RunManifest {
     return pf;
   }
 
+  /**
+   * Sets the paid figures from the folder's call ledger, which every attempt of the job wrote as
+   * each request went out and ended (a restarted job's lost attempts included): per model (online
+   * models) {@code paid_calls}, tokens and cost of this launch's calls; in the totals those plus the
+   * preflight's probes; and a {@code ledger} section with this launch's and the whole folder's
+   * figures, requests in doubt (sent by a process that died before the answer: possibly billed)
+   * with their worst case, and what the folder spent before this launch. Nothing changes when the
+   * ledger holds no request of this launch (a run whose models were all answered from the cache).
+   */
+  public static void addLedger(ObjectNode manifest, MoaaConfig config, dev.moaa.transforms.budget.CallLedger.Summary ledger,
+      String ledgerDir) {
+    String launch = config.budget().launch();
+    var all = ledger.select(launch, null);
+    ObjectNode n = manifest.putObject("ledger");
+    n.put("run_id", config.budget().runId());
+    n.put("launch", launch);
+    n.put("location", ledgerDir);
+    n.set("this_launch", totals(all));
+    n.set("folder", totals(ledger.all()));
+    var before = ledger.before(launch);
+    n.put("spent_before_this_launch_usd", before.costUsd());
+    if (all.requests() == 0) {
+      return;
+    }
+    ObjectNode models = (ObjectNode) manifest.get("models");
+    Map<String, dev.moaa.transforms.budget.CallLedger.Totals> calls = ledger.byModel(launch,
+        dev.moaa.transforms.budget.CallLedger.CALL);
+    calls.forEach((model, t) -> {
+      ModelEndpoint m = config.models().get(model);
+      if (m == null || m.batch() != null || models == null) {
+        return;
+      }
+      ObjectNode mn = models.has(model) ? (ObjectNode) models.get(model) : models.putObject(model);
+      mn.put("paid_calls", t.requests());
+      mn.put("prompt_tokens", t.promptTokens());
+      mn.put("completion_tokens", t.completionTokens());
+      mn.put("reasoning_tokens", t.reasoningTokens());
+      mn.put("estimated_cost_usd", t.costUsd());
+      if (t.inDoubt() > 0) {
+        mn.put("paid_calls_in_doubt", t.inDoubt());
+      }
+    });
+    boolean anyBatch = config.models().values().stream().anyMatch(m -> m.batch() != null);
+    if (anyBatch) {
+      return; // batch lines are not in the ledger yet: the totals stay the counters'
+    }
+    ObjectNode totals = (ObjectNode) manifest.get("totals");
+    totals.put("paid_calls", all.requests());
+    totals.put("paid_calls_in_doubt", all.inDoubt());
+    totals.put("prompt_tokens", all.promptTokens());
+    totals.put("completion_tokens", all.completionTokens());
+    totals.put("reasoning_tokens", all.reasoningTokens());
+    totals.put("estimated_cost_usd", all.costUsd());
+    totals.put("usage_source", "ledger");
+  }
+
+  private static ObjectNode totals(dev.moaa.transforms.budget.CallLedger.Totals t) {
+    ObjectNode n = JSON.createObjectNode();
+    n.put("requests", t.requests());
+    n.put("answered", t.answered());
+    n.put("in_doubt", t.inDoubt());
+    n.put("prompt_tokens", t.promptTokens());
+    n.put("completion_tokens", t.completionTokens());
+    n.put("cost_usd", t.costUsd());
+    n.put("in_doubt_worst_case_usd", t.inDoubtWorstUsd());
+    return n;
+  }
+
   public static void write(ObjectNode manifest, StoragePath file) throws IOException {
     file.writeString(JSON.writeValueAsString(manifest) + "\n");
   }

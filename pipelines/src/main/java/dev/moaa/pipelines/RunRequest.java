@@ -34,6 +34,10 @@ public record RunRequest(MoaaConfig config, RunSpec spec, boolean overwrite, int
     return new RunRequest(config, spec, overwrite, progressSeconds, value, submitOnly);
   }
 
+  public RunRequest withConfig(MoaaConfig value) {
+    return new RunRequest(value, spec, overwrite, progressSeconds, preflight, submitOnly);
+  }
+
   public RunRequest withSpec(RunSpec value) {
     return new RunRequest(config, value, overwrite, progressSeconds, preflight, submitOnly);
   }

@@ -25,16 +25,42 @@ public final class BudgetLedger {
     this.spec = spec;
   }
 
-  /** The ledger of a run in this JVM; pair with {@link #release}. */
+  /**
+   * The ledger of a run in this JVM; pair with {@link #release}. A run bound to an output folder
+   * with a {@link CallLedger} starts from what the folder's earlier launches spent (requests still
+   * in doubt at their worst case): the budget belongs to the folder, not to one start of a command.
+   */
   public static synchronized BudgetLedger acquire(BudgetSpec spec) {
-    BudgetLedger l = RUNS.computeIfAbsent(spec.runId(), id -> new BudgetLedger(spec));
+    BudgetLedger l = RUNS.computeIfAbsent(key(spec), id -> {
+      BudgetLedger fresh = new BudgetLedger(spec);
+      fresh.startFromEarlierLaunches();
+      return fresh;
+    });
     l.leases++;
     return l;
   }
 
+  private static String key(BudgetSpec spec) {
+    return spec.runId() + "/" + spec.launch();
+  }
+
   public static synchronized void release(BudgetLedger ledger) {
     if (--ledger.leases == 0) {
-      RUNS.remove(ledger.spec.runId(), ledger);
+      RUNS.remove(key(ledger.spec), ledger);
+    }
+  }
+
+  private void startFromEarlierLaunches() {
+    if (spec.ledgerDir() == null || !spec.limited()) {
+      return;
+    }
+    try {
+      CallLedger.Totals before = CallLedger.read(java.nio.file.Paths.get(spec.ledgerDir())).before(spec.launch());
+      spentUsd = before.costUsd() + before.inDoubtWorstUsd();
+      spentTokens = before.promptTokens() + before.completionTokens();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException("cannot read the call ledger " + spec.ledgerDir()
+          + " (what the folder spent before): " + e.getMessage(), e);
     }
   }
 

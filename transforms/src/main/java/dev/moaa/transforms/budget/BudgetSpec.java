@@ -16,8 +16,15 @@ public final class BudgetSpec implements Serializable {
   private final double maxCostUsd;
   private final long maxTokens;
   private final int assumedCompletionTokens;
+  private final String launch;
+  private final String ledgerDir;
 
   private BudgetSpec(String runId, double maxCostUsd, long maxTokens, int assumedCompletionTokens) {
+    this(runId, maxCostUsd, maxTokens, assumedCompletionTokens, runId, null);
+  }
+
+  private BudgetSpec(String runId, double maxCostUsd, long maxTokens, int assumedCompletionTokens, String launch,
+      String ledgerDir) {
     if (maxCostUsd < 0 || maxTokens < 0 || assumedCompletionTokens < 1) {
       throw new IllegalArgumentException("budget limits must not be negative");
     }
@@ -25,6 +32,23 @@ public final class BudgetSpec implements Serializable {
     this.maxCostUsd = maxCostUsd;
     this.maxTokens = maxTokens;
     this.assumedCompletionTokens = assumedCompletionTokens;
+    this.launch = launch;
+    this.ledgerDir = ledgerDir;
+  }
+
+  /**
+   * These limits bound to an output folder: {@code runId} is the folder's (the same on every rerun,
+   * resume and restart, so what the folder spent before counts against the limits), {@code launch}
+   * names this start of a command, and {@code ledgerDir} (an absolute local path, or null) is where
+   * the {@link CallLedger} of every request is kept.
+   */
+  public BudgetSpec forFolder(String runId, String launch, String ledgerDir) {
+    return new BudgetSpec(runId, maxCostUsd, maxTokens, assumedCompletionTokens, launch, ledgerDir);
+  }
+
+  /** These limits raised or lowered to {@code usd} dollars, the rest kept. */
+  public BudgetSpec withMaxCostUsd(double usd) {
+    return new BudgetSpec(runId, usd, maxTokens, assumedCompletionTokens, launch, ledgerDir);
   }
 
   /** No limit. */
@@ -38,6 +62,10 @@ public final class BudgetSpec implements Serializable {
   }
 
   public String runId() { return runId; }
+  /** This start of a command (a run id's reruns and resumes each have their own). */
+  public String launch() { return launch; }
+  /** Where the ledger of every paid request is kept, or null for none. */
+  public String ledgerDir() { return ledgerDir; }
   public double maxCostUsd() { return maxCostUsd; }
   public long maxTokens() { return maxTokens; }
   public int assumedCompletionTokens() { return assumedCompletionTokens; }

@@ -69,6 +69,13 @@ public final class ClusterGate {
         releaseQuietly(slot);
       }
       throw unreachable(e);
+    } catch (RuntimeException e) {
+      // a coordinator closed under the call (its worker's last lease went while the call waited)
+      // or any other fault of the store's client: the call is not sent, and the slot goes back
+      if (slot != null) {
+        releaseQuietly(slot);
+      }
+      throw unreachable(e);
     } catch (InterruptedException e) {
       if (slot != null) {
         releaseQuietly(slot);

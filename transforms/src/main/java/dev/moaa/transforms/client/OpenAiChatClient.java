@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.moaa.transforms.budget.CallLedger;
 import com.google.api.client.http.ByteArrayContent;
 import com.google.api.client.http.GenericUrl;
 import com.google.api.client.http.HttpRequest;
@@ -58,6 +59,8 @@ public final class OpenAiChatClient implements ChatClient {
   private final RequestGate gate;
   private final ClusterGate cluster;
   private final AtomicBoolean nIgnoredSaid = new AtomicBoolean();
+  /** The run's ledger of every request (null: the run keeps none), released by {@link #close}. */
+  private final CallLedger ledger;
 
   private OpenAiChatClient(ModelEndpoint endpoint, String apiKey, Sleeper sleeper, ClusterGate cluster) {
     this.endpoint = endpoint;
@@ -73,6 +76,7 @@ public final class OpenAiChatClient implements ChatClient {
     this.requests = transport.createRequestFactory();
     this.url = new GenericUrl(endpoint.baseUrl() + "/chat/completions");
     this.sleeper = sleeper;
+    this.ledger = CallLedger.acquire(endpoint.budget());
   }
 
   /**
@@ -217,12 +221,17 @@ public final class OpenAiChatClient implements ChatClient {
           throw new ChatException(ErrorKind.CONNECTION, 0, -1, attempt - 1, "interrupted while waiting to send")
               .withAttempts(attempt - 1, rateLimited).withTimes(startedAtMs, System.currentTimeMillis())
               .withUsage(billed);
+        } catch (RuntimeException | Error e) {
+          // the permit goes back whatever went wrong: a permit kept by a call that ended holds
+          // every later request of this model in this JVM (a restarted job's calls waited for ever)
+          gate.release(permit, RequestGate.Result.OTHER_FAILURE, -1, -1);
+          throw e;
         }
       }
       try {
         ParsedAnswer a;
         try {
-          a = attemptOnce(body, request);
+          a = attemptOnce(body, request, CallLedger.CALL);
         } catch (ChatException e) {
           // a timeout says the server is saturated: it cuts the limit, so the retry goes at a lower concurrency
           RequestGate.Result r = e.kind() == ErrorKind.RATE_LIMITED ? RequestGate.Result.RATE_LIMITED
@@ -231,7 +240,7 @@ public final class OpenAiChatClient implements ChatClient {
           gate.release(permit, r, used, e.retryAfterMs());
           exitCluster(ticket, r, used, e.retryAfterMs());
           throw e;
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
           gate.release(permit, RequestGate.Result.OTHER_FAILURE, -1, -1);
           exitCluster(ticket, RequestGate.Result.OTHER_FAILURE, -1, -1);
           throw e;
@@ -292,7 +301,7 @@ public final class OpenAiChatClient implements ChatClient {
     ChatException last = null;
     for (int attempt = 1; attempt <= 3; attempt++) {
       try {
-        ParsedAnswer a = attemptOnce(body, request);
+        ParsedAnswer a = attemptOnce(body, request, CallLedger.PROBE);
         return new Probe(200, null, "ok", billed.plus(a.usage));
       } catch (ChatException e) {
         billed = billed.plus(e.usage());
@@ -382,7 +391,38 @@ public final class OpenAiChatClient implements ChatClient {
         a.usage.estimated());
   }
 
-  private ParsedAnswer attemptOnce(byte[] body, ChatRequest request) throws ChatException {
+  /**
+   * One request, written down in the run's {@link CallLedger} before it is sent and again when it
+   * ends, whatever the end: its billed usage, the error kind, or {@code timeout} (possibly billed).
+   */
+  private ParsedAnswer attemptOnce(byte[] body, ChatRequest request, String kind) throws ChatException {
+    if (ledger == null) {
+      return exchange(body, request);
+    }
+    String launch = endpoint.budget().launch();
+    long worstCompletion = TokenEstimate.completionTokens(endpoint, request,
+        endpoint.budget().assumedCompletionTokens());
+    long id = ledger.intent(launch, endpoint.name(), kind,
+        endpoint.costUsd(TokenEstimate.promptTokens(request), worstCompletion));
+    String status = "failed";
+    Usage used = Usage.NONE;
+    try {
+      ParsedAnswer a = exchange(body, request);
+      status = "ok";
+      used = a.usage;
+      return a;
+    } catch (ChatException e) {
+      status = e.kind() == ErrorKind.TIMEOUT ? "timeout" : e.kind().wireName();
+      used = e.usage();
+      throw e;
+    } finally {
+      ledger.outcome(id, launch, endpoint.name(), status, used.promptTokens(), used.completionTokens(),
+          used.reasoningTokens(), used.estimated(), endpoint.costUsd(used.promptTokens(), used.completionTokens()),
+          null);
+    }
+  }
+
+  private ParsedAnswer exchange(byte[] body, ChatRequest request) throws ChatException {
     HttpResponse response = null;
     try {
       HttpRequest req = requests.buildPostRequest(url, new ByteArrayContent("application/json", body));
@@ -577,8 +617,14 @@ public final class OpenAiChatClient implements ChatClient {
       transport.shutdown();
     } catch (IOException ignored) {
       // nothing left to release
+    } finally {
+      if (ledgerReleased.compareAndSet(false, true)) {
+        CallLedger.release(ledger);
+      }
     }
   }
+
+  private final AtomicBoolean ledgerReleased = new AtomicBoolean();
 
   @Override
   public String toString() {

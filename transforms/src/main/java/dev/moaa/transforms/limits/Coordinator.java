@@ -117,6 +117,12 @@ public interface Coordinator extends AutoCloseable {
   /** The ledger now (one read of the store). */
   BudgetState budget();
 
+  /**
+   * Opens a closed ledger again, keeping what was spent: a new launch of a run whose budget was
+   * raised may send what now fits (the next call that does not fit closes it again).
+   */
+  void reopenBudget();
+
   default double spentUsd() { return budget().spentUsd(); }
 
   default long spentTokens() { return budget().spentTokens(); }

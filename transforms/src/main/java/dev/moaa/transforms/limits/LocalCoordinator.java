@@ -219,6 +219,14 @@ public final class LocalCoordinator extends LeasingCoordinator {
   }
 
   @Override
+  public void reopenBudget() {
+    checkOpen();
+    synchronized (state) {
+      state.closed = false;
+    }
+  }
+
+  @Override
   public BudgetState budget() {
     checkOpen();
     synchronized (state) {

@@ -234,6 +234,12 @@ public final class RedisCoordinator extends LeasingCoordinator {
   }
 
   @Override
+  public void reopenBudget() {
+    checkOpen();
+    call("reopenBudget", () -> redis.hdel(budgetKey, "closed"));
+  }
+
+  @Override
   public BudgetState budget() {
     checkOpen();
     Object v = eval(RedisScripts.BUDGET, List.of(budgetKey, budgetLeasesKey), List.of());

@@ -134,15 +134,58 @@ public final class SharedModelClients {
     return CACHE_ERRORS.get();
   }
 
-  private static synchronized void release(String key, Entry e) {
-    if (--e.leases == 0 && ENTRIES.get(key) == e) {
-      ENTRIES.remove(key);
-      e.pool.shutdown();
-      e.client.close();
-      if (e.coordinator != null) {
-        Coordination spec = e.coordinator.coordination();
-        SharedCoordinators.release(spec);
+  /**
+   * Gives back one lease of {@code e}; {@code afterCalls} releases what that lease held of its own
+   * (cache, budget). The last lease closes the model's client, but only once the calls still in
+   * its pool have ended (a subtask torn down by a restart leaves calls running that the endpoint is
+   * already answering: they finish, are paid once and are stored in the cache, bounded by the
+   * model's read timeout per attempt), on a thread of its own so that the teardown returns at once.
+   */
+  private static void release(String key, Entry e, Runnable afterCalls) {
+    boolean last;
+    synchronized (SharedModelClients.class) {
+      last = --e.leases == 0 && ENTRIES.get(key) == e;
+      if (last) {
+        ENTRIES.remove(key);
+        e.pool.shutdown();
       }
+    }
+    if (!last) {
+      afterCalls.run();
+      return;
+    }
+    Runnable close = () -> {
+      try {
+        e.client.close();
+        if (e.coordinator != null) {
+          SharedCoordinators.release(e.coordinator.coordination());
+        }
+      } finally {
+        afterCalls.run();
+      }
+    };
+    if (e.pool.isTerminated() || e.inFlight.get() == 0 && awaitQuietly(e.pool, 2_000)) {
+      close.run();
+      return;
+    }
+    Thread drain = new Thread(() -> {
+      long bound = e.drainMs;
+      if (!awaitQuietly(e.pool, bound)) {
+        LOG.warn("model {}: {} call(s) still running {} ms after the last worker let go; the client is closed"
+            + " under them", e.name, e.inFlight.get(), bound);
+      }
+      close.run();
+    }, "moaa-drain-" + e.name);
+    drain.setDaemon(true);
+    drain.start();
+  }
+
+  private static boolean awaitQuietly(ExecutorService pool, long ms) {
+    try {
+      return pool.awaitTermination(ms, java.util.concurrent.TimeUnit.MILLISECONDS);
+    } catch (InterruptedException ie) {
+      Thread.currentThread().interrupt();
+      return pool.isTerminated();
     }
   }
 
@@ -151,11 +194,17 @@ public final class SharedModelClients {
     final ExecutorService pool;
     final Coordinator coordinator;
     final AtomicInteger inFlight = new AtomicInteger();
+    final String name;
+    /** How long the last release waits for calls in flight: every attempt's connect and read timeouts. */
+    final long drainMs;
     int leases;
 
     Entry(ModelEndpoint endpoint, ChatClient client, Coordinator coordinator) {
       this.client = client;
       this.coordinator = coordinator;
+      this.name = endpoint.name();
+      this.drainMs = Math.max(5_000, (long) Math.max(1, endpoint.retry().maxAttempts())
+          * (endpoint.connectTimeoutMs() + endpoint.readTimeoutMs()));
       AtomicInteger n = new AtomicInteger();
       // a batch model's calls wait for their batch, each holding a thread: as many as a batch holds
       int threads = endpoint.batch() == null ? endpoint.maxConcurrency()
@@ -268,7 +317,7 @@ public final class SharedModelClients {
     /** A stored answer, the answer of the same call made elsewhere, or a paid call. */
     private Answer answer(ChatRequest request, String key) {
       if (cache == null) {
-        return pay(request);
+        return pay(request, r -> { });
       }
       ChatResponse hit = lookup(key);
       if (hit != null) {
@@ -289,14 +338,7 @@ public final class SharedModelClients {
         }
         // From here this process holds the claim (or the cache is private to it).
         try {
-          result = pay(request);
-          if (result.response() != null) {
-            try {
-              cache.put(key, endpoint.name(), StoredAnswer.encode(endpoint.name(), result.response()));
-            } catch (CacheException e) {
-              cacheError(e);
-            }
-          }
+          result = pay(request, r -> store(key, r));
           return result;
         } finally {
           cache.unclaim(key);
@@ -360,10 +402,23 @@ public final class SharedModelClients {
       }
     }
 
-    /** Sends the request if the budget allows it, and books what it cost. */
-    private Answer pay(ChatRequest request) {
+    /** Stores a paid answer in the cache; a store that fails is counted, and the call goes on. */
+    private void store(String key, ChatResponse r) {
+      try {
+        cache.put(key, endpoint.name(), StoredAnswer.encode(endpoint.name(), r));
+      } catch (CacheException | RuntimeException e) {
+        cacheError(e instanceof CacheException ce ? ce : new CacheException(String.valueOf(e.getMessage()), e));
+      }
+    }
+
+    /**
+     * Sends the request if the budget allows it, and books what it cost; {@code arrived} gets a
+     * paid answer as soon as it is in, before the budget settles it (a budget store that fails
+     * afterwards must not lose an answer already paid for).
+     */
+    private Answer pay(ChatRequest request, java.util.function.Consumer<ChatResponse> arrived) {
       if (budgetStore != null) {
-        return payShared(request);
+        return payShared(request, arrived);
       }
       BudgetSpec spec = ledger.spec();
       BudgetLedger.Reservation hold = null;
@@ -379,6 +434,7 @@ public final class SharedModelClients {
       }
       try {
         ChatResponse r = entry.client.complete(request);
+        arrived.accept(r);
         if (hold != null) {
           ledger.settle(hold, endpoint.costUsd(r.promptTokens(), r.completionTokens()),
               r.promptTokens() + r.completionTokens());
@@ -401,7 +457,7 @@ public final class SharedModelClients {
     }
 
     /** {@link #pay} with the budget on the coordination store's ledger, shared by every worker. */
-    private Answer payShared(ChatRequest request) {
+    private Answer payShared(ChatRequest request, java.util.function.Consumer<ChatResponse> arrived) {
       BudgetSpec spec = endpoint.budget();
       long prompt = TokenEstimate.promptTokens(request);
       long completion = TokenEstimate.completionTokens(endpoint, request, spec.assumedCompletionTokens());
@@ -415,7 +471,7 @@ public final class SharedModelClients {
               "not sent: the %s shared through %s could be passed (spent so far $%.4f, %d tokens)",
               spec, budgetStore.coordination(), b.spentUsd(), b.spentTokens())), false);
         }
-      } catch (CoordinationException e) {
+      } catch (CoordinationException | IllegalStateException e) {
         return new Answer(null, ClusterGate.unreachable(e), false);
       }
       double usd = 0;
@@ -424,6 +480,7 @@ public final class SharedModelClients {
         ChatResponse r = entry.client.complete(request);
         usd = endpoint.costUsd(r.promptTokens(), r.completionTokens());
         tokens = r.promptTokens() + r.completionTokens();
+        arrived.accept(r);
         return new Answer(r, null, false);
       } catch (ChatException e) {
         // an answer that arrived and was unusable is paid all the same
@@ -433,7 +490,7 @@ public final class SharedModelClients {
       } finally {
         try {
           budgetStore.settle(hold, usd, tokens);
-        } catch (CoordinationException e) {
+        } catch (CoordinationException | IllegalStateException e) {
           // the reservation expires within the lease time to live; the next reserve reports the store
           LOG.warn("model {}: the spend of a call (${}, {} tokens) could not be booked: {}", endpoint.name(),
               usd, tokens, e.getMessage());
@@ -455,16 +512,17 @@ public final class SharedModelClients {
     public synchronized void release() {
       if (!released) {
         released = true;
-        SharedModelClients.release(endpoint.sharingKey(), entry);
-        if (cache != null) {
-          SharedCaches.release(endpoint.cache());
-        }
-        if (ledger != null) {
-          BudgetLedger.release(ledger);
-        }
-        if (budgetStore != null) {
-          SharedCoordinators.release(endpoint.budgetCoordination());
-        }
+        SharedModelClients.release(endpoint.sharingKey(), entry, () -> {
+          if (cache != null) {
+            SharedCaches.release(endpoint.cache());
+          }
+          if (ledger != null) {
+            BudgetLedger.release(ledger);
+          }
+          if (budgetStore != null) {
+            SharedCoordinators.release(endpoint.budgetCoordination());
+          }
+        });
       }
     }
   }

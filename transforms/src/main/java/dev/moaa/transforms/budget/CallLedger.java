@@ -1,0 +1,302 @@
+package dev.moaa.transforms.budget;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
+import java.net.InetAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.StandardOpenOption;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The ledger of every HTTP request a run sends to a model, kept beside the run's output and owned
+ * by the output folder (not by one process or one attempt of a job): each request is written down
+ * before it goes out (an <em>intent</em>: model, kind, the run's launch, its worst-case cost) and
+ * again when it ends (the <em>outcome</em>: the billed usage and cost, or why it ended). A request
+ * whose intent has no outcome was in flight when its process died: it was possibly billed, and is
+ * counted as such ({@link Totals#inDoubt}).
+ *
+ * <p>Each JVM appends to a file of its own in the ledger folder ({@code HOST-PID-RANDOM.jsonl}),
+ * one JSON object a line, written through to the operating system at every line, so a process
+ * killed outright (a lost TaskManager) loses nothing it had written. Reading sums every file, so
+ * a restarted job, a resumed run and {@code moaa finish} all see every request any attempt made.
+ *
+ * <p>What it costs: two short appends per request (no disk sync; a crash of the machine itself,
+ * not of the process, may lose the last lines the system had not written back).
+ */
+public final class CallLedger {
+  private static final Logger LOG = LoggerFactory.getLogger(CallLedger.class);
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final Map<String, CallLedger> OPEN = new HashMap<>();
+  /** A request that went out to the endpoint as part of a call, a retry, a repair or an {@code n} fill-in. */
+  public static final String CALL = "call";
+  /** A preflight probe. */
+  public static final String PROBE = "probe";
+
+  private final Path dir;
+  private final Path file;
+  private final AtomicLong sequence = new AtomicLong();
+  private OutputStream out;
+  private int leases;
+  private boolean failedSaid;
+
+  private CallLedger(Path dir, Path file) {
+    this.dir = dir;
+    this.file = file;
+  }
+
+  /** The ledger of {@code spec}'s folder in this JVM, or null when the spec keeps none; pair with {@link #release}. */
+  public static CallLedger acquire(BudgetSpec spec) {
+    if (spec == null || spec.ledgerDir() == null) {
+      return null;
+    }
+    synchronized (OPEN) {
+      CallLedger l = OPEN.computeIfAbsent(spec.ledgerDir(), d -> new CallLedger(Paths.get(d),
+          Paths.get(d).resolve(processName() + "-" + UUID.randomUUID().toString().substring(0, 8) + ".jsonl")));
+      l.leases++;
+      return l;
+    }
+  }
+
+  /** Gives back a ledger from {@link #acquire}; the last release closes this JVM's file. */
+  public static void release(CallLedger ledger) {
+    if (ledger == null) {
+      return;
+    }
+    synchronized (OPEN) {
+      if (--ledger.leases == 0) {
+        OPEN.remove(ledger.dir.toString(), ledger);
+        ledger.close();
+      }
+    }
+  }
+
+  private static String processName() {
+    String host;
+    try {
+      host = InetAddress.getLocalHost().getHostName();
+    } catch (IOException e) {
+      host = "host";
+    }
+    return host.replaceAll("[^A-Za-z0-9.-]", "_") + "-" + ManagementFactory.getRuntimeMXBean().getPid();
+  }
+
+  /**
+   * Writes down a request about to be sent; returns its id for {@link #outcome}. {@code worstUsd}
+   * is the most it can cost (its prompt and its largest completion at the model's price).
+   */
+  public long intent(String launch, String model, String kind, double worstUsd) {
+    long id = sequence.incrementAndGet();
+    ObjectNode n = JSON.createObjectNode();
+    n.put("t", "intent");
+    n.put("id", id);
+    n.put("launch", launch);
+    n.put("model", model);
+    n.put("kind", kind);
+    n.put("worst_uusd", micro(worstUsd));
+    n.put("at", System.currentTimeMillis());
+    append(n);
+    return id;
+  }
+
+  /**
+   * Writes down how request {@code id} ended: {@code status} is {@code ok}, an error kind, or
+   * {@code timeout} (no answer: possibly billed, with unknown usage); the usage and cost billed.
+   */
+  public void outcome(long id, String launch, String model, String status, long promptTokens, long completionTokens,
+      long reasoningTokens, boolean estimated, double usd, String requestId) {
+    ObjectNode n = JSON.createObjectNode();
+    n.put("t", "outcome");
+    n.put("id", id);
+    n.put("launch", launch);
+    n.put("model", model);
+    n.put("status", status);
+    n.put("prompt_tokens", promptTokens);
+    n.put("completion_tokens", completionTokens);
+    n.put("reasoning_tokens", reasoningTokens);
+    n.put("estimated", estimated);
+    n.put("uusd", micro(usd));
+    if (requestId != null) {
+      n.put("request_id", requestId);
+    }
+    append(n);
+  }
+
+  private static long micro(double usd) {
+    return Math.round(usd * 1e6);
+  }
+
+  private synchronized void append(ObjectNode n) {
+    try {
+      if (out == null) {
+        Files.createDirectories(dir);
+        out = Files.newOutputStream(file, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+      }
+      // one write of the whole line: a line is never interleaved with another process's
+      out.write((JSON.writeValueAsString(n) + "\n").getBytes(StandardCharsets.UTF_8));
+      out.flush();
+    } catch (IOException e) {
+      if (!failedSaid) {
+        failedSaid = true;
+        LOG.error("call ledger {}: cannot write ({}): the run's paid requests are not all recorded", file, e.getMessage());
+      }
+      throw new UncheckedIOException("the call ledger " + file + " cannot be written: " + e.getMessage(), e);
+    }
+  }
+
+  private synchronized void close() {
+    if (out != null) {
+      try {
+        out.close();
+      } catch (IOException e) {
+        LOG.warn("call ledger {}: {}", file, e.getMessage());
+      }
+      out = null;
+    }
+  }
+
+  /** Requests, tokens and cost of one model (or of a whole run). */
+  public record Totals(long requests, long answered, long inDoubt, long promptTokens, long completionTokens,
+      long reasoningTokens, long estimated, long costMicroUsd, long inDoubtWorstMicroUsd) {
+    static final Totals ZERO = new Totals(0, 0, 0, 0, 0, 0, 0, 0, 0);
+
+    public double costUsd() {
+      return costMicroUsd / 1e6;
+    }
+
+    public double inDoubtWorstUsd() {
+      return inDoubtWorstMicroUsd / 1e6;
+    }
+
+    Totals plus(Totals o) {
+      return new Totals(requests + o.requests, answered + o.answered, inDoubt + o.inDoubt,
+          promptTokens + o.promptTokens, completionTokens + o.completionTokens, reasoningTokens + o.reasoningTokens,
+          estimated + o.estimated, costMicroUsd + o.costMicroUsd, inDoubtWorstMicroUsd + o.inDoubtWorstMicroUsd);
+    }
+  }
+
+  /** What a ledger folder holds: per launch, per kind ({@link #CALL}, {@link #PROBE}), per model. */
+  public record Summary(Map<String, Map<String, Map<String, Totals>>> byLaunch) {
+    /** The sums over every launch, kind and model of the folder. */
+    public Totals all() {
+      return select(null, null);
+    }
+
+    /** Sums of {@code launch} (null: every launch) and {@code kind} (null: every kind). */
+    public Totals select(String launch, String kind) {
+      Totals t = Totals.ZERO;
+      for (Map.Entry<String, Map<String, Map<String, Totals>>> l : byLaunch.entrySet()) {
+        if (launch != null && !launch.equals(l.getKey())) {
+          continue;
+        }
+        for (Map.Entry<String, Map<String, Totals>> k : l.getValue().entrySet()) {
+          if (kind != null && !kind.equals(k.getKey())) {
+            continue;
+          }
+          for (Totals m : k.getValue().values()) {
+            t = t.plus(m);
+          }
+        }
+      }
+      return t;
+    }
+
+    /** Per model, of {@code launch} (null: every launch) and {@code kind} (null: every kind). */
+    public Map<String, Totals> byModel(String launch, String kind) {
+      Map<String, Totals> out = new TreeMap<>();
+      byLaunch.forEach((l, kinds) -> {
+        if (launch == null || launch.equals(l)) {
+          kinds.forEach((k, models) -> {
+            if (kind == null || kind.equals(k)) {
+              models.forEach((m, t) -> out.merge(m, t, Totals::plus));
+            }
+          });
+        }
+      });
+      return out;
+    }
+
+    /** The launches other than {@code launch}, summed: what the folder had spent before it. */
+    public Totals before(String launch) {
+      Totals t = Totals.ZERO;
+      for (String l : byLaunch.keySet()) {
+        if (!l.equals(launch)) {
+          t = t.plus(select(l, null));
+        }
+      }
+      return t;
+    }
+  }
+
+  /** Reads every file of the ledger folder {@code dir}; an empty summary when there is none. */
+  public static Summary read(Path dir) throws IOException {
+    Map<String, Map<String, Map<String, Totals>>> byLaunch = new TreeMap<>();
+    if (dir == null || !Files.isDirectory(dir)) {
+      return new Summary(byLaunch);
+    }
+    try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.jsonl")) {
+      for (Path f : files) {
+        readFile(f, byLaunch);
+      }
+    }
+    return new Summary(byLaunch);
+  }
+
+  private record Intent(String launch, String model, String kind, long worst) {}
+
+  private static void readFile(Path f, Map<String, Map<String, Map<String, Totals>>> byLaunch) throws IOException {
+    Map<Long, Intent> open = new LinkedHashMap<>();
+    try (BufferedReader r = Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
+      String line;
+      while ((line = r.readLine()) != null) {
+        JsonNode n;
+        try {
+          n = JSON.readTree(line);
+        } catch (IOException e) {
+          continue; // the last line of a process killed while it wrote
+        }
+        if (n == null || !n.isObject()) {
+          continue;
+        }
+        long id = n.path("id").asLong();
+        if ("intent".equals(n.path("t").asText())) {
+          open.put(id, new Intent(n.path("launch").asText(), n.path("model").asText(), n.path("kind").asText(CALL),
+              n.path("worst_uusd").asLong()));
+        } else if ("outcome".equals(n.path("t").asText())) {
+          Intent i = open.remove(id);
+          String kind = i == null ? CALL : i.kind();
+          boolean billed = !"timeout".equals(n.path("status").asText());
+          Totals t = new Totals(1, billed ? 1 : 0, billed ? 0 : 1, n.path("prompt_tokens").asLong(),
+              n.path("completion_tokens").asLong(), n.path("reasoning_tokens").asLong(),
+              n.path("estimated").asBoolean() ? 1 : 0, n.path("uusd").asLong(), billed || i == null ? 0 : i.worst());
+          add(byLaunch, n.path("launch").asText(), kind, n.path("model").asText(), t);
+        }
+      }
+    }
+    for (Intent i : open.values()) {
+      add(byLaunch, i.launch(), i.kind(), i.model(), new Totals(1, 0, 1, 0, 0, 0, 0, 0, i.worst()));
+    }
+  }
+
+  private static void add(Map<String, Map<String, Map<String, Totals>>> byLaunch, String launch, String kind,
+      String model, Totals t) {
+    byLaunch.computeIfAbsent(launch, k -> new TreeMap<>()).computeIfAbsent(kind, k -> new TreeMap<>())
+        .merge(model, t, Totals::plus);
+  }
+}
