@@ -73,25 +73,30 @@ public final class RunCommand {
       checkInputs(spec.inputs());
       checkCache(config.cache());
       checkCoordination(config);
-      if (!request.overwrite()) {
-        Outcome finished = finishReports(kind, config, StoragePath.of(spec.output()), documents, out, err);
-        if (finished != null) {
-          return finished;
-        }
-      }
-      checkOutput(StoragePath.of(spec.output()), request.overwrite(), kind.shardDir(), config.hash());
       // one run at a time in a folder; its budget and its ledger of paid requests are the folder's
       StoragePath folder = StoragePath.of(spec.output());
       String launch = RunFolder.newLaunch();
       lease = RunFolder.lease(folder, name, launch, out);
+      if (!request.overwrite()) {
+        Outcome finished = finishReports(kind, config, StoragePath.of(spec.output()), documents, out, err);
+        if (finished != null) {
+          closeQuietly(lease);
+          return finished;
+        }
+      }
+      checkOutput(StoragePath.of(spec.output()), request.overwrite(), kind.shardDir(), config.hash());
       if (request.overwrite() && folder.isLocal()) {
         deleteRecursively(RunFolder.ledgerDir(folder));
       }
       config = RunFolder.bind(config, folder, launch);
       request = request.withConfig(config);
-      reopenSharedBudget(config);
-      sayBudgetSoFar(config, folder, out);
-      if (request.preflight()) {
+      boolean budgetSpent = sayBudgetSoFar(config, folder, out);
+      if (!budgetSpent) {
+        reopenSharedBudget(config);
+      }
+      if (request.preflight() && budgetSpent) {
+        out.println("  preflight skipped: the folder's budget is spent, and a probe is a paid request");
+      } else if (request.preflight()) {
         // the probes go out now and are awaited once the graph is built, before the output is touched
         long t0 = System.nanoTime();
         MoaaConfig bound = config;
@@ -137,23 +142,33 @@ public final class RunCommand {
     }
   }
 
-  /** Says what the folder spent before this launch, and what is left of the budget. */
-  private static void sayBudgetSoFar(MoaaConfig config, StoragePath folder, PrintStream out) {
+  /**
+   * Says what the folder spent before this launch, and what is left of the budget; true when an
+   * earlier launch was stopped by a budget not lower than this one (nothing will be sent).
+   */
+  private static boolean sayBudgetSoFar(MoaaConfig config, StoragePath folder, PrintStream out) {
     try {
-      dev.moaa.transforms.budget.CallLedger.Totals before = RunFolder.ledger(folder).before(config.budget().launch());
-      if (before.requests() == 0) {
-        return;
+      dev.moaa.transforms.budget.CallLedger.Summary ledger = RunFolder.ledger(folder);
+      dev.moaa.transforms.budget.CallLedger.Totals before = ledger.before(config.budget().launch());
+      boolean spent = ledger.closedAtOrAbove(config.budget().maxCostUsd(), config.budget().maxTokens());
+      if (before.requests() == 0 && !spent) {
+        return false;
       }
       String left = "";
       if (config.budget().maxCostUsd() > 0) {
         double l = config.budget().maxCostUsd() - before.costUsd() - before.inDoubtWorstUsd();
-        left = String.format(Locale.ROOT, "; left of the budget's $%.4f: $%.4f%s", config.budget().maxCostUsd(),
-            Math.max(0, l), l <= 0 ? " (nothing will be sent: raise budget.max_cost_usd to go on)" : "");
+        left = String.format(Locale.ROOT, "; left of the budget's $%.4f: $%.4f", config.budget().maxCostUsd(),
+            Math.max(0, l));
+      }
+      if (spent) {
+        left += " (the budget stopped an earlier launch at this limit and was not raised since: nothing will be"
+            + " sent; raise budget.max_cost_usd or budget.max_tokens to go on)";
       }
       out.printf(Locale.ROOT, "  this folder's earlier launches sent %d request(s) costing $%.4f%s%s%n",
           before.requests(), before.costUsd(),
           before.inDoubt() > 0 ? String.format(Locale.ROOT, " (%d in doubt, at most $%.4f more)", before.inDoubt(),
               before.inDoubtWorstUsd()) : "", left);
+      return spent;
     } catch (IOException e) {
       throw new IllegalStateException("cannot read the call ledger of " + folder + ": " + e.getMessage());
     }

@@ -55,9 +55,12 @@ public final class BudgetLedger {
       return;
     }
     try {
-      CallLedger.Totals before = CallLedger.read(java.nio.file.Paths.get(spec.ledgerDir())).before(spec.launch());
+      CallLedger.Summary folder = CallLedger.read(java.nio.file.Paths.get(spec.ledgerDir()));
+      CallLedger.Totals before = folder.before(spec.launch());
       spentUsd = before.costUsd() + before.inDoubtWorstUsd();
       spentTokens = before.promptTokens() + before.completionTokens();
+      // stopped by this budget before, and not raised since: nothing fits
+      closed = folder.closedAtOrAbove(spec.maxCostUsd(), spec.maxTokens());
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException("cannot read the call ledger " + spec.ledgerDir()
           + " (what the folder spent before): " + e.getMessage(), e);

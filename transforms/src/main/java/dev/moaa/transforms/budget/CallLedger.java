@@ -138,6 +138,20 @@ public final class CallLedger {
     append(n);
   }
 
+  /**
+   * Writes down that the budget refused a call, at these limits: a later launch of the folder whose
+   * limits are not higher starts with its budget closed, and sends nothing.
+   */
+  public void budgetClosed(String launch, double maxUsd, long maxTokens) {
+    ObjectNode n = JSON.createObjectNode();
+    n.put("t", "budget_closed");
+    n.put("launch", launch);
+    n.put("max_uusd", micro(maxUsd));
+    n.put("max_tokens", maxTokens);
+    n.put("at", System.currentTimeMillis());
+    append(n);
+  }
+
   private static long micro(double usd) {
     return Math.round(usd * 1e6);
   }
@@ -192,7 +206,20 @@ public final class CallLedger {
   }
 
   /** What a ledger folder holds: per launch, per kind ({@link #CALL}, {@link #PROBE}), per model. */
-  public record Summary(Map<String, Map<String, Map<String, Totals>>> byLaunch) {
+  public record Summary(Map<String, Map<String, Map<String, Totals>>> byLaunch, long[] closedAtMax) {
+    /**
+     * Whether a launch's budget closed at limits at least these ({@code maxUsd} dollars, {@code
+     * maxTokens} tokens; 0 = no such limit): the budget was not raised since, and nothing fits.
+     */
+    public boolean closedAtOrAbove(double maxUsd, long maxTokens) {
+      if (closedAtMax[0] < 0) {
+        return false;
+      }
+      boolean usdNotRaised = maxUsd <= 0 || closedAtMax[0] > 0 && Math.round(maxUsd * 1e6) <= closedAtMax[0];
+      boolean tokensNotRaised = maxTokens <= 0 || closedAtMax[1] > 0 && maxTokens <= closedAtMax[1];
+      return (maxUsd > 0 || maxTokens > 0) && usdNotRaised && tokensNotRaised;
+    }
+
     /** The sums over every launch, kind and model of the folder. */
     public Totals all() {
       return select(null, null);
@@ -247,20 +274,22 @@ public final class CallLedger {
   /** Reads every file of the ledger folder {@code dir}; an empty summary when there is none. */
   public static Summary read(Path dir) throws IOException {
     Map<String, Map<String, Map<String, Totals>>> byLaunch = new TreeMap<>();
+    long[] closed = {-1, -1};
     if (dir == null || !Files.isDirectory(dir)) {
-      return new Summary(byLaunch);
+      return new Summary(byLaunch, closed);
     }
     try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.jsonl")) {
       for (Path f : files) {
-        readFile(f, byLaunch);
+        readFile(f, byLaunch, closed);
       }
     }
-    return new Summary(byLaunch);
+    return new Summary(byLaunch, closed);
   }
 
   private record Intent(String launch, String model, String kind, long worst) {}
 
-  private static void readFile(Path f, Map<String, Map<String, Map<String, Totals>>> byLaunch) throws IOException {
+  private static void readFile(Path f, Map<String, Map<String, Map<String, Totals>>> byLaunch, long[] closed)
+      throws IOException {
     Map<Long, Intent> open = new LinkedHashMap<>();
     try (BufferedReader r = Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
       String line;
@@ -275,7 +304,10 @@ public final class CallLedger {
           continue;
         }
         long id = n.path("id").asLong();
-        if ("intent".equals(n.path("t").asText())) {
+        if ("budget_closed".equals(n.path("t").asText())) {
+          closed[0] = Math.max(closed[0], n.path("max_uusd").asLong());
+          closed[1] = Math.max(closed[1], n.path("max_tokens").asLong());
+        } else if ("intent".equals(n.path("t").asText())) {
           open.put(id, new Intent(n.path("launch").asText(), n.path("model").asText(), n.path("kind").asText(CALL),
               n.path("worst_uusd").asLong()));
         } else if ("outcome".equals(n.path("t").asText())) {

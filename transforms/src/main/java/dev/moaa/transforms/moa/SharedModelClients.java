@@ -53,6 +53,8 @@ public final class SharedModelClients {
   /** Calls being made in this JVM, by call hash: a second caller waits for the first one's answer. */
   private static final Map<String, CompletableFuture<Answer>> IN_FLIGHT = new ConcurrentHashMap<>();
   private static final AtomicLong CACHE_ERRORS = new AtomicLong();
+  /** Launches whose budget stop this JVM wrote in the folder's ledger. */
+  private static final java.util.Set<String> BUDGET_CLOSED_SAID = ConcurrentHashMap.newKeySet();
   private static final long CLAIM_POLL_MS = 50;
   /** Round trips of each open coordinator already handed to a counter, so none is counted twice. */
   private static final Map<Coordinator, long[]> REPORTED_TRIPS = new WeakHashMap<>();
@@ -427,6 +429,7 @@ public final class SharedModelClients {
         long completion = TokenEstimate.completionTokens(endpoint, request, spec.assumedCompletionTokens());
         hold = ledger.reserve(endpoint.costUsd(prompt, completion), prompt + completion);
         if (hold == null) {
+          budgetRefused();
           return new Answer(null, new ChatException(ErrorKind.BUDGET, 0, -1, 0, String.format(Locale.ROOT,
               "not sent: the run's %s could be passed (spent so far $%.4f, %d tokens)",
               spec, ledger.spentUsd(), ledger.spentTokens())), false);
@@ -466,6 +469,7 @@ public final class SharedModelClients {
         hold = budgetStore.reserve(endpoint.costUsd(prompt, completion), prompt + completion, spec.maxCostUsd(),
             spec.maxTokens());
         if (hold == null) {
+          budgetRefused();
           var b = budgetStore.budget();
           return new Answer(null, new ChatException(ErrorKind.BUDGET, 0, -1, 0, String.format(Locale.ROOT,
               "not sent: the %s shared through %s could be passed (spent so far $%.4f, %d tokens)",
@@ -495,6 +499,22 @@ public final class SharedModelClients {
           LOG.warn("model {}: the spend of a call (${}, {} tokens) could not be booked: {}", endpoint.name(),
               usd, tokens, e.getMessage());
         }
+      }
+    }
+
+    /** Writes down in the folder's ledger, once per launch in this JVM, that the budget refused a call. */
+    private void budgetRefused() {
+      BudgetSpec spec = endpoint.budget();
+      if (spec.ledgerDir() == null || !BUDGET_CLOSED_SAID.add(spec.runId() + "/" + spec.launch())) {
+        return;
+      }
+      dev.moaa.transforms.budget.CallLedger l = dev.moaa.transforms.budget.CallLedger.acquire(spec);
+      try {
+        l.budgetClosed(spec.launch(), spec.maxCostUsd(), spec.maxTokens());
+      } catch (RuntimeException e) {
+        LOG.warn("model {}: could not write the budget's stop in the call ledger: {}", endpoint.name(), e.getMessage());
+      } finally {
+        dev.moaa.transforms.budget.CallLedger.release(l);
       }
     }
 

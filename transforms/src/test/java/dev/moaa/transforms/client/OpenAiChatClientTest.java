@@ -398,4 +398,28 @@ class OpenAiChatClientTest {
     assertEquals(401, refused.status());
     assertFalse(refused.detail().contains(KEY), refused.detail());
   }
+
+  /**
+   * A restarted job's subtasks once left every call thread of a surviving worker waiting for ever
+   * in the JVM's gate: a call whose cluster gate failed with an unchecked exception (the worker's
+   * coordinator closed under it) kept its gate permit. Every permit now goes back.
+   */
+  @Test
+  void givenACoordinatorClosedUnderTheCall_theCallFailsCoordination_andTheGateKeepsNoPermit() throws Exception {
+    ModelEndpoint e = ModelEndpoint.builder("m", "http://127.0.0.1:1/v1", "x").maxConcurrency(2).build();
+    dev.moaa.transforms.limits.Coordinator closed =
+        dev.moaa.transforms.limits.Coordination.inJvm("closed-" + System.nanoTime()).open();
+    closed.close();
+    OpenAiChatClient c = OpenAiChatClient.create(e, null, ms -> { }, new ClusterGate(closed, e));
+    try {
+      for (int i = 0; i < 5; i++) {
+        ChatException ex = assertThrows(ChatException.class,
+            () -> c.complete(ChatRequest.of(List.of(new Message("user", "hi")))));
+        assertEquals(ErrorKind.COORDINATION, ex.kind(), ex.getMessage());
+      }
+      assertEquals(0, c.gateStats().inFlight(), "no permit kept by a call that ended");
+    } finally {
+      c.close();
+    }
+  }
 }
