@@ -238,6 +238,78 @@ class CoordinatedFlinkClusterTest {
     }
   }
 
+  /**
+   * A restart must neither stall nor pay twice. With a Redis cache and coordination on a cluster of
+   * three TaskManagers, one killed a third of the way in: Flink restarts the job on the two left,
+   * the run ends with exit 0 and reconciles, the endpoint receives at most the clean run's requests
+   * plus those in flight at the kill (what the survivors had in flight finishes and is cached), and
+   * the manifest's paid requests, tokens and cost are the folder's ledger's, equal to what the
+   * endpoint received and billed. (Before, the surviving TaskManagers' call threads waited for ever
+   * in the JVM's gate after the restart: a call that met its worker's closed coordinator kept its
+   * permit.)
+   */
+  @Test
+  void givenARedisCacheOnThreeTaskManagers_aTaskManagerKilledAThirdIn_theRunFinishes_andNoRequestIsPaidTwice()
+      throws Exception {
+    long third = cluster.startTaskManager();
+    cluster.waitForTaskManagers(3, Duration.ofSeconds(60));
+    SimulatedEndpoint sim = sim(SimulatedEndpoint.Settings.defaults().withLatencyMs(150).withLatencyJitterMs(50)
+        .withMaxInFlightPerModel(10_000));
+    Path dir = work.resolve("cache-restart");
+    int prompts = 400;
+    int clean = prompts * 3;
+    Set<String> ids = writePrompts(dir.resolve("input/prompts.jsonl"), prompts);
+    String key = "flink-cache-restart-" + UUID.randomUUID();
+    Path config = dir.resolve("moaa.yaml");
+    Files.createDirectories(dir);
+    Files.writeString(config, Fixtures.config(sim.baseUrl(), 2, 1, 2, "  adaptive_concurrency: false\n")
+        + "cache: {backend: redis, url: \"" + redis.url() + "\", lock_ttl_ms: 2000}\n"
+        + "coordination: {backend: redis, url: \"" + redis.url() + "\", key: " + key + ", lease_ttl_ms: 2000}\n",
+        StandardCharsets.UTF_8);
+    long t0 = System.nanoTime();
+    Process run = submit(config, dir.resolve("input/prompts.jsonl"), dir.resolve("out"), dir.resolve("client.log"),
+        "--executionRetryDelay=2000");
+    while (sim.requestCount() < clean / 3) {
+      if (!run.isAlive()) {
+        fail("the run ended before a third of its calls\n" + log(dir.resolve("client.log")));
+      }
+      if (System.nanoTime() - t0 > RUN_TIMEOUT.toNanos()) {
+        fail("no progress: " + sim.requestCount() + " calls\n" + log(dir.resolve("client.log")));
+      }
+      Thread.sleep(20);
+    }
+    Map<Long, Integer> connections = new TreeMap<>();
+    cluster.taskManagerPids().forEach(pid -> connections.put(pid, connectionsTo(pid, sim.port())));
+    long victim = connections.entrySet().stream().max(Map.Entry.comparingByValue()).orElseThrow().getKey();
+    int inFlightAtKill = sim.modelNames().stream().mapToInt(sim::inFlight).sum();
+    long callsAtKill = sim.requestCount();
+    cluster.killTaskManager(victim);
+    System.out.printf(Locale.ROOT, "cache restart: TaskManagers %s (started %d for this test); killed %d (SIGKILL)"
+        + " %.1f s in, after %d requests, %d in flight at the endpoint%n", connections.keySet(), third, victim,
+        (System.nanoTime() - t0) / 1e9, callsAtKill, inFlightAtKill);
+
+    int code = await(run, dir.resolve("client.log"));
+    JsonNode manifest = Fixtures.manifest(dir.resolve("out"));
+    JsonNode totals = manifest.path("totals");
+    long inDoubt = totals.path("paid_calls_in_doubt").asLong();
+    System.out.printf(Locale.ROOT, "cache restart: exit %d in %.1f s, %d restart(s); the endpoint received %d"
+            + " requests (a clean run makes %d, %d were in flight at the kill); manifest %d paid (%d in doubt), cache"
+            + " hits %d%n", code, (System.nanoTime() - t0) / 1e9, manifest.path("restarts").asLong(), sim.requestCount(),
+        clean, inFlightAtKill, totals.path("paid_calls").asLong(), inDoubt, totals.path("cache_hits").asLong());
+    assertEquals(0, code, log(dir.resolve("client.log")));
+    assertTrue(manifest.path("restarts").asLong() >= 1, "the kill hit the running job: " + manifest);
+    Fixtures.assertReconciles(manifest, prompts, prompts, 0, 0);
+    assertEveryIdOnce(dir.resolve("out"), ids, 0);
+    assertTrue(sim.requestCount() <= clean + inFlightAtKill, "at most the clean run's requests plus those in"
+        + " flight at the kill: " + sim.requestCount() + " > " + clean + " + " + inFlightAtKill);
+    assertTrue(totals.path("paid_calls").asLong() >= sim.requestCount()
+        && totals.path("paid_calls").asLong() - inDoubt <= sim.requestCount(),
+        "the ledger has every request the endpoint received: " + manifest.path("ledger"));
+    assertTrue(sim.billedPromptTokens() - totals.path("prompt_tokens").asLong() <= inDoubt * 400,
+        "only the requests in doubt lack their tokens: " + totals);
+    cluster.waitForTaskManagers(2, Duration.ofSeconds(30));
+  }
+
   // ------------------------------------------------------------------------------------ helpers
 
   /**
