@@ -48,6 +48,8 @@ public final class CallLedger {
   public static final String CALL = "call";
   /** A preflight probe. */
   public static final String PROBE = "probe";
+  /** Outcomes without an answer: the request may or may not have been received and billed. */
+  private static final java.util.Set<String> IN_DOUBT = java.util.Set.of("timeout", "connection", "failed");
 
   private final Path dir;
   private final Path file;
@@ -117,7 +119,8 @@ public final class CallLedger {
 
   /**
    * Writes down how request {@code id} ended: {@code status} is {@code ok}, an error kind, or
-   * {@code timeout} (no answer: possibly billed, with unknown usage); the usage and cost billed.
+   * {@code timeout}, {@code connection} or {@code failed} (no answer: possibly billed, with unknown
+   * usage); the usage and cost billed.
    */
   public void outcome(long id, String launch, String model, String status, long promptTokens, long completionTokens,
       long reasoningTokens, boolean estimated, double usd, String requestId) {
@@ -313,7 +316,9 @@ public final class CallLedger {
         } else if ("outcome".equals(n.path("t").asText())) {
           Intent i = open.remove(id);
           String kind = i == null ? CALL : i.kind();
-          boolean billed = !"timeout".equals(n.path("status").asText());
+          // no answer came: a timeout, or a connection that failed (before or after the request
+          // reached the server): possibly billed, its usage unknown
+          boolean billed = !IN_DOUBT.contains(n.path("status").asText());
           Totals t = new Totals(1, billed ? 1 : 0, billed ? 0 : 1, n.path("prompt_tokens").asLong(),
               n.path("completion_tokens").asLong(), n.path("reasoning_tokens").asLong(),
               n.path("estimated").asBoolean() ? 1 : 0, n.path("uusd").asLong(), billed || i == null ? 0 : i.worst());
