@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.Paths;
 import java.time.Instant;
 import dev.moaa.transforms.io.StoragePath;
 import dev.moaa.transforms.limits.Coordination;
@@ -90,6 +91,7 @@ public final class RunCommand {
       }
       config = RunFolder.bind(config, folder, launch);
       request = request.withConfig(config);
+      restoreUnstored(config, out);
       boolean budgetSpent = sayBudgetSoFar(config, folder, out);
       if (!budgetSpent) {
         reopenSharedBudget(config);
@@ -121,6 +123,31 @@ public final class RunCommand {
   private static void closeQuietly(RunFolder.Lease lease) {
     if (lease != null) {
       lease.close();
+    }
+  }
+
+  /**
+   * Puts into the response cache the answers an earlier launch paid for but could not store (its
+   * cache was down): this launch then does not pay for them again.
+   */
+  private static void restoreUnstored(MoaaConfig config, PrintStream out) {
+    if (!config.cache().enabled() || config.budget().ledgerDir() == null) {
+      return;
+    }
+    try {
+      dev.moaa.transforms.cache.ResponseCache cache = dev.moaa.transforms.cache.SharedCaches.acquire(config.cache());
+      try {
+        int n = dev.moaa.transforms.budget.CallLedger.restoreUnstored(Paths.get(config.budget().ledgerDir()),
+            cache::put);
+        if (n > 0) {
+          out.println("  put " + n + " answer(s) an earlier launch paid for but could not store into the response cache");
+        }
+      } finally {
+        dev.moaa.transforms.cache.SharedCaches.release(config.cache());
+      }
+    } catch (Exception e) {
+      throw new IllegalStateException("the answers an earlier launch could not store cannot go into the response"
+          + " cache " + config.cache() + ": " + e.getMessage());
     }
   }
 
@@ -433,7 +460,20 @@ public final class RunCommand {
       RunManifest.Counts counts = RunManifest.readCounts(output);
       Map<String, RunManifest.ModelUsage> usage = RunManifest.usage(result);
       long budgetStopped = counts.reasons().getOrDefault(dev.moaa.transforms.moa.DeadLetters.BUDGET, 0L);
-      List<String> problems = RunHealth.problems(config, counts, usage);
+      List<String> problems = new java.util.ArrayList<>(RunHealth.problems(config, counts, usage));
+      long uncoordinated = counts.reasons().getOrDefault(dev.moaa.transforms.moa.DeadLetters.COORDINATION, 0L);
+      if (uncoordinated > 0) {
+        problems.add(uncoordinated + " row(s) were not processed because the coordination store could not be reached"
+            + " (dead letters with reason '" + dev.moaa.transforms.moa.DeadLetters.COORDINATION + "'): run the same"
+            + " command again once it answers; answers already received come from the cache");
+      }
+      long unstored = config.budget().ledgerDir() == null ? 0
+          : dev.moaa.transforms.budget.CallLedger.unstoredCount(Paths.get(config.budget().ledgerDir()),
+              config.budget().launch());
+      if (unstored > 0) {
+        problems.add(unstored + " paid answer(s) could not be stored in the response cache " + config.cache() + ": they"
+            + " are kept beside the call ledger, and the same command puts them into the cache and goes on");
+      }
       boolean ok = state == PipelineResult.State.DONE && counts.reconciles();
       int exit = !ok ? ExitCodes.FAILED : budgetStopped > 0 ? ExitCodes.BUDGET_STOPPED
           : !problems.isEmpty() ? ExitCodes.UNHEALTHY : ExitCodes.OK;
@@ -463,6 +503,9 @@ public final class RunCommand {
         manifest.put("usage_includes_failed_attempts", ledgered);
       }
       manifest.put("exit_code", exit);
+      if (unstored > 0) {
+        manifest.put("cache_store_failures", unstored);
+      }
       if (!problems.isEmpty()) {
         manifest.putPOJO("problems", problems);
         // a rerun of the same command resumes it: the rows that failed are tried again

@@ -138,4 +138,67 @@ class FolderLedgerTest {
       assertEquals(rows * 4L, sim.requestCount(), "the second run sent nothing");
     }
   }
+
+  /**
+   * A Redis that holds the cache and the coordination dies in the middle of a run (SIGKILL): the
+   * run ends honestly (exit 4, {@code complete: false}, the rows it could not process dead letters
+   * with reason {@code coordination_unavailable}); once Redis is back with its data, the same
+   * command finishes the folder with exit 0, and over both launches every call was paid once.
+   */
+  @Test
+  void redisKilledMidRun_endsWithExit4Incomplete_andTheSameCommandAfterwardsFinishesPayingOnlyWhatWasNotAnswered()
+      throws Exception {
+    Path work = Fixtures.workDir("redis-killed");
+    int rows = 60;
+    int calls = rows * 4;
+    int port;
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      port = s.getLocalPort();
+    }
+    Path data = work.resolve("redis-data");
+    dev.moaa.runners.launch.LocalRedis redis = dev.moaa.runners.launch.LocalRedis.startPersistent(data, port);
+    try (SimulatedEndpoint sim = SimulatedEndpoint.start(SimulatedEndpoint.Settings.defaults().withLatencyMs(200))) {
+      Path input = CacheRuns.prompts(work.resolve("in"), "redis-killed", rows);
+      Path config = work.resolve("c.yaml");
+      Files.writeString(config, CacheRuns.config(sim, CacheRuns.redis(redis.url())
+          + "coordination: {backend: redis, url: \"" + redis.url() + "\", key: killed-" + System.nanoTime()
+          + ", lease_ttl_ms: 2000}\n", "  max_concurrency: 4\n").replace("  max_concurrency: 16\n", ""));
+      Path out = work.resolve("out");
+      Process first = CacheRuns.start(config, input, out, work.resolve("first.log"));
+      long t0 = System.nanoTime();
+      while (sim.requestCount() < calls / 3) {
+        if (!first.isAlive() || System.nanoTime() - t0 > TimeUnit.MINUTES.toNanos(2)) {
+          fail("the run did not get a third of the way: " + Files.readString(work.resolve("first.log")));
+        }
+        Thread.sleep(20);
+      }
+      int inFlight = sim.modelNames().stream().mapToInt(sim::inFlight).sum();
+      redis.kill();
+      long atKill = sim.requestCount();
+      int code = CacheRuns.await(first, work.resolve("first.log"));
+      JsonNode m = Fixtures.manifest(out);
+      long firstSent = sim.requestCount();
+      System.out.printf(Locale.ROOT, "redis killed after %d requests (%d in flight): exit %d, %d requests in all,"
+          + " dead letters %s, cache_store_failures %d%n", atKill, inFlight, code, firstSent,
+          m.path("counts").path("dead_letter_reasons"), m.path("cache_store_failures").asLong());
+      assertEquals(4, code, "a run that could not process rows for want of its store is not done");
+      assertFalse(m.path("complete").asBoolean(true), m.toString());
+      assertTrue(m.path("counts").path("dead_letter_reasons").path("coordination_unavailable").asLong() > 0,
+          m.path("counts").toString());
+      assertTrue(m.path("counts").path("reconciled").asBoolean(), m.path("counts").toString());
+
+      redis = dev.moaa.runners.launch.LocalRedis.startPersistent(data, port);
+      Fixtures.Run again = Fixtures.moaa("sft", "--config=" + config, "--input=" + input, "--output=" + out);
+      System.out.println(again.out());
+      assertEquals(0, again.code(), again.out() + again.err());
+      assertTrue(again.out().contains("resuming the unfinished run"), again.out());
+      Fixtures.assertReconciles(Fixtures.manifest(out), rows, rows, 0, 0);
+      assertEquals(rows, CacheRuns.rows(out).size());
+      System.out.printf(Locale.ROOT, "redis back: the same command sent %d more; %d in all, a clean run makes %d%n",
+          sim.requestCount() - firstSent, sim.requestCount(), calls);
+      assertEquals(calls, sim.requestCount(), "every call paid once over both launches");
+    } finally {
+      redis.close();
+    }
+  }
 }

@@ -64,13 +64,42 @@ public final class LocalRedis implements AutoCloseable {
 
   /** Starts a server on {@code port}; {@link PortTaken} when another process holds the port. */
   static LocalRedis startOn(int port) throws IOException {
+    return startOn(port, null);
+  }
+
+  /**
+   * Starts a server that keeps its data in {@code dir} (an append-only file, written through at
+   * every command) on {@code port}: one killed and started again on the same folder and port has
+   * its data back, as a production Redis with persistence does. For tests of a store that dies.
+   */
+  public static LocalRedis startPersistent(Path dir, int port) throws IOException {
+    Files.createDirectories(dir);
+    return startOn(port, dir);
+  }
+
+  /** Ends the server as a crash would (SIGKILL): nothing is flushed or saved on the way out. */
+  public void kill() {
+    process.destroyForcibly();
+    try {
+      process.waitFor(10, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private static LocalRedis startOn(int port, Path dataDir) throws IOException {
     String binary = System.getenv().getOrDefault("MOAA_REDIS_SERVER", "redis-server");
     Path log = Files.createTempFile("moaa-redis-", ".log");
     Process p;
+    List<String> args = new java.util.ArrayList<>(List.of(binary, "--port", String.valueOf(port), "--bind",
+        "127.0.0.1", "--save", "", "--protected-mode", "yes", "--daemonize", "no"));
+    if (dataDir == null) {
+      args.addAll(List.of("--appendonly", "no"));
+    } else {
+      args.addAll(List.of("--appendonly", "yes", "--appendfsync", "always", "--dir", dataDir.toAbsolutePath().toString()));
+    }
     try {
-      p = new ProcessBuilder(List.of(binary, "--port", String.valueOf(port), "--bind", "127.0.0.1",
-          "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no"))
-          .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+      p = new ProcessBuilder(args).redirectErrorStream(true).redirectOutput(log.toFile()).start();
     } catch (IOException e) {
       throw new IOException("cannot start " + binary + " (install the Debian package redis-server, or set"
           + " MOAA_REDIS_SERVER to its path): " + e.getMessage(), e);

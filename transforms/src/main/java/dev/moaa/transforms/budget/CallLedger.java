@@ -155,6 +155,84 @@ public final class CallLedger {
     append(n);
   }
 
+  /**
+   * Keeps an answer that was paid for but could not be stored in the response cache (its store was
+   * down): written to {@code unstored-*.jsonl} beside the ledger, it goes into the cache at the
+   * next launch of the folder ({@link #restoreUnstored}), so a rerun does not pay for it again.
+   */
+  public void unstored(String launch, String model, String key, byte[] answer) {
+    ObjectNode n = JSON.createObjectNode();
+    n.put("t", "unstored");
+    n.put("launch", launch);
+    n.put("model", model);
+    n.put("key", key);
+    n.put("answer", java.util.Base64.getEncoder().encodeToString(answer));
+    synchronized (this) {
+      try {
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("unstored-" + file.getFileName()), JSON.writeValueAsString(n) + "\n",
+            StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot keep an unstored answer beside the ledger " + dir + ": "
+            + e.getMessage(), e);
+      }
+    }
+  }
+
+  /** Where an answer kept by {@link #unstored} goes: the response cache. */
+  public interface AnswerStore {
+    void put(String key, String model, byte[] answer) throws Exception;
+  }
+
+  /**
+   * Puts the answers kept by {@link #unstored} in {@code dir} into {@code store} and removes the
+   * files that were put whole; returns how many answers went in.
+   */
+  public static int restoreUnstored(Path dir, AnswerStore store) throws Exception {
+    if (dir == null || !Files.isDirectory(dir)) {
+      return 0;
+    }
+    int n = 0;
+    try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "unstored-*.jsonl")) {
+      for (Path f : files) {
+        for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
+          JsonNode a;
+          try {
+            a = JSON.readTree(line);
+          } catch (IOException torn) {
+            continue;
+          }
+          if (a == null || !a.has("key")) {
+            continue;
+          }
+          store.put(a.path("key").asText(), a.path("model").asText(),
+              java.util.Base64.getDecoder().decode(a.path("answer").asText()));
+          n++;
+        }
+        Files.move(f, f.resolveSibling("restored-" + f.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      }
+    }
+    return n;
+  }
+
+  /** Answers of {@code launch} kept by {@link #unstored} (stored nowhere yet, or put in the cache since). */
+  public static long unstoredCount(Path dir, String launch) throws IOException {
+    if (dir == null || !Files.isDirectory(dir)) {
+      return 0;
+    }
+    long n = 0;
+    try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*unstored-*.jsonl")) {
+      for (Path f : files) {
+        for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
+          if (line.contains("\"launch\":\"" + launch + "\"")) {
+            n++;
+          }
+        }
+      }
+    }
+    return n;
+  }
+
   private static long micro(double usd) {
     return Math.round(usd * 1e6);
   }
@@ -283,6 +361,9 @@ public final class CallLedger {
     }
     try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.jsonl")) {
       for (Path f : files) {
+        if (f.getFileName().toString().contains("unstored-")) {
+          continue;
+        }
         readFile(f, byLaunch, closed);
       }
     }

@@ -406,10 +406,33 @@ public final class SharedModelClients {
 
     /** Stores a paid answer in the cache; a store that fails is counted, and the call goes on. */
     private void store(String key, ChatResponse r) {
+      byte[] encoded = StoredAnswer.encode(endpoint.name(), r);
       try {
-        cache.put(key, endpoint.name(), StoredAnswer.encode(endpoint.name(), r));
+        cache.put(key, endpoint.name(), encoded);
       } catch (CacheException | RuntimeException e) {
         cacheError(e instanceof CacheException ce ? ce : new CacheException(String.valueOf(e.getMessage()), e));
+        keepUnstored(key, encoded);
+      }
+    }
+
+    /**
+     * A paid answer the cache could not take is kept beside the folder's ledger, and goes into the
+     * cache at the next launch: the run ends incomplete (the manifest counts these), and its rerun
+     * does not pay for the answer again.
+     */
+    private void keepUnstored(String key, byte[] encoded) {
+      BudgetSpec spec = endpoint.budget();
+      dev.moaa.transforms.budget.CallLedger l = dev.moaa.transforms.budget.CallLedger.acquire(spec);
+      if (l == null) {
+        return;
+      }
+      try {
+        l.unstored(spec.launch(), endpoint.name(), key, encoded);
+      } catch (RuntimeException e) {
+        LOG.warn("model {}: an answer the cache could not store could not be kept either: {}", endpoint.name(),
+            e.getMessage());
+      } finally {
+        dev.moaa.transforms.budget.CallLedger.release(l);
       }
     }
 
