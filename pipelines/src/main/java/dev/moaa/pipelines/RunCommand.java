@@ -74,6 +74,7 @@ public final class RunCommand {
       checkInputs(spec.inputs());
       checkCache(config.cache());
       checkCoordination(config);
+      ClusterHosts.checkCacheReachesEveryTaskManager(config.cache(), target);
       // one run at a time in a folder; its budget and its ledger of paid requests are the folder's
       StoragePath folder = StoragePath.of(spec.output());
       String launch = RunFolder.newLaunch();

@@ -300,8 +300,11 @@ class CoordinatedFlinkClusterTest {
     assertTrue(manifest.path("restarts").asLong() >= 1, "the kill hit the running job: " + manifest);
     Fixtures.assertReconciles(manifest, prompts, prompts, 0, 0);
     assertEveryIdOnce(dir.resolve("out"), ids, 0);
-    assertTrue(sim.requestCount() <= clean + inFlightAtKill, "at most the clean run's requests plus those in"
-        + " flight at the kill: " + sim.requestCount() + " > " + clean + " + " + inFlightAtKill);
+    // in flight at the kill: what the killed TaskManager had sent without an answer, in doubt in the
+    // ledger (the endpoint's own in-flight figure, read just before the kill, misses the last sends)
+    assertTrue(inDoubt <= 3L * LIMIT, "at most max_concurrency per model in flight: " + inDoubt);
+    assertTrue(sim.requestCount() <= clean + inDoubt, "at most the clean run's requests plus those in"
+        + " flight at the kill: " + sim.requestCount() + " > " + clean + " + " + inDoubt);
     assertTrue(totals.path("paid_calls").asLong() >= sim.requestCount()
         && totals.path("paid_calls").asLong() - inDoubt <= sim.requestCount(),
         "the ledger has every request the endpoint received: " + manifest.path("ledger"));

@@ -201,4 +201,45 @@ class FolderLedgerTest {
       redis.close();
     }
   }
+
+  /**
+   * A cluster run with the default SQLite cache whose TaskManagers report another host: a restarted
+   * task there would pay again, so the run stops with exit 2 before any request. (A stand-in for the
+   * cluster's REST API says where the TaskManagers are; nothing is sent to that host.)
+   */
+  @Test
+  void aClusterRunWithTheSqliteCacheAndATaskManagerOnAnotherHost_exits2BeforeAnyRequest() throws Exception {
+    Path work = Fixtures.workDir("sqlite-elsewhere");
+    com.sun.net.httpserver.HttpServer rest = com.sun.net.httpserver.HttpServer.create(
+        new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0), 0);
+    byte[] answer = ("{\"taskmanagers\":[{\"id\":\"a\",\"path\":\"pekko.tcp://flink@127.0.0.1:40001/user/rpc/"
+        + "taskmanager_0\"},{\"id\":\"b\",\"path\":\"pekko.tcp://flink@10.77.0.12:40002/user/rpc/taskmanager_0\"}]}")
+        .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    java.util.concurrent.atomic.AtomicInteger asked = new java.util.concurrent.atomic.AtomicInteger();
+    rest.createContext("/", x -> {
+      asked.incrementAndGet();
+      boolean tms = x.getRequestURI().getPath().equals("/taskmanagers");
+      byte[] body = tms ? answer : "{}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      x.sendResponseHeaders(tms ? 200 : 404, body.length);
+      x.getResponseBody().write(body);
+      x.close();
+    });
+    rest.start();
+    try (SimulatedEndpoint sim = SimulatedEndpoint.start(SimulatedEndpoint.Settings.defaults())) {
+      Path input = CacheRuns.prompts(work.resolve("in"), "elsewhere", 5);
+      Path config = work.resolve("c.yaml");
+      Files.writeString(config, CacheRuns.config(sim, CacheRuns.sqlite(work.resolve("cache.sqlite")), ""));
+      Fixtures.Run run = Fixtures.moaa("sft", "--config=" + config, "--input=" + input,
+          "--output=" + work.resolve("out"), "--runner=FlinkRunner",
+          "--flinkMaster=127.0.0.1:" + rest.getAddress().getPort(), "--preflight=true");
+      System.out.println("sqlite elsewhere: " + run.err());
+      assertEquals(2, run.code(), run.out() + run.err());
+      assertTrue(run.err().contains("10.77.0.12") && run.err().contains("backend: redis")
+          && run.err().contains("backend: none"), run.err());
+      assertEquals(0, sim.requestCount(), "nothing was sent, not even a probe");
+      assertTrue(asked.get() > 0, "the cluster's REST API was asked");
+    } finally {
+      rest.stop(0);
+    }
+  }
 }

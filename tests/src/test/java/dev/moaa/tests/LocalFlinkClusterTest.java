@@ -236,6 +236,59 @@ class LocalFlinkClusterTest {
   }
 
   /**
+   * The SQLite cache on a session cluster whose TaskManagers all run on this host: a TaskManager
+   * killed a third of the way in, the job restarts, and what was answered before the kill comes
+   * from the cache: the endpoint receives at most the clean run's requests plus those in flight at
+   * the kill, and the ledger has every one of them.
+   */
+  @Test
+  void withTheSqliteCacheOnThisHost_aTaskManagerKilledMidRunPaysNothingTwice() throws Exception {
+    SimulatedEndpoint sim = sim(SimulatedEndpoint.Settings.defaults().withLatencyMs(150).withLatencyJitterMs(50));
+    Path dir = work.resolve("sqlite-recovery");
+    Path input = dir.resolve("input/prompts.jsonl");
+    Set<String> ids = writePrompts(input, RECOVERY_PROMPTS);
+    Path config = dir.resolve("config.yaml");
+    Files.writeString(config, Fixtures.config(sim.baseUrl(), 2, 1, 2, "").replace("max_concurrency: 16", "max_concurrency: 8")
+        + "cache: {backend: sqlite, path: " + dir.resolve("cache/responses.sqlite").toAbsolutePath() + "}\n"
+        + Fixtures.BENCHMARK_INPUT);
+    long t0 = System.nanoTime();
+    Submission run = submit(config, input, dir.resolve("out"), dir.resolve("flink-client.log"));
+    while (sim.requestCount() < RECOVERY_CALLS / 3) {
+      if (!run.process().isAlive() || System.nanoTime() - t0 > RUN_TIMEOUT.toNanos()) {
+        fail("the run did not get a third of the way: " + sim.requestCount() + "\n" + run.describe());
+      }
+      Thread.sleep(20);
+    }
+    int inFlight = sim.modelNames().stream().mapToInt(sim::inFlight).sum();
+    long victim = cluster.taskManagerPids().get(0);
+    long atKill = sim.requestCount();
+    cluster.killTaskManager(victim);
+    long replacement = cluster.startTaskManager();
+    int code = run.await();
+    JsonNode manifest = Fixtures.manifest(dir.resolve("out"));
+    JsonNode totals = manifest.path("totals");
+    System.out.printf("sqlite recovery: killed TaskManager %d after %d requests (%d in flight), started %d; exit %d,"
+            + " %d restart(s); the endpoint received %d (a clean run makes %d); ledger %d paid (%d in doubt); cache hits %d%n",
+        victim, atKill, inFlight, replacement, code, manifest.path("restarts").asLong(), sim.requestCount(),
+        RECOVERY_CALLS, totals.path("paid_calls").asLong(), totals.path("paid_calls_in_doubt").asLong(),
+        totals.path("cache_hits").asLong());
+    assertEquals(0, code, run.describe());
+    Fixtures.assertReconciles(manifest, RECOVERY_PROMPTS, RECOVERY_PROMPTS, 0, 0);
+    assertEquals(ids, rowsById(dir.resolve("out/sft/parquet")).keySet(), "every id, once");
+    // what the killed TaskManager had sent and not seen answered is in doubt in the ledger (its
+    // intents without outcomes): only those may be sent again, once each
+    long inDoubt = totals.path("paid_calls_in_doubt").asLong();
+    long probes = manifest.path("preflight").path("requests").asLong();
+    assertTrue(inDoubt <= 3 * 8, "at most the killed TaskManager's calls in flight (8 per model): " + inDoubt);
+    assertTrue(sim.requestCount() <= RECOVERY_CALLS + probes + inDoubt, "nothing answered before the kill was paid"
+        + " again: " + sim.requestCount() + " > " + RECOVERY_CALLS + " + " + probes + " probes + " + inDoubt + " in doubt");
+    long paid = totals.path("paid_calls").asLong();
+    assertTrue(paid >= sim.requestCount() && paid - totals.path("paid_calls_in_doubt").asLong() <= sim.requestCount(),
+        "the ledger has every request: " + manifest.path("ledger"));
+    cluster.waitForTaskManagers(2, Duration.ofSeconds(30));
+  }
+
+  /**
    * A session job as the Flink Kubernetes Operator runs one: the bundled jar uploaded to the session
    * cluster's REST API ({@code POST /jars/upload}) and its main run by the JobManager ({@code POST
    * /jars/:id/run}, the job's entry class and arguments), with no client process waiting for the

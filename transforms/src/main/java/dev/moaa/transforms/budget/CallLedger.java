@@ -104,6 +104,11 @@ public final class CallLedger {
    * is the most it can cost (its prompt and its largest completion at the model's price).
    */
   public long intent(String launch, String model, String kind, double worstUsd) {
+    return intent(launch, model, kind, null, worstUsd);
+  }
+
+  /** As {@link #intent(String, String, String, double)}, with the request's hash ({@code hash}, may be null). */
+  public long intent(String launch, String model, String kind, String hash, double worstUsd) {
     long id = sequence.incrementAndGet();
     ObjectNode n = JSON.createObjectNode();
     n.put("t", "intent");
@@ -111,6 +116,9 @@ public final class CallLedger {
     n.put("launch", launch);
     n.put("model", model);
     n.put("kind", kind);
+    if (hash != null) {
+      n.put("hash", hash);
+    }
     n.put("worst_uusd", micro(worstUsd));
     n.put("at", System.currentTimeMillis());
     append(n);

@@ -402,7 +402,7 @@ public final class OpenAiChatClient implements ChatClient {
     String launch = endpoint.budget().launch();
     long worstCompletion = TokenEstimate.completionTokens(endpoint, request,
         endpoint.budget().assumedCompletionTokens());
-    long id = ledger.intent(launch, endpoint.name(), kind,
+    long id = ledger.intent(launch, endpoint.name(), kind, bodyHash(body),
         endpoint.costUsd(TokenEstimate.promptTokens(request), worstCompletion));
     String status = "failed";
     Usage used = Usage.NONE;
@@ -419,6 +419,15 @@ public final class OpenAiChatClient implements ChatClient {
       ledger.outcome(id, launch, endpoint.name(), status, used.promptTokens(), used.completionTokens(),
           used.reasoningTokens(), used.estimated(), endpoint.costUsd(used.promptTokens(), used.completionTokens()),
           null);
+    }
+  }
+
+  /** A short hash of a request's body: the same request sent twice has the same one in the ledger. */
+  private static String bodyHash(byte[] body) {
+    try {
+      return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(body), 0, 8);
+    } catch (java.security.NoSuchAlgorithmException e) {
+      return null;
     }
   }
 
