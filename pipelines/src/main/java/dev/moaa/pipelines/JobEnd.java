@@ -188,6 +188,47 @@ public final class JobEnd {
     }
   }
 
+  /**
+   * Cancels job {@code jobId} on the cluster at {@code master} ({@code PATCH /jobs/:id?mode=cancel})
+   * and waits up to {@code waitMs} for it to show CANCELED; returns the state it then shows, or why
+   * it could not be told.
+   */
+  public static String cancel(String master, String jobId, long waitMs) {
+    Optional<String> rest = flinkRestAddress(master);
+    if (rest.isEmpty() || jobId == null) {
+      return "no cluster or no job to cancel";
+    }
+    HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3)).build();
+    String url = "http://" + rest.get() + "/jobs/" + jobId;
+    try {
+      String now = get(http, url).path("state").asText("");
+      if (now.equals("CANCELED") || now.equals("FINISHED") || now.equals("FAILED")) {
+        return now;
+      }
+      HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url + "?mode=cancel"))
+          .timeout(Duration.ofSeconds(5)).method("PATCH", HttpRequest.BodyPublishers.noBody()).build(),
+          HttpResponse.BodyHandlers.ofString());
+      if (r.statusCode() != 202 && r.statusCode() != 200) {
+        return "the cluster answered " + r.statusCode() + ": " + r.body();
+      }
+      long deadline = System.nanoTime() + Duration.ofMillis(waitMs).toNanos();
+      String state = "CANCELLING";
+      while (System.nanoTime() < deadline) {
+        state = get(http, url).path("state").asText(state);
+        if (state.equals("CANCELED") || state.equals("FINISHED") || state.equals("FAILED")) {
+          return state;
+        }
+        Thread.sleep(100);
+      }
+      return state;
+    } catch (IOException e) {
+      return "the cluster's REST API at " + rest.get() + " did not answer: " + e.getMessage();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return "interrupted";
+    }
+  }
+
   /** A JSON answer of a cluster's REST API; a status other than 200 is an {@link IOException}. */
   static JsonNode get(HttpClient http, String url) throws IOException, InterruptedException {
     HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(3)).GET().build(),

@@ -115,7 +115,7 @@ public final class RunCommand {
       return new Outcome(ExitCodes.USAGE, null, null, null);
     }
     try {
-      return runPipeline(kind, request, options, target, documents, preflight, out, err);
+      return runPipeline(kind, request, options, target, documents, preflight, lease, out, err);
     } finally {
       closeQuietly(lease);
     }
@@ -334,7 +334,8 @@ public final class RunCommand {
   }
 
   private static Outcome runPipeline(RunKind kind, RunRequest request, PipelineOptions options, RunTarget target,
-      RunDocuments documents, CompletableFuture<Probes> probes, PrintStream out, PrintStream err) {
+      RunDocuments documents, CompletableFuture<Probes> probes, RunFolder.Lease lease, PrintStream out,
+      PrintStream err) {
     MoaaConfig config = request.config();
     RunSpec spec = request.spec();
     String name = "moaa " + kind.command();
@@ -406,7 +407,33 @@ public final class RunCommand {
       }
       warmUp = RunWarmUp.start(p, kind.shardSchema(), config.models().values(), direct, documents);
 
-      state = JobEnd.await(result, direct);
+      Thread cancelOnExit = null;
+      if (jobId != null && rest.isPresent()) {
+        // a job this run waits for is this run's: Ctrl-C or SIGTERM of the run cancels it on the
+        // cluster (left running, a rerun of the folder would pay for a second job writing the same shards)
+        if (lease != null) {
+          lease.recordJob(jobId, target.flinkMaster());
+        }
+        String id = jobId;
+        cancelOnExit = new Thread(() -> {
+          String ended = JobEnd.cancel(target.flinkMaster(), id, 8_000);
+          err.println(name + ": stopped: the Flink job " + id + " on " + rest.get() + " was cancelled (" + ended + ")");
+          err.flush();
+          closeQuietly(lease);
+        }, "moaa-cancel-on-exit");
+        Runtime.getRuntime().addShutdownHook(cancelOnExit);
+      }
+      try {
+        state = JobEnd.await(result, direct);
+      } finally {
+        if (cancelOnExit != null) {
+          try {
+            Runtime.getRuntime().removeShutdownHook(cancelOnExit);
+          } catch (IllegalStateException shuttingDown) {
+            // the JVM is ending: the hook runs
+          }
+        }
+      }
       if (!direct) {
         // the job's counters are read next, from the REST API's cached view of the job: wait
         // until that view has the job's end (a web UI open on the job keeps an older one cached)

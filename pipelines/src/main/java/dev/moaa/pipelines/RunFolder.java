@@ -99,6 +99,16 @@ public final class RunFolder {
       heartbeat.scheduleWithFixedDelay(this::renew, HEARTBEAT.toMillis(), HEARTBEAT.toMillis(), TimeUnit.MILLISECONDS);
     }
 
+    /**
+     * Writes the Flink job this run waits for into the lease ({@code flink_job}, {@code
+     * flink_master}), so that {@code moaa cancel --output=...} can cancel it.
+     */
+    public synchronized void recordJob(String jobId, String flinkMaster) {
+      owner.put("flink_job", jobId);
+      owner.put("flink_master", flinkMaster);
+      renew();
+    }
+
     /** Who holds it, in words. */
     public String holder() {
       return describe(owner);
@@ -197,6 +207,28 @@ public final class RunFolder {
     }
   }
 
+  /** The holder of {@code output}'s lease, as its file says; empty when none holds it. */
+  public static java.util.Optional<JsonNode> holder(StoragePath output) {
+    if (!output.isLocal()) {
+      return java.util.Optional.empty();
+    }
+    Path file = output.localPath().toAbsolutePath().normalize().resolve(LEASE_FILE);
+    try {
+      JsonNode n = JSON.readTree(Files.readString(file));
+      return n != null && n.isObject() && gone(n) == null ? java.util.Optional.of(n) : java.util.Optional.empty();
+    } catch (IOException e) {
+      return java.util.Optional.empty();
+    }
+  }
+
+  /** The holder's process, when it runs on this host. */
+  public static java.util.Optional<ProcessHandle> holderProcess(JsonNode holder) {
+    if (!host().equals(holder.path("host").asText())) {
+      return java.util.Optional.empty();
+    }
+    return ProcessHandle.of(holder.path("pid").asLong(-1)).filter(ProcessHandle::isAlive);
+  }
+
   /** Why the holder of a lease is gone, or null when it may still be running. */
   private static String gone(JsonNode holder) {
     long pid = holder.path("pid").asLong(-1);
@@ -214,7 +246,7 @@ public final class RunFolder {
     return since.compareTo(STALE) > 0 ? "its last heartbeat was " + since.toSeconds() + " s ago" : null;
   }
 
-  private static String describe(JsonNode holder) {
+  static String describe(JsonNode holder) {
     return "'" + holder.path("command").asText("moaa") + "' (process " + holder.path("pid").asText("?") + " on host "
         + holder.path("host").asText("?") + ", started " + holder.path("started_at").asText("?") + ", launch "
         + holder.path("launch").asText("?") + ")";

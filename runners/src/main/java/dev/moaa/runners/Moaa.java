@@ -65,6 +65,7 @@ public final class Moaa implements Runnable {
     cl.addSubcommand("compare", new CompareCommand(out, err));
     cl.addSubcommand("train", new TrainCommand(out, err));
     cl.addSubcommand("finish", new FinishCommand(out, err));
+    cl.addSubcommand("cancel", new dev.moaa.runners.flink.CancelCommand(out, err));
     cl.addSubcommand("run", new LoopCommand.Run(out, err));
     cl.addSubcommand("quickstart", new Quickstart(out, err));
     cl.addSubcommand("simulate", new SimulatedEndpointMain(out, err));

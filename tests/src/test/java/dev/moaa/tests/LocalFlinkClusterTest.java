@@ -289,6 +289,61 @@ class LocalFlinkClusterTest {
   }
 
   /**
+   * A run that waits for its job owns it: Ctrl-C (SIGINT) of the client cancels the job on the
+   * cluster within 10 s, and the run says so; a job only submitted is cancelled by {@code moaa
+   * cancel --output=...}. Either way the folder is free again for the same command.
+   */
+  @Test
+  void ctrlCOfAnAttachedRun_cancelsItsJobWithin10s_andMoaaCancelStopsASubmittedOne() throws Exception {
+    SimulatedEndpoint sim = sim(SimulatedEndpoint.Settings.defaults().withLatencyMs(400));
+    Path dir = work.resolve("cancel");
+    Path input = dir.resolve("input/prompts.jsonl");
+    writePrompts(input, 400);
+    Path config = dir.resolve("config.yaml");
+    Files.writeString(config, Fixtures.config(sim.baseUrl(), 2, 1, 2, "").replace("max_concurrency: 16", "max_concurrency: 2")
+        + Fixtures.BENCHMARK_INPUT);
+    Submission run = submit(config, input, dir.resolve("attached"), dir.resolve("attached.log"));
+    long t0 = System.nanoTime();
+    String jobId = null;
+    while (jobId == null || sim.requestCount() < 10) {
+      if (!run.process().isAlive() || System.nanoTime() - t0 > RUN_TIMEOUT.toNanos()) {
+        fail("the job did not start calling\n" + run.describe());
+      }
+      jobId = jobId == null ? runningJobId() : jobId;
+      Thread.sleep(50);
+    }
+    long sigint = System.nanoTime();
+    assertEquals(0, new ProcessBuilder("kill", "-INT", String.valueOf(run.process().pid())).start().waitFor());
+    String state = "";
+    while (System.nanoTime() - sigint < TimeUnit.SECONDS.toNanos(10)) {
+      state = rest("/jobs/" + jobId).path("state").asText();
+      if (state.equals("CANCELED")) {
+        break;
+      }
+      Thread.sleep(100);
+    }
+    double took = (System.nanoTime() - sigint) / 1e9;
+    assertTrue(run.process().waitFor(30, TimeUnit.SECONDS), "the client ends");
+    System.out.printf("ctrl-c: job %s %s %.1f s after SIGINT; client said: %s%n", jobId, state, took,
+        run.output().lines().filter(l -> l.contains("cancelled")).findFirst().orElse("(nothing)"));
+    assertEquals("CANCELED", state, "the job is cancelled within 10 s of Ctrl-C\n" + run.describe());
+    assertTrue(run.output().contains("was cancelled"), run.describe());
+    assertFalse(Files.exists(dir.resolve("attached/_lease.json")), "the folder's lease was given back");
+
+    Fixtures.Run submitted = Fixtures.moaa("sft", "--config=" + config, "--input=" + input,
+        "--output=" + dir.resolve("submitted"), "--runner=FlinkRunner", "--flinkMaster=" + cluster.restAddress(),
+        "--submitOnly");
+    assertEquals(0, submitted.code(), submitted.out() + submitted.err());
+    String submittedJob = Fixtures.JSON.readTree(Files.readString(dir.resolve("submitted/_run/submitted.json")))
+        .path("job_id").asText();
+    Fixtures.Run cancel = Fixtures.moaa("cancel", "--output=" + dir.resolve("submitted"));
+    System.out.println("moaa cancel: " + cancel.out() + cancel.err());
+    assertEquals(0, cancel.code(), cancel.out() + cancel.err());
+    assertTrue(cancel.out().contains(submittedJob) && cancel.out().contains("CANCELED"), cancel.out());
+    assertEquals("CANCELED", rest("/jobs/" + submittedJob).path("state").asText());
+  }
+
+  /**
    * A session job as the Flink Kubernetes Operator runs one: the bundled jar uploaded to the session
    * cluster's REST API ({@code POST /jars/upload}) and its main run by the JobManager ({@code POST
    * /jars/:id/run}, the job's entry class and arguments), with no client process waiting for the
