@@ -609,7 +609,8 @@ public final class RunCommand {
    * and the preflight section of the manifest.
    */
   public record Submitted(String command, String jobName, String jobId, Instant started, Instant submitted,
-      String configHash, RunSpec spec, String runner, String flinkMaster, com.fasterxml.jackson.databind.JsonNode preflight) {
+      String configHash, RunSpec spec, String runner, String flinkMaster, com.fasterxml.jackson.databind.JsonNode preflight,
+      String launch) {
 
     /** Reads {@value #SUBMITTED_FILE} of {@code output}; empty when there is none. */
     public static java.util.Optional<Submitted> read(StoragePath output) throws IOException {
@@ -626,7 +627,8 @@ public final class RunCommand {
       return java.util.Optional.of(new Submitted(n.path("command").asText(), n.path("job_name").asText(),
           n.hasNonNull("job_id") ? n.path("job_id").asText() : null, Instant.parse(n.path("started_at").asText()),
           Instant.parse(n.path("submitted_at").asText()), n.path("config_hash").asText(), spec,
-          n.path("runner").asText(), n.path("flink_master").asText(null), n.path("preflight")));
+          n.path("runner").asText(), n.path("flink_master").asText(null), n.path("preflight"),
+          n.path("launch").asText(null)));
     }
 
     ObjectNode toJson() {
@@ -645,6 +647,7 @@ public final class RunCommand {
       n.put("runner", runner);
       n.put("flink_master", flinkMaster);
       n.set("preflight", preflight);
+      n.put("launch", launch);
       return n;
     }
   }
@@ -659,7 +662,7 @@ public final class RunCommand {
     StoragePath output = StoragePath.of(request.spec().output());
     String jobId = flinkJobId(result);
     Submitted s = new Submitted(kind.command(), jobName, jobId, started, Instant.now(), request.config().hash(),
-        request.spec(), target.runner(), target.flinkMaster(), preflight);
+        request.spec(), target.runner(), target.flinkMaster(), preflight, request.config().budget().launch());
     try {
       output.resolve(SUBMITTED_FILE).writeString(s.toJson().toPrettyString() + "\n");
     } catch (IOException e) {

@@ -31,7 +31,7 @@ class SubmittedRunTest {
         InputFormat.SHAREGPT, 4);
     RunCommand.Submitted written = new RunCommand.Submitted("dpo", "moaa-root-1206-ab12", "0123456789abcdef0123456789abcdef",
         Instant.parse("2026-12-06T02:00:00.123Z"), Instant.parse("2026-12-06T02:00:04Z"), "c0ffee", spec, "FlinkRunner",
-        "[auto]", preflight);
+        "[auto]", preflight, "launch-7");
     StoragePath out = StoragePath.of(spec.output());
     out.resolve("_run").createFolders();
     assertTrue(RunCommand.Submitted.read(out).isEmpty(), "nothing submitted yet");

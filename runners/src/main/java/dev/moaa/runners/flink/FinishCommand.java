@@ -163,6 +163,11 @@ public final class FinishCommand implements Callable<Integer> {
       throw new ParameterException(spec.commandLine(), "--flinkMaster=HOST:PORT: the REST address of the Flink cluster"
           + " the job runs on" + (master == null ? "" : " (the run named " + master + ")"));
     }
+    if (s.launch() != null) {
+      // the submitted run's launch: the manifest's paid figures are what its job's requests wrote in
+      // the folder's call ledger, every attempt of the job included
+      c = dev.moaa.pipelines.RunFolder.bind(c, folder, s.launch());
+    }
     RunRequest request = new RunRequest(c, s.spec(), false, 0, false);
     try (RestClusterClient<StandaloneClusterId> client = client(rest.get())) {
       Optional<JobID> job = findJob(client, s);
