@@ -65,7 +65,7 @@ class CommandLineTest {
   @Test
   void everyCommandsHelp_isGeneratedFromItsFlags_andExitsZero() {
     Map<String, CommandLine> commands = commands();
-    assertEquals(List.of("moaa", "moaa bench", "moaa bench-sft", "moaa compare", "moaa dpo", "moaa eval-gen", "moaa finish", "moaa flink-cluster",
+    assertEquals(List.of("moaa", "moaa bench", "moaa bench-sft", "moaa cancel", "moaa compare", "moaa dpo", "moaa eval-gen", "moaa finish", "moaa flink-cluster",
         "moaa flink-cluster start", "moaa flink-cluster status", "moaa flink-cluster stop", "moaa judge-eval",
         "moaa quickstart", "moaa run", "moaa sft", "moaa simulate", "moaa train"), new ArrayList<>(commands.keySet()));
     for (Map.Entry<String, CommandLine> c : commands.entrySet()) {
