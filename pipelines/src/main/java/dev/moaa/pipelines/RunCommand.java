@@ -95,7 +95,7 @@ public final class RunCommand {
       restoreUnstored(config, out);
       boolean budgetSpent = sayBudgetSoFar(config, folder, out);
       if (!budgetSpent) {
-        reopenSharedBudget(config);
+        reopenSharedBudget(config, stoppedAt(folder));
       }
       if (request.preflight() && budgetSpent) {
         out.println("  preflight skipped: the folder's budget is spent, and a probe is a paid request");
@@ -107,11 +107,15 @@ public final class RunCommand {
       }
     } catch (ConfigException e) {
       err.println(name + ": configuration error: " + e.getMessage());
-      closeQuietly(lease);
+      if (lease != null) {
+        lease.closeLeavingNothing();
+      }
       return new Outcome(ExitCodes.USAGE, null, null, null);
     } catch (IllegalArgumentException | IllegalStateException e) {
       err.println(name + ": " + e.getMessage());
-      closeQuietly(lease);
+      if (lease != null) {
+        lease.closeLeavingNothing();
+      }
       return new Outcome(ExitCodes.USAGE, null, null, null);
     }
     try {
@@ -157,13 +161,21 @@ public final class RunCommand {
    * of the folder (after the budget was raised, say) opens it again: the next call that does not
    * fit closes it again.
    */
-  private static void reopenSharedBudget(MoaaConfig config) {
+  private static long[] stoppedAt(StoragePath folder) {
+    try {
+      return RunFolder.ledger(folder).closedAt();
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot read the call ledger of " + folder + ": " + e.getMessage());
+    }
+  }
+
+  private static void reopenSharedBudget(MoaaConfig config, long[] stoppedAt) {
     if (config.coordination() == null || !config.budget().limited()) {
       return;
     }
     dev.moaa.transforms.client.ModelEndpoint any = config.models().values().iterator().next();
     try (dev.moaa.transforms.limits.Coordinator c = any.budgetCoordination().open()) {
-      c.reopenBudget();
+      c.reopenBudget(stoppedAt[0] / 1e6, stoppedAt[1]);
     } catch (RuntimeException e) {
       throw new IllegalStateException("the coordination store cannot be reached to open the budget: "
           + e.getMessage());
@@ -360,6 +372,9 @@ public final class RunCommand {
         err.println(name + ": the preflight found a model that cannot be used; nothing was processed:");
         preflight.stream().filter(r -> !r.ok()).forEach(r -> err.println("  " + r.describe()));
         err.println("  (--preflight=false skips this check)");
+        if (lease != null) {
+          lease.closeLeavingNothing();
+        }
         return new Outcome(ExitCodes.USAGE, null, null, null);
       }
     }

@@ -87,10 +87,12 @@ public final class RunFolder {
     private final Path file;
     private final ObjectNode owner;
     private final ScheduledExecutorService heartbeat;
+    private final boolean madeTheFolder;
 
-    private Lease(Path file, ObjectNode owner) {
+    private Lease(Path file, ObjectNode owner, boolean madeTheFolder) {
       this.file = file;
       this.owner = owner;
+      this.madeTheFolder = madeTheFolder;
       this.heartbeat = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "moaa-folder-lease");
         t.setDaemon(true);
@@ -107,6 +109,26 @@ public final class RunFolder {
       owner.put("flink_job", jobId);
       owner.put("flink_master", flinkMaster);
       renew();
+    }
+
+    /**
+     * Gives the lease back and, when this run made the output folder and nothing in it was paid
+     * for (the preflight found an endpoint it could not use before any answer), removes the folder:
+     * a run that processed nothing leaves nothing behind.
+     */
+    public synchronized void closeLeavingNothing() {
+      close();
+      if (!madeTheFolder) {
+        return;
+      }
+      Path dir = file.getParent();
+      try {
+        if (CallLedger.read(dir.resolve(LEDGER_DIR)).all().answered() == 0) {
+          RunCommand.deleteRecursively(dir);
+        }
+      } catch (IOException e) {
+        // left as it is: the ledger could not be read
+      }
     }
 
     /** Who holds it, in words. */
@@ -167,12 +189,13 @@ public final class RunFolder {
     owner.put("started_at", Instant.now().toString());
     owner.put("heartbeat_at", Instant.now().toString());
     try {
+      boolean existed = Files.isDirectory(dir);
       Files.createDirectories(dir);
       for (int attempt = 0; attempt < 3; attempt++) {
         try {
           Files.writeString(file, owner.toString() + "\n", java.nio.file.StandardOpenOption.CREATE_NEW,
               java.nio.file.StandardOpenOption.WRITE);
-          return new Lease(file, owner);
+          return new Lease(file, owner, !existed);
         } catch (FileAlreadyExistsException held) {
           JsonNode holder;
           try {

@@ -1,7 +1,5 @@
 package dev.moaa.transforms.budget;
 
-import java.util.HashMap;
-import java.util.Map;
 
 /**
  * What a run has spent and has in flight, in this JVM. Before a call is sent it reserves its worst
@@ -10,7 +8,7 @@ import java.util.Map;
  * call is sent, however small, so a run stops at a clean point at or below its limit.
  */
 public final class BudgetLedger {
-  private static final Map<String, BudgetLedger> RUNS = new HashMap<>();
+  private static final String KIND = "budget-ledger";
 
   private final BudgetSpec spec;
   private double spentUsd;
@@ -19,7 +17,6 @@ public final class BudgetLedger {
   private long reservedTokens;
   private boolean closed;
   private long refused;
-  private int leases;
 
   BudgetLedger(BudgetSpec spec) {
     this.spec = spec;
@@ -30,24 +27,20 @@ public final class BudgetLedger {
    * with a {@link CallLedger} starts from what the folder's earlier launches spent (requests still
    * in doubt at their worst case): the budget belongs to the folder, not to one start of a command.
    */
-  public static synchronized BudgetLedger acquire(BudgetSpec spec) {
-    BudgetLedger l = RUNS.computeIfAbsent(key(spec), id -> {
+  public static BudgetLedger acquire(BudgetSpec spec) {
+    return dev.moaa.transforms.SharedResources.acquire(KIND, key(spec), () -> {
       BudgetLedger fresh = new BudgetLedger(spec);
       fresh.startFromEarlierLaunches();
       return fresh;
-    });
-    l.leases++;
-    return l;
+    }, l -> { });
   }
 
   private static String key(BudgetSpec spec) {
     return spec.runId() + "/" + spec.launch();
   }
 
-  public static synchronized void release(BudgetLedger ledger) {
-    if (--ledger.leases == 0) {
-      RUNS.remove(key(ledger.spec), ledger);
-    }
+  public static void release(BudgetLedger ledger) {
+    dev.moaa.transforms.SharedResources.release(KIND, key(ledger.spec), ledger);
   }
 
   private void startFromEarlierLaunches() {
@@ -61,6 +54,10 @@ public final class BudgetLedger {
       spentTokens = before.promptTokens() + before.completionTokens();
       // stopped by this budget before, and not raised since: nothing fits
       closed = folder.closedAtOrAbove(spec.maxCostUsd(), spec.maxTokens());
+      // a stopped budget was spent up to its limit: a raise of X lets X more go out, not the margin too
+      long[] stoppedAt = folder.closedAt();
+      spentUsd = Math.max(spentUsd, stoppedAt[0] / 1e6);
+      spentTokens = Math.max(spentTokens, stoppedAt[1]);
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException("cannot read the call ledger " + spec.ledgerDir()
           + " (what the folder spent before): " + e.getMessage(), e);

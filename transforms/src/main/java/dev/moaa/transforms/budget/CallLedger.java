@@ -15,7 +15,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.nio.file.StandardOpenOption;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.TreeMap;
@@ -43,7 +42,7 @@ import org.slf4j.LoggerFactory;
 public final class CallLedger {
   private static final Logger LOG = LoggerFactory.getLogger(CallLedger.class);
   private static final ObjectMapper JSON = new ObjectMapper();
-  private static final Map<String, CallLedger> OPEN = new HashMap<>();
+  private static final String KIND = "call-ledger";
   /** A request that went out to the endpoint as part of a call, a retry, a repair or an {@code n} fill-in. */
   public static final String CALL = "call";
   /** A preflight probe. */
@@ -55,7 +54,6 @@ public final class CallLedger {
   private final Path file;
   private final AtomicLong sequence = new AtomicLong();
   private OutputStream out;
-  private int leases;
   private boolean failedSaid;
 
   private CallLedger(Path dir, Path file) {
@@ -68,24 +66,16 @@ public final class CallLedger {
     if (spec == null || spec.ledgerDir() == null) {
       return null;
     }
-    synchronized (OPEN) {
-      CallLedger l = OPEN.computeIfAbsent(spec.ledgerDir(), d -> new CallLedger(Paths.get(d),
-          Paths.get(d).resolve(processName() + "-" + UUID.randomUUID().toString().substring(0, 8) + ".jsonl")));
-      l.leases++;
-      return l;
-    }
+    String d = spec.ledgerDir();
+    return dev.moaa.transforms.SharedResources.acquire(KIND, d, () -> new CallLedger(Paths.get(d),
+        Paths.get(d).resolve(processName() + "-" + UUID.randomUUID().toString().substring(0, 8) + ".jsonl")),
+        CallLedger::close);
   }
 
   /** Gives back a ledger from {@link #acquire}; the last release closes this JVM's file. */
   public static void release(CallLedger ledger) {
-    if (ledger == null) {
-      return;
-    }
-    synchronized (OPEN) {
-      if (--ledger.leases == 0) {
-        OPEN.remove(ledger.dir.toString(), ledger);
-        ledger.close();
-      }
+    if (ledger != null) {
+      dev.moaa.transforms.SharedResources.release(KIND, ledger.dir.toString(), ledger);
     }
   }
 
@@ -300,6 +290,15 @@ public final class CallLedger {
      * Whether a launch's budget closed at limits at least these ({@code maxUsd} dollars, {@code
      * maxTokens} tokens; 0 = no such limit): the budget was not raised since, and nothing fits.
      */
+    /**
+     * What a budget stop consumed: the highest limits (micro-dollars, tokens; 0 = none) at which an
+     * earlier launch's budget closed. A stopped budget counts as spent up to them, so a raise of
+     * $X lets at most $X more go out.
+     */
+    public long[] closedAt() {
+      return new long[] {Math.max(0, closedAtMax[0]), Math.max(0, closedAtMax[1])};
+    }
+
     public boolean closedAtOrAbove(double maxUsd, long maxTokens) {
       if (closedAtMax[0] < 0) {
         return false;

@@ -1,42 +1,25 @@
 package dev.moaa.transforms.cache;
 
-import java.util.HashMap;
-import java.util.Map;
 
 /**
  * One open cache per store per JVM, shared by every DoFn instance: the SQLite connection and the
  * Redis pool are opened by the first lease and closed by the last release.
  */
 public final class SharedCaches {
-  private static final Map<String, Entry> OPEN = new HashMap<>();
+  private static final String KIND = "response-cache";
 
   private SharedCaches() {}
 
-  private static final class Entry {
-    final ResponseCache cache;
-    int leases;
-
-    Entry(ResponseCache cache) {
-      this.cache = cache;
-    }
-  }
-
   /** The open cache of {@code spec}; pair each call with one {@link #release}. */
-  public static synchronized ResponseCache acquire(CacheSpec spec) throws CacheException {
-    Entry e = OPEN.get(spec.sharingKey());
-    if (e == null) {
-      e = new Entry(ResponseCache.open(spec));
-      OPEN.put(spec.sharingKey(), e);
-    }
-    e.leases++;
-    return e.cache;
+  public static ResponseCache acquire(CacheSpec spec) throws CacheException {
+    return dev.moaa.transforms.SharedResources.acquire(KIND, spec.sharingKey(), () -> ResponseCache.open(spec),
+        ResponseCache::close);
   }
 
-  public static synchronized void release(CacheSpec spec) {
-    Entry e = OPEN.get(spec.sharingKey());
-    if (e != null && --e.leases == 0) {
-      OPEN.remove(spec.sharingKey());
-      e.cache.close();
+  public static void release(CacheSpec spec) {
+    ResponseCache open = dev.moaa.transforms.SharedResources.peek(KIND, spec.sharingKey());
+    if (open != null) {
+      dev.moaa.transforms.SharedResources.release(KIND, spec.sharingKey(), open);
     }
   }
 }

@@ -228,6 +228,15 @@ public final class OpenAiChatClient implements ChatClient {
           throw e;
         }
       }
+      if (stopped) {
+        // the last worker let go of this model: what was not sent yet is not sent
+        gate.release(permit, RequestGate.Result.OTHER_FAILURE, -1, -1);
+        exitCluster(ticket, RequestGate.Result.OTHER_FAILURE, -1, -1);
+        throw new ChatException(ErrorKind.CONNECTION, 0, -1, attempt - 1,
+            "not sent: the worker stopped (a restart or the end of the run)")
+            .withAttempts(attempt - 1, rateLimited).withTimes(startedAtMs, System.currentTimeMillis())
+            .withUsage(billed);
+      }
       try {
         ParsedAnswer a;
         try {
@@ -634,6 +643,12 @@ public final class OpenAiChatClient implements ChatClient {
   }
 
   private final AtomicBoolean ledgerReleased = new AtomicBoolean();
+  private volatile boolean stopped;
+
+  @Override
+  public void stopSending() {
+    stopped = true;
+  }
 
   @Override
   public String toString() {

@@ -123,6 +123,13 @@ public interface Coordinator extends AutoCloseable {
    */
   void reopenBudget();
 
+  /**
+   * As {@link #reopenBudget()}, counting at least {@code floorUsd} dollars and {@code floorTokens}
+   * tokens as spent: the limits at which a stopped budget closed, so that a raise of $X lets at
+   * most $X more go out.
+   */
+  void reopenBudget(double floorUsd, long floorTokens);
+
   default double spentUsd() { return budget().spentUsd(); }
 
   default long spentTokens() { return budget().spentTokens(); }

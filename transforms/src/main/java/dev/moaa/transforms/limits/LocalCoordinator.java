@@ -14,7 +14,7 @@ import java.util.Map;
  * Slots and reservations are leases here too, with the same time to live and heartbeat.
  */
 public final class LocalCoordinator extends LeasingCoordinator {
-  private static final Map<String, State> STATES = new HashMap<>();
+  private static final String KIND = "in-jvm-coordination";
 
   private final State state;
 
@@ -24,11 +24,8 @@ public final class LocalCoordinator extends LeasingCoordinator {
   }
 
   static LocalCoordinator open(Coordination spec) {
-    synchronized (STATES) {
-      State s = STATES.computeIfAbsent(spec.key(), k -> new State());
-      s.refs++;
-      return new LocalCoordinator(spec, s);
-    }
+    State s = dev.moaa.transforms.SharedResources.acquire(KIND, spec.key(), State::new, st -> { });
+    return new LocalCoordinator(spec, s);
   }
 
   private static long nowMs() {
@@ -220,8 +217,15 @@ public final class LocalCoordinator extends LeasingCoordinator {
 
   @Override
   public void reopenBudget() {
+    reopenBudget(0, 0);
+  }
+
+  @Override
+  public void reopenBudget(double floorUsd, long floorTokens) {
     checkOpen();
     synchronized (state) {
+      state.spentMicroUsd = Math.max(state.spentMicroUsd, ceilMicro(floorUsd));
+      state.spentTokens = Math.max(state.spentTokens, floorTokens);
       state.closed = false;
     }
   }
@@ -268,11 +272,7 @@ public final class LocalCoordinator extends LeasingCoordinator {
 
   @Override
   protected void disconnect() {
-    synchronized (STATES) {
-      if (--state.refs == 0) {
-        STATES.remove(spec.key(), state);
-      }
-    }
+    dev.moaa.transforms.SharedResources.release(KIND, spec.key(), state);
   }
 
   @Override
@@ -320,7 +320,6 @@ public final class LocalCoordinator extends LeasingCoordinator {
     long reservedTokens;
     boolean closed;
     long refused;
-    int refs;
 
     void reclaimReservations(long now) {
       for (Iterator<Held> it = reservations.values().iterator(); it.hasNext(); ) {

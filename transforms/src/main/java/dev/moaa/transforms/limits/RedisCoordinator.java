@@ -235,8 +235,22 @@ public final class RedisCoordinator extends LeasingCoordinator {
 
   @Override
   public void reopenBudget() {
+    reopenBudget(0, 0);
+  }
+
+  private static final String REOPEN_BUDGET = String.join("\n",
+      "local s = tonumber(redis.call('HGET', KEYS[1], 'spent_uusd') or '0')",
+      "if s < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'spent_uusd', ARGV[1]) end",
+      "local t = tonumber(redis.call('HGET', KEYS[1], 'spent_tokens') or '0')",
+      "if t < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], 'spent_tokens', ARGV[2]) end",
+      "redis.call('HDEL', KEYS[1], 'closed')",
+      "return 1");
+
+  @Override
+  public void reopenBudget(double floorUsd, long floorTokens) {
     checkOpen();
-    call("reopenBudget", () -> redis.hdel(budgetKey, "closed"));
+    call("reopenBudget", () -> redis.eval(REOPEN_BUDGET, List.of(budgetKey),
+        List.of(Long.toString(ceilMicro(floorUsd)), Long.toString(floorTokens))));
   }
 
   @Override

@@ -49,7 +49,8 @@ import java.util.function.Function;
  */
 public final class SharedModelClients {
   private static final Logger LOG = LoggerFactory.getLogger(SharedModelClients.class);
-  private static final Map<String, Entry> ENTRIES = new HashMap<>();
+  /** The kind of the model clients in {@link dev.moaa.transforms.SharedResources}. */
+  private static final String KIND = "model-client";
   /** Calls being made in this JVM, by call hash: a second caller waits for the first one's answer. */
   private static final Map<String, CompletableFuture<Answer>> IN_FLIGHT = new ConcurrentHashMap<>();
   private static final AtomicLong CACHE_ERRORS = new AtomicLong();
@@ -93,24 +94,18 @@ public final class SharedModelClients {
         throw new IllegalStateException(e.getMessage(), e);
       }
     }
-    Entry e;
-    synchronized (SharedModelClients.class) {
-      e = ENTRIES.get(endpoint.sharingKey());
-      if (e == null) {
-        Coordinator coordinator = endpoint.coordination() == null ? null
-            : SharedCoordinators.acquire(endpoint.coordination());
-        try {
-          e = new Entry(endpoint, clients.create(endpoint, coordinator), coordinator);
-        } catch (RuntimeException ex) {
-          if (coordinator != null) {
-            SharedCoordinators.release(endpoint.coordination());
-          }
-          throw ex;
+    Entry e = dev.moaa.transforms.SharedResources.acquire(KIND, endpoint.sharingKey(), () -> {
+      Coordinator coordinator = endpoint.coordination() == null ? null
+          : SharedCoordinators.acquire(endpoint.coordination());
+      try {
+        return new Entry(endpoint, clients.create(endpoint, coordinator), coordinator);
+      } catch (RuntimeException ex) {
+        if (coordinator != null) {
+          SharedCoordinators.release(endpoint.coordination());
         }
-        ENTRIES.put(endpoint.sharingKey(), e);
+        throw ex;
       }
-      e.leases++;
-    }
+    }, SharedModelClients::closeWhenDrained);
     Coordinator budgetStore = null;
     if (endpoint.coordination() != null && endpoint.budget().limited()) {
       budgetStore = SharedCoordinators.acquire(endpoint.budgetCoordination());
@@ -120,14 +115,14 @@ public final class SharedModelClients {
   }
 
   /** The admission gate's figures of a model's client in this JVM, or null when none is open. */
-  public static synchronized RequestGate.Stats gateStats(ModelEndpoint endpoint) {
-    Entry e = ENTRIES.get(endpoint.sharingKey());
+  public static RequestGate.Stats gateStats(ModelEndpoint endpoint) {
+    Entry e = dev.moaa.transforms.SharedResources.peek(KIND, endpoint.sharingKey());
     return e != null && e.client instanceof OpenAiChatClient c ? c.gateStats() : null;
   }
 
   /** Calls of a model running right now in this JVM (0 when no client of it is open). */
-  public static synchronized int inFlight(ModelEndpoint endpoint) {
-    Entry e = ENTRIES.get(endpoint.sharingKey());
+  public static int inFlight(ModelEndpoint endpoint) {
+    Entry e = dev.moaa.transforms.SharedResources.peek(KIND, endpoint.sharingKey());
     return e == null ? 0 : e.inFlight.get();
   }
 
@@ -138,24 +133,26 @@ public final class SharedModelClients {
 
   /**
    * Gives back one lease of {@code e}; {@code afterCalls} releases what that lease held of its own
-   * (cache, budget). The last lease closes the model's client, but only once the calls still in
-   * its pool have ended (a subtask torn down by a restart leaves calls running that the endpoint is
-   * already answering: they finish, are paid once and are stored in the cache, bounded by the
-   * model's read timeout per attempt), on a thread of its own so that the teardown returns at once.
+   * (cache, budget), at once, or, for the last lease, once the model's client is closed.
    */
   private static void release(String key, Entry e, Runnable afterCalls) {
-    boolean last;
-    synchronized (SharedModelClients.class) {
-      last = --e.leases == 0 && ENTRIES.get(key) == e;
-      if (last) {
-        ENTRIES.remove(key);
-        e.pool.shutdown();
-      }
-    }
-    if (!last) {
+    if (dev.moaa.transforms.SharedResources.release(KIND, key, e)) {
+      e.closed.thenRun(afterCalls);
+    } else {
       afterCalls.run();
-      return;
     }
+  }
+
+  /**
+   * Closes a model's client once its last lease is gone, but only once the calls still in its pool
+   * have ended (a subtask torn down by a restart leaves calls running that the endpoint is already
+   * answering: they finish, are paid once and are stored in the cache, bounded by the model's
+   * timeouts per attempt), on a thread of its own so that the teardown returns at once.
+   */
+  private static void closeWhenDrained(Entry e) {
+    e.closing = true;
+    e.client.stopSending();
+    e.pool.shutdown();
     Runnable close = () -> {
       try {
         e.client.close();
@@ -163,7 +160,7 @@ public final class SharedModelClients {
           SharedCoordinators.release(e.coordinator.coordination());
         }
       } finally {
-        afterCalls.run();
+        e.closed.complete(null);
       }
     };
     if (e.pool.isTerminated() || e.inFlight.get() == 0 && awaitQuietly(e.pool, 2_000)) {
@@ -199,7 +196,10 @@ public final class SharedModelClients {
     final String name;
     /** How long the last release waits for calls in flight: every attempt's connect and read timeouts. */
     final long drainMs;
-    int leases;
+    /** Set when the last lease went: calls still queued in the pool are not sent. */
+    volatile boolean closing;
+    /** Completed once the client is closed (after the calls in its pool ended). */
+    final CompletableFuture<Void> closed = new CompletableFuture<>();
 
     Entry(ModelEndpoint endpoint, ChatClient client, Coordinator coordinator) {
       this.client = client;
@@ -281,6 +281,10 @@ public final class SharedModelClients {
     public CompletableFuture<Outcome> submit(ChatRequest request, String hash,
         Function<String, ChatRequest> repair, String repairTemplate) {
       return CompletableFuture.supplyAsync(() -> {
+        if (entry.closing) {
+          return new Outcome(null, new ChatException(ErrorKind.CONNECTION, 0, -1, 0,
+              "not sent: the worker stopped (a restart or the end of the run)"), false, null, null, null, null, false);
+        }
         entry.inFlight.incrementAndGet();
         try {
           Answer first = timed(answer(request, hash), System.currentTimeMillis());

@@ -71,6 +71,24 @@ class CallLedgerTest {
   }
 
   @Test
+  void givenNoBudgetStop_aLaterLaunchStartsFromWhatTheFolderSpent() throws Exception {
+    CallLedger l = CallLedger.acquire(spec("L1", 0));
+    long id = l.intent("L1", "p1", CallLedger.CALL, 0.5);
+    l.outcome(id, "L1", "p1", "ok", 100, 100, 0, false, 0.25, null);
+    l.intent("L1", "p1", CallLedger.CALL, 0.1); // in doubt: counted at its worst case
+    CallLedger.release(l);
+    BudgetLedger next = BudgetLedger.acquire(spec("L2", 1.0));
+    try {
+      assertFalse(next.closed());
+      assertEquals(0.35, next.spentUsd(), 1e-9);
+      assertTrue(next.reserve(0.65, 1) != null);
+      assertEquals(null, next.reserve(0.01, 1));
+    } finally {
+      BudgetLedger.release(next);
+    }
+  }
+
+  @Test
   void givenManyThreadsAndTwoProcessesFiles_everyRequestIsCountedOnce() throws Exception {
     CallLedger l = CallLedger.acquire(spec("L1", 0));
     ExecutorService pool = Executors.newFixedThreadPool(8);
@@ -118,9 +136,9 @@ class CallLedgerTest {
     BudgetLedger raised = BudgetLedger.acquire(spec("L3", 1.5));
     try {
       assertFalse(raised.closed());
-      assertEquals(0.75, raised.spentUsd(), 1e-9, "what the folder spent before counts");
-      assertTrue(raised.reserve(0.7, 1) != null, "0.75 + 0.7 fits in 1.5");
-      assertEquals(null, raised.reserve(0.1, 1), "0.75 + 0.7 + 0.1 does not");
+      assertEquals(1.0, raised.spentUsd(), 1e-9, "a stopped budget counts as spent up to its limit, not 0.75");
+      assertTrue(raised.reserve(0.5, 1) != null, "the raise of 0.5 fits");
+      assertEquals(null, raised.reserve(0.01, 1), "nothing beyond the raise");
     } finally {
       BudgetLedger.release(raised);
     }
