@@ -129,11 +129,19 @@ public final class OpenAiChatClient implements ChatClient {
 
   @Override
   public ChatResponse complete(ChatRequest request) throws ChatException {
-    ChatResponse first = completeOne(request);
-    if (request.n() <= 1 || first.choices().size() >= request.n()) {
-      return first;
+    return complete(request, r -> { });
+  }
+
+  @Override
+  public ChatResponse complete(ChatRequest request, java.util.function.Consumer<ChatResponse> arrived)
+      throws ChatException {
+    if (request.n() <= 1) {
+      return completeOne(request, arrived);
     }
-    return fillChoices(request, first);
+    ChatResponse first = completeOne(request, null);
+    ChatResponse all = first.choices().size() >= request.n() ? first : fillChoices(request, first);
+    arrived.accept(all);
+    return all;
   }
 
   private void exitCluster(ClusterGate.Ticket ticket, RequestGate.Result result, long used, long retryAfterMs) {
@@ -162,7 +170,7 @@ public final class OpenAiChatClient implements ChatClient {
     for (int i = choices.size(); i < request.n(); i++) {
       ChatResponse r;
       try {
-        r = completeOne(new ChatRequest(request.messages(), seed0 + i, 1));
+        r = completeOne(new ChatRequest(request.messages(), seed0 + i, 1), null);
       } catch (ChatException e) {
         // the choices gathered so far stand; what the failed request cost is still counted
         billed = billed.plus(e.usage());
@@ -186,7 +194,8 @@ public final class OpenAiChatClient implements ChatClient {
    * bounded by the policy's total rate-limit wait; every other fault counts towards {@code
    * max_attempts}. Every attempt that the server answered is billed, whatever became of it.
    */
-  private ChatResponse completeOne(ChatRequest request) throws ChatException {
+  private ChatResponse completeOne(ChatRequest request, java.util.function.Consumer<ChatResponse> arrived)
+      throws ChatException {
     byte[] body = requestBody(endpoint, request);
     RetryPolicy policy = endpoint.retry();
     long start = System.nanoTime();
@@ -256,11 +265,18 @@ public final class OpenAiChatClient implements ChatClient {
         }
         billed = billed.plus(a.usage);
         gate.release(permit, RequestGate.Result.SUCCESS, a.usage.total(), -1);
-        exitCluster(ticket, RequestGate.Result.SUCCESS, a.usage.total(), -1);
         long latency = (System.nanoTime() - start) / 1_000_000;
-        return new ChatResponse(a.choices.get(0), a.finishReason, billed.promptTokens(), billed.completionTokens(),
-            attempt, latency, attempt - 1, a.choices, rateLimited, startedAtMs, startedAtMs + latency, a.reasoning,
-            billed.reasoningTokens(), billed.estimated());
+        ChatResponse answer = new ChatResponse(a.choices.get(0), a.finishReason, billed.promptTokens(),
+            billed.completionTokens(), attempt, latency, attempt - 1, a.choices, rateLimited, startedAtMs,
+            startedAtMs + latency, a.reasoning, billed.reasoningTokens(), billed.estimated());
+        try {
+          if (arrived != null) {
+            arrived.accept(answer); // stored before the cluster's slot goes back (Redis round trips)
+          }
+        } finally {
+          exitCluster(ticket, RequestGate.Result.SUCCESS, a.usage.total(), -1);
+        }
+        return answer;
       } catch (ChatException e) {
         billed = billed.plus(e.usage());
         long wait;

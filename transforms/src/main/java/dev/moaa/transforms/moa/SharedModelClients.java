@@ -463,8 +463,7 @@ public final class SharedModelClients {
         }
       }
       try {
-        ChatResponse r = entry.client.complete(request);
-        arrived.accept(r);
+        ChatResponse r = entry.client.complete(request, arrived);
         if (hold != null) {
           ledger.settle(hold, endpoint.costUsd(r.promptTokens(), r.completionTokens()),
               r.promptTokens() + r.completionTokens());
@@ -508,10 +507,9 @@ public final class SharedModelClients {
       double usd = 0;
       long tokens = 0;
       try {
-        ChatResponse r = entry.client.complete(request);
+        ChatResponse r = entry.client.complete(request, arrived);
         usd = endpoint.costUsd(r.promptTokens(), r.completionTokens());
         tokens = r.promptTokens() + r.completionTokens();
-        arrived.accept(r);
         return new Answer(r, null, false);
       } catch (ChatException e) {
         // an answer that arrived and was unusable is paid all the same
