@@ -373,7 +373,12 @@ public final class RunCommand {
         preflight.stream().filter(r -> !r.ok()).forEach(r -> err.println("  " + r.describe()));
         err.println("  (--preflight=false skips this check)");
         if (lease != null) {
-          lease.closeLeavingNothing();
+          dev.moaa.transforms.budget.CallLedger.Totals probed = lease.closeLeavingNothing();
+          if (probed != null && probed.requests() > 0) {
+            // the folder is not kept for a run that processed nothing: what its probes cost is said here
+            err.printf(Locale.ROOT, "  the preflight sent %d request(s), %d answered, estimated cost $%.6f%n",
+                probed.requests(), probed.answered(), probed.costUsd());
+          }
         }
         return new Outcome(ExitCodes.USAGE, null, null, null);
       }

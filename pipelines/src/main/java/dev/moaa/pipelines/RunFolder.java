@@ -112,22 +112,23 @@ public final class RunFolder {
     }
 
     /**
-     * Gives the lease back and, when this run made the output folder and nothing in it was paid
-     * for (the preflight found an endpoint it could not use before any answer), removes the folder:
-     * a run that processed nothing leaves nothing behind.
+     * Gives the lease back and, when this run made the output folder (a run that stopped before
+     * processing anything: a preflight that found an endpoint it cannot use, a usage error),
+     * removes it, so that it leaves nothing behind; returns what the folder's ledger held then (the
+     * probes' requests and cost, for the run to say), or null when the folder stays.
      */
-    public synchronized void closeLeavingNothing() {
+    public synchronized CallLedger.Totals closeLeavingNothing() {
       close();
       if (!madeTheFolder) {
-        return;
+        return null;
       }
       Path dir = file.getParent();
       try {
-        if (CallLedger.read(dir.resolve(LEDGER_DIR)).all().answered() == 0) {
-          RunCommand.deleteRecursively(dir);
-        }
+        CallLedger.Totals spent = CallLedger.read(dir.resolve(LEDGER_DIR)).all();
+        RunCommand.deleteRecursively(dir);
+        return spent;
       } catch (IOException e) {
-        // left as it is: the ledger could not be read
+        return null; // left as it is: the ledger could not be read
       }
     }
 
