@@ -93,9 +93,10 @@ public final class RunCommand {
       config = RunFolder.bind(config, folder, launch);
       request = request.withConfig(config);
       restoreUnstored(config, out);
-      boolean budgetSpent = sayBudgetSoFar(config, folder, out);
+      dev.moaa.transforms.budget.CallLedger.Summary earlier = readLedger(folder);
+      boolean budgetSpent = sayBudgetSoFar(config, earlier, out);
       if (!budgetSpent) {
-        reopenSharedBudget(config, stoppedAt(folder));
+        reopenSharedBudget(config, earlier.closedAt());
       }
       if (request.preflight() && budgetSpent) {
         out.println("  preflight skipped: the folder's budget is spent, and a probe is a paid request");
@@ -161,9 +162,9 @@ public final class RunCommand {
    * of the folder (after the budget was raised, say) opens it again: the next call that does not
    * fit closes it again.
    */
-  private static long[] stoppedAt(StoragePath folder) {
+  private static dev.moaa.transforms.budget.CallLedger.Summary readLedger(StoragePath folder) {
     try {
-      return RunFolder.ledger(folder).closedAt();
+      return RunFolder.ledger(folder);
     } catch (IOException e) {
       throw new IllegalStateException("cannot read the call ledger of " + folder + ": " + e.getMessage());
     }
@@ -186,33 +187,30 @@ public final class RunCommand {
    * Says what the folder spent before this launch, and what is left of the budget; true when an
    * earlier launch was stopped by a budget not lower than this one (nothing will be sent).
    */
-  private static boolean sayBudgetSoFar(MoaaConfig config, StoragePath folder, PrintStream out) {
-    try {
-      dev.moaa.transforms.budget.CallLedger.Summary ledger = RunFolder.ledger(folder);
-      dev.moaa.transforms.budget.CallLedger.Totals before = ledger.before(config.budget().launch());
-      boolean spent = ledger.closedAtOrAbove(config.budget().maxCostUsd(), config.budget().maxTokens());
-      if (before.requests() == 0 && !spent) {
-        return false;
-      }
-      String left = "";
-      if (config.budget().maxCostUsd() > 0) {
-        double l = config.budget().maxCostUsd() - before.costUsd() - before.inDoubtWorstUsd();
-        left = String.format(Locale.ROOT, "; left of the budget's $%.4f: $%.4f", config.budget().maxCostUsd(),
-            Math.max(0, l));
-      }
-      if (spent) {
-        left += " (the budget stopped an earlier launch at this limit and was not raised since: nothing will be"
-            + " sent; raise budget.max_cost_usd or budget.max_tokens to go on)";
-      }
-      out.printf(Locale.ROOT, "  this folder's earlier launches sent %d request(s) costing $%.4f%s%s%n",
-          before.requests(), before.costUsd(),
-          before.inDoubt() > 0 ? String.format(Locale.ROOT, " (%d in doubt, at most $%.4f more)", before.inDoubt(),
-              before.inDoubtWorstUsd()) : "", left);
-      return spent;
-    } catch (IOException e) {
-      throw new IllegalStateException("cannot read the call ledger of " + folder + ": " + e.getMessage());
+  private static boolean sayBudgetSoFar(MoaaConfig config, dev.moaa.transforms.budget.CallLedger.Summary ledger,
+      PrintStream out) {
+    dev.moaa.transforms.budget.CallLedger.Totals before = ledger.before(config.budget().launch());
+    boolean spent = ledger.closedAtOrAbove(config.budget().maxCostUsd(), config.budget().maxTokens());
+    if (before.requests() == 0 && !spent) {
+      return false;
     }
+    String left = "";
+    if (config.budget().maxCostUsd() > 0) {
+      double l = config.budget().maxCostUsd() - before.costUsd() - before.inDoubtWorstUsd();
+      left = String.format(Locale.ROOT, "; left of the budget's $%.4f: $%.4f", config.budget().maxCostUsd(),
+          Math.max(0, l));
+    }
+    if (spent) {
+      left += " (the budget stopped an earlier launch at this limit and was not raised since: nothing will be"
+          + " sent; raise budget.max_cost_usd or budget.max_tokens to go on)";
+    }
+    out.printf(Locale.ROOT, "  this folder's earlier launches sent %d request(s) costing $%.4f%s%s%n",
+        before.requests(), before.costUsd(),
+        before.inDoubt() > 0 ? String.format(Locale.ROOT, " (%d in doubt, at most $%.4f more)", before.inDoubt(),
+            before.inDoubtWorstUsd()) : "", left);
+    return spent;
   }
+
 
   /** Checks that the coordination store answers before anything is sent (a run never goes on without it). */
   static void checkCoordination(MoaaConfig config) {
@@ -508,6 +506,10 @@ public final class RunCommand {
       RunManifest.Counts counts = RunManifest.readCounts(output);
       Map<String, RunManifest.ModelUsage> usage = RunManifest.usage(result);
       long budgetStopped = counts.reasons().getOrDefault(dev.moaa.transforms.moa.DeadLetters.BUDGET, 0L);
+      // the folder's call ledger, read once: the paid figures, and the answers the cache could not take
+      boolean ledgered = config.budget().ledgerDir() != null;
+      dev.moaa.transforms.budget.CallLedger.Summary ledger = ledgered
+          ? dev.moaa.transforms.budget.CallLedger.read(Paths.get(config.budget().ledgerDir())) : null;
       List<String> problems = new java.util.ArrayList<>(RunHealth.problems(config, counts, usage));
       long uncoordinated = counts.reasons().getOrDefault(dev.moaa.transforms.moa.DeadLetters.COORDINATION, 0L);
       if (uncoordinated > 0) {
@@ -515,9 +517,7 @@ public final class RunCommand {
             + " (dead letters with reason '" + dev.moaa.transforms.moa.DeadLetters.COORDINATION + "'): run the same"
             + " command again once it answers; answers already received come from the cache");
       }
-      long unstored = config.budget().ledgerDir() == null ? 0
-          : dev.moaa.transforms.budget.CallLedger.unstoredCount(Paths.get(config.budget().ledgerDir()),
-              config.budget().launch());
+      long unstored = ledger == null ? 0 : ledger.unstored(config.budget().launch());
       if (unstored > 0) {
         problems.add(unstored + " paid answer(s) could not be stored in the response cache " + config.cache() + ": they"
             + " are kept beside the call ledger, and the same command puts them into the cache and goes on");
@@ -531,9 +531,8 @@ public final class RunCommand {
       ObjectNode manifest = RunManifest.build(kind, config, spec, runner, state, counts, usage, started, finished, output);
       RunManifest.addCoordination(manifest, config, result);
       RunManifest.addPreflight(manifest, preflight);
-      boolean ledgered = config.budget().ledgerDir() != null;
       if (ledgered) {
-        RunManifest.addLedger(manifest, config, RunFolder.ledger(output), config.budget().ledgerDir());
+        RunManifest.addLedger(manifest, config, ledger, config.budget().ledgerDir());
       }
       if (batchesBefore != null && config.models().values().stream().anyMatch(m -> m.batch() != null)) {
         // the batch models' batches, as this process saw them (a resumed run counts those it found again)

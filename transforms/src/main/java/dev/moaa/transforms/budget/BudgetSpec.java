@@ -46,10 +46,6 @@ public final class BudgetSpec implements Serializable {
     return new BudgetSpec(runId, maxCostUsd, maxTokens, assumedCompletionTokens, launch, ledgerDir);
   }
 
-  /** These limits raised or lowered to {@code usd} dollars, the rest kept. */
-  public BudgetSpec withMaxCostUsd(double usd) {
-    return new BudgetSpec(runId, usd, maxTokens, assumedCompletionTokens, launch, ledgerDir);
-  }
 
   /** No limit. */
   public static BudgetSpec unlimited() {

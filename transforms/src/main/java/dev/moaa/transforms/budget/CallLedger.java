@@ -90,14 +90,10 @@ public final class CallLedger {
   }
 
   /**
-   * Writes down a request about to be sent; returns its id for {@link #outcome}. {@code worstUsd}
-   * is the most it can cost (its prompt and its largest completion at the model's price).
+   * Writes down a request about to be sent; returns its id for {@link #outcome}. {@code hash}
+   * (may be null) identifies the request's body; {@code worstUsd} is the most it can cost (its
+   * prompt and its largest completion at the model's price).
    */
-  public long intent(String launch, String model, String kind, double worstUsd) {
-    return intent(launch, model, kind, null, worstUsd);
-  }
-
-  /** As {@link #intent(String, String, String, double)}, with the request's hash ({@code hash}, may be null). */
   public long intent(String launch, String model, String kind, String hash, double worstUsd) {
     long id = sequence.incrementAndGet();
     ObjectNode n = JSON.createObjectNode();
@@ -121,7 +117,7 @@ public final class CallLedger {
    * usage); the usage and cost billed.
    */
   public void outcome(long id, String launch, String model, String status, long promptTokens, long completionTokens,
-      long reasoningTokens, boolean estimated, double usd, String requestId) {
+      long reasoningTokens, boolean estimated, double usd) {
     ObjectNode n = JSON.createObjectNode();
     n.put("t", "outcome");
     n.put("id", id);
@@ -133,9 +129,6 @@ public final class CallLedger {
     n.put("reasoning_tokens", reasoningTokens);
     n.put("estimated", estimated);
     n.put("uusd", micro(usd));
-    if (requestId != null) {
-      n.put("request_id", requestId);
-    }
     append(n);
   }
 
@@ -193,39 +186,16 @@ public final class CallLedger {
     int n = 0;
     try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "unstored-*.jsonl")) {
       for (Path f : files) {
-        for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
-          JsonNode a;
-          try {
-            a = JSON.readTree(line);
-          } catch (IOException torn) {
-            continue;
+        int[] put = {0};
+        forEachLine(f, a -> {
+          if (a.has("key")) {
+            store.put(a.path("key").asText(), a.path("model").asText(),
+                java.util.Base64.getDecoder().decode(a.path("answer").asText()));
+            put[0]++;
           }
-          if (a == null || !a.has("key")) {
-            continue;
-          }
-          store.put(a.path("key").asText(), a.path("model").asText(),
-              java.util.Base64.getDecoder().decode(a.path("answer").asText()));
-          n++;
-        }
+        });
+        n += put[0];
         Files.move(f, f.resolveSibling("restored-" + f.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-      }
-    }
-    return n;
-  }
-
-  /** Answers of {@code launch} kept by {@link #unstored} (stored nowhere yet, or put in the cache since). */
-  public static long unstoredCount(Path dir, String launch) throws IOException {
-    if (dir == null || !Files.isDirectory(dir)) {
-      return 0;
-    }
-    long n = 0;
-    try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*unstored-*.jsonl")) {
-      for (Path f : files) {
-        for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
-          if (line.contains("\"launch\":\"" + launch + "\"")) {
-            n++;
-          }
-        }
       }
     }
     return n;
@@ -285,7 +255,13 @@ public final class CallLedger {
   }
 
   /** What a ledger folder holds: per launch, per kind ({@link #CALL}, {@link #PROBE}), per model. */
-  public record Summary(Map<String, Map<String, Map<String, Totals>>> byLaunch, long[] closedAtMax) {
+  public record Summary(Map<String, Map<String, Map<String, Totals>>> byLaunch, long[] closedAtMax,
+      Map<String, Long> unstoredByLaunch) {
+    /** Answers of {@code launch} kept by {@link #unstored}: paid, and not stored in the cache then. */
+    public long unstored(String launch) {
+      return unstoredByLaunch.getOrDefault(launch, 0L);
+    }
+
     /**
      * Whether a launch's budget closed at limits at least these ({@code maxUsd} dollars, {@code
      * maxTokens} tokens; 0 = no such limit): the budget was not raised since, and nothing fits.
@@ -315,21 +291,7 @@ public final class CallLedger {
 
     /** Sums of {@code launch} (null: every launch) and {@code kind} (null: every kind). */
     public Totals select(String launch, String kind) {
-      Totals t = Totals.ZERO;
-      for (Map.Entry<String, Map<String, Map<String, Totals>>> l : byLaunch.entrySet()) {
-        if (launch != null && !launch.equals(l.getKey())) {
-          continue;
-        }
-        for (Map.Entry<String, Map<String, Totals>> k : l.getValue().entrySet()) {
-          if (kind != null && !kind.equals(k.getKey())) {
-            continue;
-          }
-          for (Totals m : k.getValue().values()) {
-            t = t.plus(m);
-          }
-        }
-      }
-      return t;
+      return byModel(launch, kind).values().stream().reduce(Totals.ZERO, Totals::plus);
     }
 
     /** Per model, of {@code launch} (null: every launch) and {@code kind} (null: every kind). */
@@ -363,18 +325,48 @@ public final class CallLedger {
   public static Summary read(Path dir) throws IOException {
     Map<String, Map<String, Map<String, Totals>>> byLaunch = new TreeMap<>();
     long[] closed = {-1, -1};
+    Map<String, Long> unstored = new TreeMap<>();
     if (dir == null || !Files.isDirectory(dir)) {
-      return new Summary(byLaunch, closed);
+      return new Summary(byLaunch, closed, unstored);
     }
     try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.jsonl")) {
       for (Path f : files) {
         if (f.getFileName().toString().contains("unstored-")) {
-          continue;
+          // kept answers (still to be stored, or stored by a later launch: restored-unstored-*)
+          forEachLine(f, a -> unstored.merge(a.path("launch").asText(), 1L, Long::sum));
+        } else {
+          readFile(f, byLaunch, closed);
         }
-        readFile(f, byLaunch, closed);
       }
     }
-    return new Summary(byLaunch, closed);
+    return new Summary(byLaunch, closed, unstored);
+  }
+
+  /** What to do with one line of a ledger file. */
+  @FunctionalInterface
+  private interface LineAction<E extends Exception> {
+    void accept(JsonNode line) throws E;
+  }
+
+  /**
+   * Hands each JSON object of a ledger file to {@code action}, one a line, as it is read; a torn
+   * line (the last one of a process killed while it wrote) is skipped.
+   */
+  private static <E extends Exception> void forEachLine(Path f, LineAction<E> action) throws IOException, E {
+    try (BufferedReader r = Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
+      String line;
+      while ((line = r.readLine()) != null) {
+        JsonNode n;
+        try {
+          n = JSON.readTree(line);
+        } catch (IOException torn) {
+          continue;
+        }
+        if (n != null && n.isObject()) {
+          action.accept(n);
+        }
+      }
+    }
   }
 
   private record Intent(String launch, String model, String kind, long worst) {}
@@ -382,26 +374,16 @@ public final class CallLedger {
   private static void readFile(Path f, Map<String, Map<String, Map<String, Totals>>> byLaunch, long[] closed)
       throws IOException {
     Map<Long, Intent> open = new LinkedHashMap<>();
-    try (BufferedReader r = Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
-      String line;
-      while ((line = r.readLine()) != null) {
-        JsonNode n;
-        try {
-          n = JSON.readTree(line);
-        } catch (IOException e) {
-          continue; // the last line of a process killed while it wrote
-        }
-        if (n == null || !n.isObject()) {
-          continue;
-        }
-        long id = n.path("id").asLong();
-        if ("budget_closed".equals(n.path("t").asText())) {
+    forEachLine(f, n -> {
+      long id = n.path("id").asLong();
+      switch (n.path("t").asText()) {
+        case "budget_closed" -> {
           closed[0] = Math.max(closed[0], n.path("max_uusd").asLong());
           closed[1] = Math.max(closed[1], n.path("max_tokens").asLong());
-        } else if ("intent".equals(n.path("t").asText())) {
-          open.put(id, new Intent(n.path("launch").asText(), n.path("model").asText(), n.path("kind").asText(CALL),
-              n.path("worst_uusd").asLong()));
-        } else if ("outcome".equals(n.path("t").asText())) {
+        }
+        case "intent" -> open.put(id, new Intent(n.path("launch").asText(), n.path("model").asText(),
+            n.path("kind").asText(CALL), n.path("worst_uusd").asLong()));
+        case "outcome" -> {
           Intent i = open.remove(id);
           String kind = i == null ? CALL : i.kind();
           // no answer came: a timeout, or a connection that failed (before or after the request
@@ -412,8 +394,9 @@ public final class CallLedger {
               n.path("estimated").asBoolean() ? 1 : 0, n.path("uusd").asLong(), billed || i == null ? 0 : i.worst());
           add(byLaunch, n.path("launch").asText(), kind, n.path("model").asText(), t);
         }
+        default -> { }
       }
-    }
+    });
     for (Intent i : open.values()) {
       add(byLaunch, i.launch(), i.kind(), i.model(), new Totals(1, 0, 1, 0, 0, 0, 0, 0, i.worst()));
     }

@@ -442,8 +442,7 @@ public final class OpenAiChatClient implements ChatClient {
       throw e;
     } finally {
       ledger.outcome(id, launch, endpoint.name(), status, used.promptTokens(), used.completionTokens(),
-          used.reasoningTokens(), used.estimated(), endpoint.costUsd(used.promptTokens(), used.completionTokens()),
-          null);
+          used.reasoningTokens(), used.estimated(), endpoint.costUsd(used.promptTokens(), used.completionTokens()));
     }
   }
 

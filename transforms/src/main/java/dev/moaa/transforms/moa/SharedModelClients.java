@@ -111,7 +111,7 @@ public final class SharedModelClients {
       budgetStore = SharedCoordinators.acquire(endpoint.budgetCoordination());
     }
     return new Lease(endpoint, e, cache, budgetStore == null ? BudgetLedger.acquire(endpoint.budget()) : null,
-        budgetStore);
+        budgetStore, dev.moaa.transforms.budget.CallLedger.acquire(endpoint.budget()));
   }
 
   /** The admission gate's figures of a model's client in this JVM, or null when none is open. */
@@ -242,10 +242,13 @@ public final class SharedModelClients {
     private final ResponseCache cache;
     private final BudgetLedger ledger;
     private final Coordinator budgetStore;
+    /** The folder's call ledger (null: the run keeps none): budget stops and unstored answers go there. */
+    private final dev.moaa.transforms.budget.CallLedger callLedger;
     private boolean released;
 
     private Lease(ModelEndpoint endpoint, Entry entry, ResponseCache cache, BudgetLedger ledger,
-        Coordinator budgetStore) {
+        Coordinator budgetStore, dev.moaa.transforms.budget.CallLedger callLedger) {
+      this.callLedger = callLedger;
       this.endpoint = endpoint;
       this.entry = entry;
       this.cache = cache;
@@ -425,18 +428,14 @@ public final class SharedModelClients {
      * does not pay for the answer again.
      */
     private void keepUnstored(String key, byte[] encoded) {
-      BudgetSpec spec = endpoint.budget();
-      dev.moaa.transforms.budget.CallLedger l = dev.moaa.transforms.budget.CallLedger.acquire(spec);
-      if (l == null) {
+      if (callLedger == null) {
         return;
       }
       try {
-        l.unstored(spec.launch(), endpoint.name(), key, encoded);
+        callLedger.unstored(endpoint.budget().launch(), endpoint.name(), key, encoded);
       } catch (RuntimeException e) {
         LOG.warn("model {}: an answer the cache could not store could not be kept either: {}", endpoint.name(),
             e.getMessage());
-      } finally {
-        dev.moaa.transforms.budget.CallLedger.release(l);
       }
     }
 
@@ -530,16 +529,13 @@ public final class SharedModelClients {
     /** Writes down in the folder's ledger, once per launch in this JVM, that the budget refused a call. */
     private void budgetRefused() {
       BudgetSpec spec = endpoint.budget();
-      if (spec.ledgerDir() == null || !BUDGET_CLOSED_SAID.add(spec.runId() + "/" + spec.launch())) {
+      if (callLedger == null || !BUDGET_CLOSED_SAID.add(spec.runId() + "/" + spec.launch())) {
         return;
       }
-      dev.moaa.transforms.budget.CallLedger l = dev.moaa.transforms.budget.CallLedger.acquire(spec);
       try {
-        l.budgetClosed(spec.launch(), spec.maxCostUsd(), spec.maxTokens());
+        callLedger.budgetClosed(spec.launch(), spec.maxCostUsd(), spec.maxTokens());
       } catch (RuntimeException e) {
         LOG.warn("model {}: could not write the budget's stop in the call ledger: {}", endpoint.name(), e.getMessage());
-      } finally {
-        dev.moaa.transforms.budget.CallLedger.release(l);
       }
     }
 
@@ -567,6 +563,7 @@ public final class SharedModelClients {
           if (budgetStore != null) {
             SharedCoordinators.release(endpoint.budgetCoordination());
           }
+          dev.moaa.transforms.budget.CallLedger.release(callLedger);
         });
       }
     }

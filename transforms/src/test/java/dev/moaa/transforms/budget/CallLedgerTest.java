@@ -27,14 +27,14 @@ class CallLedgerTest {
   @Test
   void givenIntentsAndOutcomes_sumsRequestsTokensAndCostPerLaunchKindAndModel() throws Exception {
     CallLedger l = CallLedger.acquire(spec("L1", 0));
-    long a = l.intent("L1", "p1", CallLedger.CALL, 0.01);
-    l.outcome(a, "L1", "p1", "ok", 10, 5, 2, false, 0.002, null);
-    long b = l.intent("L1", "agg", CallLedger.CALL, 0.02);
-    l.outcome(b, "L1", "agg", "server_error", 0, 0, 0, false, 0, null);
-    long c = l.intent("L1", "agg", CallLedger.PROBE, 0.001);
-    l.outcome(c, "L1", "agg", "ok", 3, 1, 0, false, 0.0001, null);
-    long d = l.intent("L1", "p1", CallLedger.CALL, 0.03);
-    l.outcome(d, "L1", "p1", "timeout", 0, 0, 0, false, 0, null);
+    long a = l.intent("L1", "p1", CallLedger.CALL, null, 0.01);
+    l.outcome(a, "L1", "p1", "ok", 10, 5, 2, false, 0.002);
+    long b = l.intent("L1", "agg", CallLedger.CALL, null, 0.02);
+    l.outcome(b, "L1", "agg", "server_error", 0, 0, 0, false, 0);
+    long c = l.intent("L1", "agg", CallLedger.PROBE, null, 0.001);
+    l.outcome(c, "L1", "agg", "ok", 3, 1, 0, false, 0.0001);
+    long d = l.intent("L1", "p1", CallLedger.CALL, null, 0.03);
+    l.outcome(d, "L1", "p1", "timeout", 0, 0, 0, false, 0);
     CallLedger.release(l);
 
     CallLedger.Summary s = CallLedger.read(dir);
@@ -55,9 +55,9 @@ class CallLedgerTest {
   @Test
   void givenAProcessKilledWithRequestsInFlight_theirIntentsAreInDoubt_andATornLastLineIsSkipped() throws Exception {
     CallLedger l = CallLedger.acquire(spec("L1", 0));
-    long a = l.intent("L1", "p1", CallLedger.CALL, 0.5);
-    l.outcome(a, "L1", "p1", "ok", 10, 10, 0, false, 0.1, null);
-    l.intent("L1", "p1", CallLedger.CALL, 0.5); // the process dies here, the request was sent
+    long a = l.intent("L1", "p1", CallLedger.CALL, null, 0.5);
+    l.outcome(a, "L1", "p1", "ok", 10, 10, 0, false, 0.1);
+    l.intent("L1", "p1", CallLedger.CALL, null, 0.5); // the process dies here, the request was sent
     CallLedger.release(l);
     try (var files = Files.list(dir)) {
       Path f = files.filter(p -> p.toString().endsWith(".jsonl")).findFirst().orElseThrow();
@@ -73,9 +73,9 @@ class CallLedgerTest {
   @Test
   void givenNoBudgetStop_aLaterLaunchStartsFromWhatTheFolderSpent() throws Exception {
     CallLedger l = CallLedger.acquire(spec("L1", 0));
-    long id = l.intent("L1", "p1", CallLedger.CALL, 0.5);
-    l.outcome(id, "L1", "p1", "ok", 100, 100, 0, false, 0.25, null);
-    l.intent("L1", "p1", CallLedger.CALL, 0.1); // in doubt: counted at its worst case
+    long id = l.intent("L1", "p1", CallLedger.CALL, null, 0.5);
+    l.outcome(id, "L1", "p1", "ok", 100, 100, 0, false, 0.25);
+    l.intent("L1", "p1", CallLedger.CALL, null, 0.1); // in doubt: counted at its worst case
     CallLedger.release(l);
     BudgetLedger next = BudgetLedger.acquire(spec("L2", 1.0));
     try {
@@ -95,8 +95,8 @@ class CallLedgerTest {
     List<Future<?>> done = new ArrayList<>();
     for (int i = 0; i < 2000; i++) {
       done.add(pool.submit(() -> {
-        long id = l.intent("L1", "p1", CallLedger.CALL, 0.001);
-        l.outcome(id, "L1", "p1", "ok", 1, 1, 0, false, 0.000001, null);
+        long id = l.intent("L1", "p1", CallLedger.CALL, null, 0.001);
+        l.outcome(id, "L1", "p1", "ok", 1, 1, 0, false, 0.000001);
       }));
     }
     for (Future<?> f : done) {
@@ -107,8 +107,8 @@ class CallLedgerTest {
     CallLedger.release(l);
     // a second process's file in the same folder (another TaskManager, a rerun)
     CallLedger other = CallLedger.acquire(spec("L2", 0));
-    long id = other.intent("L2", "p1", CallLedger.CALL, 0.001);
-    other.outcome(id, "L2", "p1", "ok", 1, 1, 0, false, 0.000001, null);
+    long id = other.intent("L2", "p1", CallLedger.CALL, null, 0.001);
+    other.outcome(id, "L2", "p1", "ok", 1, 1, 0, false, 0.000001);
     CallLedger.release(other);
     CallLedger.Summary s = CallLedger.read(dir);
     assertEquals(2001, s.all().requests());
@@ -121,8 +121,8 @@ class CallLedgerTest {
   void givenABudgetStopAtALimit_aLaterLaunchAtTheSameLimitStartsClosed_andARaisedOneStartsFromWhatWasSpent()
       throws Exception {
     CallLedger l = CallLedger.acquire(spec("L1", 1.0));
-    long id = l.intent("L1", "p1", CallLedger.CALL, 0.5);
-    l.outcome(id, "L1", "p1", "ok", 100, 100, 0, false, 0.75, null);
+    long id = l.intent("L1", "p1", CallLedger.CALL, null, 0.5);
+    l.outcome(id, "L1", "p1", "ok", 100, 100, 0, false, 0.75);
     l.budgetClosed("L1", 1.0, 0);
     CallLedger.release(l);
 
